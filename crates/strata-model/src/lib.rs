@@ -1,0 +1,19 @@
+//! The vocabulary shared by every Strata layer: labels, samples, matchers,
+//! tenants and the read-side storage traits.
+//!
+//! Architecture invariant: this crate depends on no other Strata crate, and
+//! the PromQL engine sees storage only through the traits defined here.
+
+pub mod labels;
+pub mod matcher;
+pub mod sample;
+pub mod storage;
+pub mod tenant;
+
+pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use matcher::{MatchOp, Matcher, MatcherError, PromRegex};
+pub use sample::{STALE_NAN_BITS, Sample, is_stale_nan, stale_nan};
+pub use storage::{
+    Querier, Queryable, SampleIter, SelectHints, Series, SeriesIter, StorageError, VecSampleIter,
+};
+pub use tenant::TenantId;
