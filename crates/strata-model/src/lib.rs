@@ -9,11 +9,13 @@ pub mod matcher;
 pub mod sample;
 pub mod storage;
 pub mod tenant;
+pub mod write;
 
-pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME, hash_pairs};
 pub use matcher::{MatchOp, Matcher, MatcherError, PromRegex};
 pub use sample::{STALE_NAN_BITS, Sample, is_stale_nan, stale_nan};
 pub use storage::{
     Querier, Queryable, SampleIter, SelectHints, Series, SeriesIter, StorageError, VecSampleIter,
 };
 pub use tenant::TenantId;
+pub use write::{LabelRef, SeriesEntry, WriteBatch};
