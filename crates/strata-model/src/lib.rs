@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate depends on no other Strata crate, and
 //! the PromQL engine sees storage only through the traits defined here.
 
+pub mod format;
 pub mod labels;
 pub mod matcher;
 pub mod sample;
