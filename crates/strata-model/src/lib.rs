@@ -10,6 +10,7 @@ pub mod matcher;
 pub mod sample;
 pub mod storage;
 pub mod tenant;
+pub mod units;
 pub mod write;
 
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME, hash_pairs};
