@@ -1,1 +1,158 @@
-//! placeholder
+//! Strata's HTTP API: the Prometheus-compatible endpoints.
+//!
+//! Architecture invariant: this is the only crate where errors become HTTP
+//! status codes (see `error.rs`). Handlers do blocking storage work on the
+//! blocking pool, never on the async workers.
+
+pub mod admin;
+pub mod error;
+pub mod metrics;
+pub mod params;
+pub mod read;
+pub mod status;
+pub mod write;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use strata_model::TenantId;
+use strata_tsdb::Db;
+
+pub use error::{ApiError, ErrorType};
+
+/// The header carrying the tenant in multi-tenant mode (Mimir/Cortex/Thanos).
+pub const TENANT_HEADER: &str = "X-Scope-OrgID";
+
+#[derive(Debug, Clone)]
+pub struct BuildInfo {
+    pub version: String,
+    pub revision: String,
+    pub branch: String,
+    pub build_date: String,
+    pub rust_version: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub data_dir: PathBuf,
+    pub multi_tenant: bool,
+    pub enable_admin_api: bool,
+    /// Cap on a remote-write body as sent (compressed).
+    pub max_write_body_bytes: usize,
+    pub ingest_limits: strata_ingest::Limits,
+    pub build: BuildInfo,
+    /// Flag name → value, for `/api/v1/status/flags`.
+    pub flags: Vec<(String, String)>,
+}
+
+/// State shared by every handler.
+pub struct AppState {
+    pub cfg: ApiConfig,
+    db: OnceLock<Arc<Db>>,
+    shutting_down: AtomicBool,
+    pub metrics: metrics::HttpMetrics,
+    pub start_time: std::time::SystemTime,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    pub fn new(cfg: ApiConfig) -> SharedState {
+        Arc::new(AppState {
+            cfg,
+            db: OnceLock::new(),
+            shutting_down: AtomicBool::new(false),
+            metrics: metrics::HttpMetrics::default(),
+            start_time: std::time::SystemTime::now(),
+        })
+    }
+
+    /// Called once the WAL replay finished: from now on `/-/ready` is 200.
+    pub fn set_ready(&self, db: Arc<Db>) {
+        let _ = self.db.set(db);
+    }
+
+    /// Called on the first shutdown signal: new writes get 503.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    pub fn db_if_ready(&self) -> Option<&Arc<Db>> {
+        self.db.get()
+    }
+
+    pub fn db(&self) -> Result<Arc<Db>, ApiError> {
+        self.db
+            .get()
+            .cloned()
+            .ok_or_else(|| ApiError::unavailable("Strata is starting: WAL replay in progress"))
+    }
+
+    /// The tenant a request acts for. Single-tenant mode ignores the header,
+    /// so a stray header can never split one user's data.
+    pub fn tenant(&self, headers: &HeaderMap) -> Result<TenantId, ApiError> {
+        if !self.cfg.multi_tenant {
+            return Ok(TenantId::single());
+        }
+        let raw = headers
+            .get(TENANT_HEADER)
+            .ok_or_else(|| ApiError::new(ErrorType::Unauthorized, "no org id: the X-Scope-OrgID header is required"))?;
+        let s = raw
+            .to_str()
+            .map_err(|_| ApiError::new(ErrorType::Unauthorized, "invalid X-Scope-OrgID header: not ASCII"))?;
+        TenantId::parse(s).map_err(|e| ApiError::new(ErrorType::Unauthorized, format!("invalid X-Scope-OrgID header: {e}")))
+    }
+}
+
+/// Every route Strata serves.
+pub fn router(state: SharedState) -> Router {
+    Router::new()
+        .route("/-/healthy", get(status::healthy).head(status::healthy))
+        .route("/-/ready", get(status::ready).head(status::ready))
+        .route("/metrics", get(status::metrics))
+        .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/status/flags", get(status::flags))
+        .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .route("/api/v1/write", post(write::remote_write))
+        .route("/api/v1/series", get(read::series).post(read::series))
+        .route("/api/v1/labels", get(read::labels).post(read::labels))
+        .route("/api/v1/label/{name}/values", get(read::label_values))
+        .route(
+            "/api/v1/admin/tsdb/snapshot",
+            post(admin::snapshot).put(admin::snapshot),
+        )
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            post(admin::delete_series).put(admin::delete_series),
+        )
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(admin::clean_tombstones).put(admin::clean_tombstones),
+        )
+        .fallback(status::not_found)
+        .with_state(state)
+}
+
+/// Runs blocking storage work off the async workers and maps a panic or
+/// cancellation of that task to an internal error instead of tearing down
+/// the connection.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "storage task failed");
+            Err(ApiError::internal(format!("storage task failed: {e}")))
+        }
+    }
+}

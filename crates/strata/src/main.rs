@@ -1,1 +1,50 @@
-fn main() {}
+//! `strata`: the binary. Parses flags and config, wires storage, ingest and
+//! the HTTP API together, and owns the process lifecycle (signals, exit
+//! codes). `anyhow` lives here and nowhere below.
+
+mod config;
+mod run;
+mod tsdb_cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "strata",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("STRATA_GIT_REVISION"), ")"),
+    about = "Strata: a Prometheus-compatible metrics platform in one binary.",
+    long_about = "Strata stores Prometheus samples durably (WAL + compressed blocks) and serves them over \
+the Prometheus HTTP API.\n\nStart a server with `strata run`; inspect a data directory offline with \
+`strata tsdb stats` and `strata tsdb dump`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server: remote-write ingest, storage and the HTTP API.
+    Run(Box<run::RunArgs>),
+    /// Inspect a data directory offline (the server may be stopped).
+    Tsdb {
+        #[command(subcommand)]
+        command: tsdb_cmd::TsdbCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(*args),
+        Command::Tsdb { command } => tsdb_cmd::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("strata: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`.
+
+use crate::params::{MAX_TIME_MS, MIN_TIME_MS, Params};
+use crate::{ApiError, SharedState, blocking};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::{IntoResponse, Response};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use strata_model::{Labels, Matcher, SelectHints};
+
+/// Prometheus' warning when `limit` cut a result short.
+const TRUNCATED: &str = "results truncated due to limit";
+
+/// Labels as a JSON object, in label order.
+struct LabelsJson<'a>(&'a Labels);
+
+impl Serialize for LabelsJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for l in self.0.iter() {
+            m.serialize_entry(&l.name, &l.value)?;
+        }
+        m.end()
+    }
+}
+
+pub(crate) fn params(method: &Method, query: Option<String>, body: &Bytes) -> Params {
+    let form = (*method == Method::POST).then_some(body.as_ref());
+    Params::parse(query.as_deref(), form)
+}
+
+fn respond<T: Serialize>(data: T, truncated: bool) -> Response {
+    if truncated {
+        axum::Json(json!({"status": "success", "data": data, "warnings": [TRUNCATED]})).into_response()
+    } else {
+        axum::Json(json!({"status": "success", "data": data})).into_response()
+    }
+}
+
+pub async fn series(
+    State(st): State<SharedState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    st.metrics.read_requests.fetch_add(1, Ordering::Relaxed);
+    let p = params(&method, query, &body);
+    let tenant = st.tenant(&headers)?;
+    let sets = p.match_sets()?;
+    if sets.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let start = p.time("start", MIN_TIME_MS)?;
+    let end = p.time("end", MAX_TIME_MS)?;
+    let limit = p.limit()?;
+    let db = st.db()?;
+    let (series, truncated) = blocking(move || {
+        let q = strata_model::Queryable::querier(db.as_ref(), &tenant, start, end)?;
+        // Ask storage for one more than the limit to know whether we cut.
+        let hints = SelectHints { start, end, series_only: true, limit: if limit > 0 { limit + 1 } else { 0 } };
+        let mut out: BTreeSet<Labels> = BTreeSet::new();
+        for set in &sets {
+            for s in q.select(&hints, set)? {
+                out.insert(s?.labels);
+            }
+        }
+        let truncated = limit > 0 && out.len() > limit;
+        let mut v: Vec<Labels> = out.into_iter().collect();
+        if truncated {
+            v.truncate(limit);
+        }
+        Ok((v, truncated))
+    })
+    .await?;
+    let data: Vec<LabelsJson<'_>> = series.iter().map(LabelsJson).collect();
+    Ok(respond(data, truncated))
+}
+
+fn limit_strings(mut v: Vec<String>, limit: usize) -> (Vec<String>, bool) {
+    if limit > 0 && v.len() > limit {
+        v.truncate(limit);
+        (v, true)
+    } else {
+        (v, false)
+    }
+}
+
+/// Union of per-matcher-set answers, sorted and deduplicated.
+fn union_over(
+    sets: &[Vec<Matcher>],
+    mut f: impl FnMut(&[Matcher]) -> Result<Vec<String>, strata_model::StorageError>,
+) -> Result<Vec<String>, ApiError> {
+    if sets.is_empty() {
+        return Ok(f(&[])?);
+    }
+    let mut all = BTreeSet::new();
+    for set in sets {
+        all.extend(f(set)?);
+    }
+    Ok(all.into_iter().collect())
+}
+
+pub async fn labels(
+    State(st): State<SharedState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    st.metrics.read_requests.fetch_add(1, Ordering::Relaxed);
+    let p = params(&method, query, &body);
+    let tenant = st.tenant(&headers)?;
+    let sets = p.match_sets()?;
+    let start = p.time("start", MIN_TIME_MS)?;
+    let end = p.time("end", MAX_TIME_MS)?;
+    let limit = p.limit()?;
+    let db = st.db()?;
+    let names = blocking(move || {
+        let q = strata_model::Queryable::querier(db.as_ref(), &tenant, start, end)?;
+        union_over(&sets, |m| q.label_names(m))
+    })
+    .await?;
+    let (names, truncated) = limit_strings(names, limit);
+    Ok(respond(names, truncated))
+}
+
+pub async fn label_values(
+    State(st): State<SharedState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    st.metrics.read_requests.fetch_add(1, Ordering::Relaxed);
+    let p = Params::parse(query.as_deref(), None);
+    let tenant = st.tenant(&headers)?;
+    let name = unescape_label_name(&name);
+    if name.is_empty() {
+        return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
+    }
+    let sets = p.match_sets()?;
+    let start = p.time("start", MIN_TIME_MS)?;
+    let end = p.time("end", MAX_TIME_MS)?;
+    let limit = p.limit()?;
+    let db = st.db()?;
+    let values = blocking(move || {
+        let q = strata_model::Queryable::querier(db.as_ref(), &tenant, start, end)?;
+        union_over(&sets, |m| q.label_values(&name, m))
+    })
+    .await?;
+    let (values, truncated) = limit_strings(values, limit);
+    Ok(respond(values, truncated))
+}
+
+/// Prometheus 3 lets clients put UTF-8 label names in the URL path with the
+/// `U__` value-encoding escape (`U__http_2e_method` → `http.method`).
+fn unescape_label_name(name: &str) -> String {
+    let Some(rest) = name.strip_prefix("U__") else {
+        return name.to_string();
+    };
+    let mut out = String::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '_' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'_') {
+            chars.next();
+            out.push('_');
+            continue;
+        }
+        let mut hex = String::new();
+        for h in chars.by_ref() {
+            if h == '_' {
+                break;
+            }
+            hex.push(h);
+        }
+        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+            Some(ch) => out.push(ch),
+            // Not a valid escape: Prometheus keeps the name as given.
+            None => return name.to_string(),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unescape_label_name;
+
+    #[test]
+    fn utf8_label_names_in_paths() {
+        assert_eq!(unescape_label_name("job"), "job");
+        assert_eq!(unescape_label_name("U__http_2e_method"), "http.method");
+        assert_eq!(unescape_label_name("U__a__b"), "a_b");
+    }
+}

@@ -1,0 +1,92 @@
+//! Health, readiness, build info, flags and Strata's own metrics.
+
+use crate::{ApiError, SharedState, metrics};
+use axum::extract::State;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+pub async fn healthy() -> &'static str {
+    "Strata is Healthy.\n"
+}
+
+pub async fn ready(State(st): State<SharedState>) -> Response {
+    if st.db_if_ready().is_some() && !st.is_shutting_down() {
+        (StatusCode::OK, "Strata is Ready.\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n").into_response()
+    }
+}
+
+pub fn success(data: serde_json::Value) -> Response {
+    axum::Json(json!({"status": "success", "data": data})).into_response()
+}
+
+pub async fn buildinfo(State(st): State<SharedState>) -> Response {
+    let b = &st.cfg.build;
+    success(json!({
+        "version": b.version,
+        "revision": b.revision,
+        "branch": b.branch,
+        "buildUser": "",
+        "buildDate": b.build_date,
+        "goVersion": b.rust_version,
+    }))
+}
+
+pub async fn flags(State(st): State<SharedState>) -> Response {
+    let map: serde_json::Map<String, serde_json::Value> =
+        st.cfg.flags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    success(serde_json::Value::Object(map))
+}
+
+pub async fn runtimeinfo(State(st): State<SharedState>) -> Response {
+    let start = chrono::DateTime::<chrono::Utc>::from(st.start_time);
+    let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+    success(json!({
+        "startTime": start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "CWD": cwd,
+        "reloadConfigSuccess": true,
+        "lastConfigTime": start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "corruptionCount": 0,
+        "goroutineCount": 0,
+        "GOMAXPROCS": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "GOGC": "",
+        "GODEBUG": "",
+        "storageRetention": st.cfg.flags.iter().find(|(k, _)| k == "retention.time").map(|(_, v)| v.clone()).unwrap_or_default(),
+    }))
+}
+
+pub async fn metrics(State(st): State<SharedState>) -> Response {
+    let mut out = String::with_capacity(8192);
+    st.metrics.render(&mut out);
+    if let Some(db) = st.db_if_ready() {
+        crate::metrics::render_tsdb(&mut out, &db.metrics());
+    }
+    metrics::family(
+        &mut out,
+        "strata_ready",
+        "gauge",
+        "1 when WAL replay has finished and the server accepts reads and writes.",
+        &[("", if st.db_if_ready().is_some() { 1.0 } else { 0.0 })],
+    );
+    let start = st
+        .start_time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    metrics::render_process(&mut out, start);
+    let b = &st.cfg.build;
+    metrics::family(
+        &mut out,
+        "strata_build_info",
+        "gauge",
+        "Build information; the value is always 1.",
+        &[(&format!("version=\"{}\",revision=\"{}\"", b.version, b.revision), 1.0)],
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+}
+
+pub async fn not_found(uri: Uri) -> Response {
+    ApiError::new(crate::ErrorType::NotFound, format!("no such endpoint: {}", uri.path())).into_response()
+}

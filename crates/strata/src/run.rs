@@ -1,0 +1,328 @@
+//! `strata run`: the server process and its lifecycle.
+//!
+//! Startup binds the listener first (so a taken port fails fast), serves
+//! `/-/healthy` at once and `/-/ready` = 503 while the WAL replays, then
+//! flips to ready. The first SIGTERM/SIGINT stops accepting requests, lets
+//! in-flight ones finish, makes the head durable and exits 0; a second
+//! signal exits at once.
+
+use crate::config::ConfigFile;
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use strata_http::{ApiConfig, AppState, BuildInfo};
+use strata_ingest::{Limits, NameValidation};
+use strata_tsdb::{Db, DbOptions, WalSync};
+
+fn duration(s: &str) -> Result<Duration, String> {
+    strata_model::units::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn size(s: &str) -> Result<u64, String> {
+    strata_model::units::parse_size(s).map_err(|e| e.to_string())
+}
+
+/// `always` or an interval like `1s`.
+fn wal_sync(s: &str) -> Result<WalSync, String> {
+    if s == "always" {
+        return Ok(WalSync::Always);
+    }
+    match strata_model::units::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(WalSync::Interval(d)),
+        _ => Err(format!("{s:?} is neither \"always\" nor a positive duration like 1s")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum NameScheme {
+    /// Prometheus 3: any non-empty valid UTF-8 metric and label name.
+    Utf8,
+    /// The classic `[a-zA-Z_:][a-zA-Z0-9_:]*` rule of Prometheus 2.
+    Legacy,
+}
+
+#[derive(Args, Debug)]
+#[command(about = "Run the Strata server", long_about = "Run the Strata server.\n\n\
+Receives Prometheus remote-write on POST /api/v1/write, stores samples in a write-ahead log and \
+compressed 2h blocks under --data-dir, and answers the Prometheus HTTP API (series, labels, \
+label values, admin). /-/ready answers 503 until the WAL has been replayed.")]
+pub struct RunArgs {
+    /// Directory for the WAL and blocks (one subdirectory per tenant).
+    #[arg(long = "data-dir", visible_alias = "storage.tsdb.path", default_value = "./strata-data")]
+    pub data_dir: PathBuf,
+
+    /// Address to listen on for HTTP (API, remote-write, /metrics).
+    #[arg(long = "listen", visible_alias = "web.listen-address", default_value = "127.0.0.1:9090")]
+    pub listen: SocketAddr,
+
+    /// Prometheus-style YAML configuration file (the `global` section is read now).
+    #[arg(long = "config", visible_alias = "config.file")]
+    pub config: Option<PathBuf>,
+
+    /// Delete blocks older than this (Prometheus duration: 15d, 12h, 1w). 0 keeps data forever.
+    #[arg(long = "retention.time", visible_alias = "storage.tsdb.retention.time", default_value = "15d", value_parser = duration)]
+    pub retention_time: Duration,
+
+    /// Delete the oldest blocks while blocks + WAL exceed this size (e.g. 50GB). 0 disables.
+    #[arg(long = "retention.size", visible_alias = "storage.tsdb.retention.size", default_value = "0", value_parser = size)]
+    pub retention_size: u64,
+
+    /// Accept samples up to this much older than a series' newest sample (0s rejects all out-of-order samples).
+    #[arg(long = "storage.out-of-order-window", default_value = "0s", value_parser = duration)]
+    pub out_of_order_window: Duration,
+
+    /// WAL durability policy. `always`: a write is acknowledged only after fsync (requests share
+    /// fsyncs through group commit). An interval such as `1s`: acknowledged once in the OS page
+    /// cache (survives a crash of Strata, kill -9 included), fsynced every interval (a power
+    /// loss can lose up to one interval).
+    #[arg(long = "storage.wal-fsync", default_value = "1s", value_parser = wal_sync)]
+    pub wal_fsync: WalSync,
+
+    /// Time range of the blocks the head is cut into.
+    #[arg(long = "storage.block-range", default_value = "2h", value_parser = duration, hide = true)]
+    pub block_range: Duration,
+
+    /// Take the tenant from the X-Scope-OrgID header; requests without it get 401.
+    #[arg(long = "multi-tenant")]
+    pub multi_tenant: bool,
+
+    /// Enable /api/v1/admin/tsdb/{snapshot,delete_series,clean_tombstones}.
+    #[arg(long = "web.enable-admin-api")]
+    pub enable_admin_api: bool,
+
+    /// Maximum active series per tenant; new series beyond it are rejected with 429.
+    #[arg(long = "limits.max-series-per-tenant", default_value_t = 5_000_000)]
+    pub max_series_per_tenant: usize,
+
+    /// Maximum labels on one series (including __name__).
+    #[arg(long = "limits.max-labels-per-series", default_value_t = 128)]
+    pub max_labels_per_series: usize,
+
+    /// Maximum length of a label name, in bytes.
+    #[arg(long = "limits.max-label-name-length", default_value_t = 1024)]
+    pub max_label_name_length: usize,
+
+    /// Maximum length of a label value, in bytes.
+    #[arg(long = "limits.max-label-value-length", default_value_t = 4096)]
+    pub max_label_value_length: usize,
+
+    /// Maximum remote-write request body as sent (snappy-compressed); larger bodies get 413.
+    #[arg(long = "limits.max-request-body-size", default_value = "32MB", value_parser = size)]
+    pub max_request_body: u64,
+
+    /// Metric and label name rule.
+    #[arg(long = "validation.scheme", value_enum, default_value = "utf8")]
+    pub name_scheme: NameScheme,
+
+    /// Log level.
+    #[arg(long = "log.level", value_enum, default_value = "info")]
+    pub log_level: LogLevel,
+
+    /// Log format.
+    #[arg(long = "log.format", value_enum, default_value = "logfmt")]
+    pub log_format: LogFormat,
+
+    /// How often the head is cut into blocks, blocks compacted and retention applied.
+    #[arg(long = "storage.maintenance-interval", default_value = "30s", value_parser = duration, hide = true)]
+    pub maintenance_interval: Duration,
+}
+
+pub fn init_logging(level: LogLevel, format: LogFormat) {
+    let lvl = match level {
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Error => tracing::Level::ERROR,
+    };
+    let builder = tracing_subscriber::fmt().with_max_level(lvl).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Logfmt => builder.init(),
+    }
+}
+
+fn flags_for_status(a: &RunArgs) -> Vec<(String, String)> {
+    vec![
+        ("data-dir".into(), a.data_dir.display().to_string()),
+        ("listen".into(), a.listen.to_string()),
+        ("config".into(), a.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        ("retention.time".into(), format!("{:?}", a.retention_time)),
+        ("retention.size".into(), a.retention_size.to_string()),
+        ("storage.out-of-order-window".into(), format!("{:?}", a.out_of_order_window)),
+        ("storage.wal-fsync".into(), format!("{:?}", a.wal_fsync)),
+        ("multi-tenant".into(), a.multi_tenant.to_string()),
+        ("web.enable-admin-api".into(), a.enable_admin_api.to_string()),
+        ("limits.max-series-per-tenant".into(), a.max_series_per_tenant.to_string()),
+        ("limits.max-labels-per-series".into(), a.max_labels_per_series.to_string()),
+        ("limits.max-label-name-length".into(), a.max_label_name_length.to_string()),
+        ("limits.max-label-value-length".into(), a.max_label_value_length.to_string()),
+        ("limits.max-request-body-size".into(), a.max_request_body.to_string()),
+    ]
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    init_logging(args.log_level, args.log_format);
+    if let Some(path) = &args.config {
+        let cfg = ConfigFile::load(path)?;
+        let inactive = cfg.inactive_sections();
+        if !inactive.is_empty() {
+            tracing::warn!(sections = ?inactive, "config sections parsed but not acted on by this version");
+        }
+    }
+    if args.max_request_body == 0 {
+        bail!("--limits.max-request-body-size must be positive");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("strata-worker")
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: RunArgs) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let body_cap = usize::try_from(args.max_request_body).unwrap_or(usize::MAX);
+    let limits = Limits {
+        max_labels_per_series: args.max_labels_per_series,
+        max_label_name_len: args.max_label_name_length,
+        max_label_value_len: args.max_label_value_length,
+        max_body_bytes: body_cap,
+        // Snappy expands at most ~6x on real traffic; allow generous headroom
+        // while keeping one request's memory bounded.
+        max_decompressed_bytes: body_cap.saturating_mul(8),
+        name_validation: match args.name_scheme {
+            NameScheme::Utf8 => NameValidation::Utf8,
+            NameScheme::Legacy => NameValidation::Legacy,
+        },
+    };
+    let state = AppState::new(ApiConfig {
+        data_dir: args.data_dir.clone(),
+        multi_tenant: args.multi_tenant,
+        enable_admin_api: args.enable_admin_api,
+        max_write_body_bytes: body_cap,
+        ingest_limits: limits,
+        build: BuildInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            revision: env!("STRATA_GIT_REVISION").into(),
+            branch: "main".into(),
+            build_date: String::new(),
+            rust_version: env!("STRATA_RUSTC_VERSION").into(),
+        },
+        flags: flags_for_status(&args),
+    });
+    tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "Strata starting");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sig_state = state.clone();
+    let (mut term, mut int) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).context("installing SIGTERM handler")?,
+            signal(SignalKind::interrupt()).context("installing SIGINT handler")?,
+        )
+    };
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("shutdown signal received: finishing in-flight requests (send again to exit at once)");
+        sig_state.begin_shutdown();
+        let _ = stop_tx.send(true);
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::warn!("second signal: exiting immediately");
+        std::process::exit(1);
+    });
+
+    let app = strata_http::router(state.clone());
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|v| *v).await;
+            })
+            .await
+    });
+
+    let opts = DbOptions {
+        data_dir: args.data_dir.clone(),
+        block_range_ms: args.block_range.as_millis() as i64,
+        retention_time_ms: (!args.retention_time.is_zero()).then(|| args.retention_time.as_millis() as i64),
+        retention_size_bytes: (args.retention_size > 0).then_some(args.retention_size),
+        out_of_order_window_ms: args.out_of_order_window.as_millis() as i64,
+        max_series_per_tenant: args.max_series_per_tenant,
+        wal_sync: args.wal_fsync,
+        ..DbOptions::default()
+    };
+    let db = match tokio::task::spawn_blocking(move || Db::open(opts)).await {
+        Ok(Ok(db)) => Arc::new(db),
+        Ok(Err(e)) => {
+            server.abort();
+            return Err(anyhow::Error::new(e).context(format!("opening data directory {}", args.data_dir.display())));
+        }
+        Err(e) => {
+            server.abort();
+            bail!("opening storage: {e}");
+        }
+    };
+    state.set_ready(db.clone());
+    tracing::info!("storage ready: accepting writes and queries");
+
+    let maint_db = db.clone();
+    let interval = args.maintenance_interval;
+    let mut maint_stop = stop_rx.clone();
+    let maintenance = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = maint_stop.wait_for(|v| *v) => break,
+            }
+            let db = maint_db.clone();
+            match tokio::task::spawn_blocking(move || db.maintenance()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "storage maintenance failed"),
+                Err(e) => tracing::error!(error = %e, "storage maintenance task failed"),
+            }
+        }
+    });
+
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
+        Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
+    }
+    let _ = maintenance.await;
+    tracing::info!("making the head durable");
+    let close_db = db.clone();
+    tokio::task::spawn_blocking(move || close_db.close())
+        .await
+        .context("closing storage")?
+        .context("closing storage")?;
+    tracing::info!("Strata stopped cleanly");
+    Ok(())
+}

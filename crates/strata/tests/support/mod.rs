@@ -1,0 +1,178 @@
+//! Starts the real `strata` binary for integration tests.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use strata_model::{Labels, Sample};
+
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_strata")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub client: reqwest::blocking::Client,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let port = free_port();
+        let mut cmd = Command::new(bin());
+        cmd.arg("run")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--log.level")
+            .arg("warn")
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawning strata: {e}"));
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_else(|e| panic!("client: {e}"));
+        let mut s = Server { child, port, data_dir: data_dir.to_path_buf(), client };
+        s.wait_ready();
+        s
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut err = String::new();
+                if let Some(e) = self.child.stderr.as_mut() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("strata exited early with {status}: {err}");
+            }
+            if let Ok(r) = self.client.get(self.url("/-/ready")).send() {
+                if r.status().as_u16() == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("strata did not become ready in 60s");
+    }
+
+    /// Sends a remote-write request; returns (status, body).
+    pub fn write(&self, series: &[(Labels, Vec<Sample>)]) -> (u16, String) {
+        self.write_raw(strata_ingest::encode_write_request(series), None)
+    }
+
+    pub fn write_raw(&self, body: Vec<u8>, tenant: Option<&str>) -> (u16, String) {
+        let mut req = self
+            .client
+            .post(self.url("/api/v1/write"))
+            .header("Content-Encoding", "snappy")
+            .header("Content-Type", "application/x-protobuf")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .body(body);
+        if let Some(t) = tenant {
+            req = req.header("X-Scope-OrgID", t);
+        }
+        match req.send() {
+            Ok(r) => {
+                let code = r.status().as_u16();
+                (code, r.text().unwrap_or_default())
+            }
+            Err(e) => (0, e.to_string()),
+        }
+    }
+
+    pub fn get_json(&self, path: &str, tenant: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = tenant {
+            req = req.header("X-Scope-OrgID", t);
+        }
+        let r = req.send().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let code = r.status().as_u16();
+        let text = r.text().unwrap_or_default();
+        (code, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::forget(self);
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    pub fn stop(mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let code = loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                break st.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::mem::forget(self);
+        code
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `strata tsdb dump` and parses its lines into (labels, value, ts).
+pub fn dump(data_dir: &Path, extra: &[&str]) -> Vec<(String, String, i64)> {
+    let out = Command::new(bin())
+        .args(["tsdb", "dump", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .output()
+        .unwrap_or_else(|e| panic!("running dump: {e}"));
+    assert!(out.status.success(), "dump failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (rest, ts) = l.rsplit_once(' ')?;
+            let (labels, v) = rest.rsplit_once(' ')?;
+            Some((labels.to_string(), v.to_string(), ts.parse().ok()?))
+        })
+        .collect()
+}
+
+pub fn series(name: &str, extra: &[(&str, &str)], samples: &[(i64, f64)]) -> (Labels, Vec<Sample>) {
+    let mut pairs = vec![("__name__", name)];
+    pairs.extend_from_slice(extra);
+    (Labels::from_pairs(pairs), samples.iter().map(|&(t, v)| Sample::new(t, v)).collect())
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
