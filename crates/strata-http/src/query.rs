@@ -1,0 +1,306 @@
+//! `/api/v1/query`, `/api/v1/query_range`, `/api/v1/format_query`,
+//! `/api/v1/parse_query`, `/api/v1/query_exemplars`, `/api/v1/metadata`.
+//!
+//! Results are serialised by hand: a range query over thousands of series
+//! is mostly numbers, and building a `serde_json::Value` tree for it would
+//! cost more than the evaluation.
+
+use crate::params::Params;
+use crate::read::params;
+use crate::status::success;
+use crate::{ApiError, ErrorType, SharedState, blocking};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use strata_model::format::format_api;
+use strata_model::labels::quote;
+use strata_model::{Labels, Sample};
+use strata_promql::{QueryError, QueryOpts, QueryOutput, Value};
+
+/// Prometheus refuses range queries with more points per series than this.
+const MAX_POINTS: i64 = 11_000;
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        let kind = match &e {
+            QueryError::Parse(_) => ErrorType::BadData,
+            QueryError::Execution(_) | QueryError::TooManySamples => ErrorType::Execution,
+            QueryError::Timeout(_) => ErrorType::Timeout,
+            QueryError::Storage(s) => return ApiError::from_storage_ref(s),
+        };
+        ApiError::new(kind, e.to_string())
+    }
+}
+
+impl ApiError {
+    fn from_storage_ref(e: &strata_model::StorageError) -> Self {
+        use strata_model::StorageError as S;
+        let kind = match e {
+            S::BadData(_) => ErrorType::BadData,
+            S::LimitExceeded(_) => ErrorType::Execution,
+            S::Unavailable(_) => ErrorType::Unavailable,
+            _ => ErrorType::Internal,
+        };
+        ApiError::new(kind, e.to_string())
+    }
+}
+
+/// Prometheus' `parseDuration`: float seconds or a duration string.
+pub fn parse_duration_param(name: &str, s: &str) -> Result<Duration, ApiError> {
+    let bad = || ApiError::bad_data(format!("invalid parameter \"{name}\": cannot parse \"{s}\" to a valid duration"));
+    if let Ok(f) = s.parse::<f64>() {
+        if !f.is_finite() || f < 0.0 || f * 1000.0 > i64::MAX as f64 {
+            return Err(bad());
+        }
+        return Ok(Duration::from_millis((f * 1000.0).round() as u64));
+    }
+    strata_model::units::parse_duration(s).map_err(|_| bad())
+}
+
+fn query_opts(p: &Params) -> Result<QueryOpts, ApiError> {
+    let timeout = match p.get("timeout") {
+        None | Some("") => None,
+        Some(s) => Some(parse_duration_param("timeout", s)?),
+    };
+    let lookback = match p.get("lookback_delta") {
+        None | Some("") => None,
+        Some(s) => Some(parse_duration_param("lookback_delta", s)?.as_millis() as i64),
+    };
+    Ok(QueryOpts { timeout, lookback_delta_ms: lookback })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn expr_param(p: &Params) -> Result<String, ApiError> {
+    match p.get("query") {
+        Some(q) if !q.is_empty() => Ok(q.to_string()),
+        _ => Err(ApiError::bad_data("invalid parameter \"query\": unknown position: parse error: no expression found in input")),
+    }
+}
+
+pub async fn instant(
+    State(st): State<SharedState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    st.metrics.read_requests.fetch_add(1, Ordering::Relaxed);
+    let p = params(&method, query, &body);
+    let tenant = st.tenant(&headers)?;
+    let expr = expr_param(&p)?;
+    let ts = p.time("time", now_ms())?;
+    let opts = query_opts(&p)?;
+    let limit = p.limit()?;
+    let db = st.db()?;
+    let _permit = st.acquire_query_slot().await?;
+    let engine = st.engine.clone();
+    let out = blocking(move || Ok(engine.instant(db.as_ref(), &tenant, &expr, ts, &opts)?)).await?;
+    Ok(render(out, limit))
+}
+
+pub async fn range(
+    State(st): State<SharedState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    st.metrics.read_requests.fetch_add(1, Ordering::Relaxed);
+    let p = params(&method, query, &body);
+    let tenant = st.tenant(&headers)?;
+    let expr = expr_param(&p)?;
+    let start = match p.get("start") {
+        Some(_) => p.time("start", 0)?,
+        None => return Err(ApiError::bad_data("invalid parameter \"start\": cannot parse \"\" to a valid timestamp")),
+    };
+    let end = match p.get("end") {
+        Some(_) => p.time("end", 0)?,
+        None => return Err(ApiError::bad_data("invalid parameter \"end\": cannot parse \"\" to a valid timestamp")),
+    };
+    if end < start {
+        return Err(ApiError::bad_data("invalid parameter \"end\": end timestamp must not be before start time"));
+    }
+    let step = match p.get("step") {
+        Some(s) => parse_duration_param("step", s)?,
+        None => return Err(ApiError::bad_data("invalid parameter \"step\": cannot parse \"\" to a valid duration")),
+    };
+    let step_ms = step.as_millis() as i64;
+    if step_ms <= 0 {
+        return Err(ApiError::bad_data(
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (end - start) / step_ms > MAX_POINTS {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let opts = query_opts(&p)?;
+    let limit = p.limit()?;
+    let db = st.db()?;
+    let _permit = st.acquire_query_slot().await?;
+    let engine = st.engine.clone();
+    let out = blocking(move || Ok(engine.range(db.as_ref(), &tenant, &expr, start, end, step_ms, &opts)?)).await?;
+    Ok(render(out, limit))
+}
+
+/// Timestamps as Prometheus writes them: seconds with up to 3 decimals.
+fn push_ts(out: &mut String, t: i64) {
+    let secs = t.div_euclid(1000);
+    let ms = t.rem_euclid(1000);
+    if ms == 0 {
+        let _ = write!(out, "{secs}");
+    } else {
+        let frac = format!("{ms:03}");
+        let _ = write!(out, "{secs}.{}", frac.trim_end_matches('0'));
+    }
+}
+
+fn push_labels(out: &mut String, l: &Labels) {
+    out.push('{');
+    for (i, lb) in l.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(out, &lb.name);
+        out.push(':');
+        push_json_str(out, &lb.value);
+    }
+    out.push('}');
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    // serde_json escapes exactly as JSON requires; strings are short.
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| quote(s)));
+}
+
+fn push_point(out: &mut String, s: &Sample) {
+    out.push('[');
+    push_ts(out, s.t);
+    out.push_str(",\"");
+    out.push_str(&format_api(s.v));
+    out.push_str("\"]");
+}
+
+fn push_string_list(out: &mut String, key: &str, items: &[String]) {
+    if items.is_empty() {
+        return;
+    }
+    let _ = write!(out, ",\"{key}\":[");
+    for (i, w) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(out, w);
+    }
+    out.push(']');
+}
+
+pub fn render(mut out: QueryOutput, limit: usize) -> Response {
+    if limit > 0 {
+        let truncated = match &mut out.value {
+            Value::Vector(v) if v.len() > limit => {
+                v.truncate(limit);
+                true
+            }
+            Value::Matrix(m) if m.len() > limit => {
+                m.truncate(limit);
+                true
+            }
+            _ => false,
+        };
+        if truncated {
+            out.warnings.push("results truncated due to limit".into());
+        }
+    }
+    let mut s = String::with_capacity(1024);
+    s.push_str("{\"status\":\"success\",\"data\":{");
+    match &out.value {
+        Value::Scalar { t, v } => {
+            s.push_str("\"resultType\":\"scalar\",\"result\":");
+            push_point(&mut s, &Sample::new(*t, *v));
+        }
+        Value::String { t, v } => {
+            s.push_str("\"resultType\":\"string\",\"result\":[");
+            push_ts(&mut s, *t);
+            s.push(',');
+            push_json_str(&mut s, v);
+            s.push(']');
+        }
+        Value::Vector(vec) => {
+            s.push_str("\"resultType\":\"vector\",\"result\":[");
+            for (i, e) in vec.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                s.push_str("{\"metric\":");
+                push_labels(&mut s, &e.labels);
+                s.push_str(",\"value\":");
+                push_point(&mut s, &Sample::new(e.t, e.v));
+                s.push('}');
+            }
+            s.push(']');
+        }
+        Value::Matrix(m) => {
+            s.push_str("\"resultType\":\"matrix\",\"result\":[");
+            for (i, e) in m.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                s.push_str("{\"metric\":");
+                push_labels(&mut s, &e.labels);
+                s.push_str(",\"values\":[");
+                for (j, p) in e.samples.iter().enumerate() {
+                    if j > 0 {
+                        s.push(',');
+                    }
+                    push_point(&mut s, p);
+                }
+                s.push_str("]}");
+            }
+            s.push(']');
+        }
+    }
+    s.push('}');
+    push_string_list(&mut s, "warnings", &out.warnings);
+    push_string_list(&mut s, "infos", &out.infos);
+    s.push('}');
+    ([(header::CONTENT_TYPE, "application/json")], s).into_response()
+}
+
+pub async fn format_query(method: Method, RawQuery(query): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+    let p = params(&method, query, &body);
+    let expr = expr_param(&p)?;
+    let formatted = strata_promql::format_query(&expr)?;
+    Ok(success(json!(formatted)))
+}
+
+pub async fn parse_query(method: Method, RawQuery(query): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+    let p = params(&method, query, &body);
+    let expr = expr_param(&p)?;
+    Ok(success(strata_promql::parse_to_json(&expr)?))
+}
+
+/// Exemplars are not stored yet: a valid request gets an empty result.
+pub async fn query_exemplars(method: Method, RawQuery(query): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+    let p = params(&method, query, &body);
+    let expr = expr_param(&p)?;
+    strata_promql::format_query(&expr)?;
+    Ok(success(json!([])))
+}
+
+/// Metadata is not stored yet (remote-write metadata is dropped): an empty map.
+pub async fn metadata() -> Response {
+    success(json!({}))
+}
