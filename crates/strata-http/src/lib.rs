@@ -8,6 +8,7 @@ pub mod admin;
 pub mod error;
 pub mod metrics;
 pub mod params;
+pub mod query;
 pub mod read;
 pub mod status;
 pub mod write;
@@ -46,6 +47,11 @@ pub struct ApiConfig {
     pub build: BuildInfo,
     /// Flag name → value, for `/api/v1/status/flags`.
     pub flags: Vec<(String, String)>,
+    pub engine: strata_promql::EngineOptions,
+    /// Queries evaluated at once; more wait in a queue.
+    pub max_concurrent_queries: usize,
+    /// How long a query may wait in that queue before it is refused.
+    pub max_query_queue_wait: std::time::Duration,
 }
 
 /// State shared by every handler.
@@ -55,13 +61,19 @@ pub struct AppState {
     shutting_down: AtomicBool,
     pub metrics: metrics::HttpMetrics,
     pub start_time: std::time::SystemTime,
+    pub engine: Arc<strata_promql::Engine>,
+    query_slots: Arc<tokio::sync::Semaphore>,
 }
 
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
     pub fn new(cfg: ApiConfig) -> SharedState {
+        let engine = Arc::new(strata_promql::Engine::new(cfg.engine.clone()));
+        let query_slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_concurrent_queries.max(1)));
         Arc::new(AppState {
+            engine,
+            query_slots,
             cfg,
             db: OnceLock::new(),
             shutting_down: AtomicBool::new(false),
@@ -95,6 +107,20 @@ impl AppState {
             .ok_or_else(|| ApiError::unavailable("Strata is starting: WAL replay in progress"))
     }
 
+    /// Waits for a query slot (bounded concurrency keeps memory bounded);
+    /// refuses with 503 when the queue wait exceeds its limit.
+    pub async fn acquire_query_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        let wait = self.cfg.max_query_queue_wait;
+        match tokio::time::timeout(wait, self.query_slots.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(_)) => Err(ApiError::unavailable("query queue closed: shutting down")),
+            Err(_) => Err(ApiError::unavailable(format!(
+                "too many concurrent queries: waited {wait:?} for one of {} slots",
+                self.cfg.max_concurrent_queries
+            ))),
+        }
+    }
+
     /// The tenant a request acts for. Single-tenant mode ignores the header,
     /// so a stray header can never split one user's data.
     pub fn tenant(&self, headers: &HeaderMap) -> Result<TenantId, ApiError> {
@@ -121,6 +147,12 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/status/flags", get(status::flags))
         .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
         .route("/api/v1/write", post(write::remote_write))
+        .route("/api/v1/query", get(query::instant).post(query::instant))
+        .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route("/api/v1/format_query", get(query::format_query).post(query::format_query))
+        .route("/api/v1/parse_query", get(query::parse_query).post(query::parse_query))
+        .route("/api/v1/query_exemplars", get(query::query_exemplars).post(query::query_exemplars))
+        .route("/api/v1/metadata", get(query::metadata))
         .route("/api/v1/series", get(read::series).post(read::series))
         .route("/api/v1/labels", get(read::labels).post(read::labels))
         .route("/api/v1/label/{name}/values", get(read::label_values))

@@ -127,6 +127,23 @@ pub struct RunArgs {
     #[arg(long = "limits.max-request-body-size", default_value = "32MB", value_parser = size)]
     pub max_request_body: u64,
 
+    /// Maximum time a query may take before it is aborted.
+    #[arg(long = "query.timeout", default_value = "2m", value_parser = duration)]
+    pub query_timeout: Duration,
+
+    /// Maximum samples a single query may load into memory; beyond it the query fails
+    /// ("query processing would load too many samples into memory").
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    pub query_max_samples: usize,
+
+    /// How far back an instant selector looks for the latest sample.
+    #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = duration)]
+    pub query_lookback_delta: Duration,
+
+    /// Queries evaluated at once; further queries wait in a queue.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    pub query_max_concurrency: usize,
+
     /// Metric and label name rule.
     #[arg(long = "validation.scheme", value_enum, default_value = "utf8")]
     pub name_scheme: NameScheme,
@@ -174,6 +191,10 @@ fn flags_for_status(a: &RunArgs) -> Vec<(String, String)> {
         ("limits.max-label-name-length".into(), a.max_label_name_length.to_string()),
         ("limits.max-label-value-length".into(), a.max_label_value_length.to_string()),
         ("limits.max-request-body-size".into(), a.max_request_body.to_string()),
+        ("query.timeout".into(), format!("{:?}", a.query_timeout)),
+        ("query.max-samples".into(), a.query_max_samples.to_string()),
+        ("query.lookback-delta".into(), format!("{:?}", a.query_lookback_delta)),
+        ("query.max-concurrency".into(), a.query_max_concurrency.to_string()),
     ]
 }
 
@@ -229,6 +250,13 @@ async fn serve(args: RunArgs) -> Result<()> {
             rust_version: env!("STRATA_RUSTC_VERSION").into(),
         },
         flags: flags_for_status(&args),
+        engine: strata_promql::EngineOptions {
+            lookback_delta_ms: args.query_lookback_delta.as_millis() as i64,
+            max_samples: args.query_max_samples,
+            timeout: args.query_timeout,
+        },
+        max_concurrent_queries: args.query_max_concurrency.max(1),
+        max_query_queue_wait: args.query_timeout,
     });
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "Strata starting");
 
