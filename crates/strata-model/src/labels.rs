@@ -209,7 +209,7 @@ impl LabelsBuilder {
     }
 
     pub fn keep(&mut self, names: &[String]) -> &mut Self {
-        self.base.retain(|l| names.iter().any(|n| *n == l.name));
+        self.base.retain(|l| names.contains(&l.name));
         self
     }
 
