@@ -1,0 +1,273 @@
+//! Column encoding of one chunk of samples, before page compression.
+//!
+//! ```text
+//! chunk := uvarint(n) | timestamps | values
+//! timestamps := varint(t0) | varint(t1-t0) | varint(dod)*   (zigzag; regular scrapes are runs of 0)
+//! values := kind u8 | ...
+//!   kind 0 (decimal): u8 exp | varint(m0) | varint(m1-m0) | varint(dod of m)*
+//!         every v == m / 10^exp exactly (counters and integer gauges: exp 0)
+//!   kind 1 (xor):     per value: uvarint(trailing zeros) | uvarint((bits ^ prev) >> tz)
+//! ```
+//! NaN payloads, ±Inf and the stale marker always take the XOR path, which
+//! is bit-exact. zstd over a page of such chunks removes what is left.
+
+use strata_model::Sample;
+
+pub(crate) fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+pub(crate) fn put_varint(buf: &mut Vec<u8>, v: i64) {
+    put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+pub(crate) struct Reader<'a> {
+    pub b: &'a [u8],
+    pub pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(b: &'a [u8]) -> Self {
+        Reader { b, pos: 0 }
+    }
+
+    pub fn uvarint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let byte = *self.b.get(self.pos)?;
+            self.pos += 1;
+            v |= u64::from(byte & 0x7f) << (7 * i);
+            if byte < 0x80 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    pub fn varint(&mut self) -> Option<i64> {
+        let z = self.uvarint()?;
+        Some(((z >> 1) as i64) ^ -((z & 1) as i64))
+    }
+
+    pub fn u8(&mut self) -> Option<u8> {
+        let b = *self.b.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|e| *e <= self.b.len())?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Some(s)
+    }
+
+    pub fn str(&mut self) -> Option<&'a str> {
+        let n = usize::try_from(self.uvarint()?).ok()?;
+        std::str::from_utf8(self.bytes(n)?).ok()
+    }
+}
+
+pub(crate) fn put_str(buf: &mut Vec<u8>, s: &str) {
+    put_uvarint(buf, s.len() as u64);
+    buf.extend_from_slice(s.as_bytes());
+}
+
+/// The smallest decimal exponent that represents every value exactly.
+fn decimal_exponent(samples: &[Sample]) -> Option<u8> {
+    'exp: for exp in 0u8..=12 {
+        let scale = 10f64.powi(i32::from(exp));
+        for s in samples {
+            let v = s.v;
+            if !v.is_finite() || (v == 0.0 && v.is_sign_negative()) {
+                return None;
+            }
+            let m = (v * scale).round();
+            if m.abs() >= 9.0e15 || (m / scale).to_bits() != v.to_bits() {
+                continue 'exp;
+            }
+        }
+        return Some(exp);
+    }
+    None
+}
+
+pub(crate) fn encode_chunk(samples: &[Sample], out: &mut Vec<u8>) {
+    put_uvarint(out, samples.len() as u64);
+    let (mut prev_t, mut prev_d) = (0i64, 0i64);
+    for (i, s) in samples.iter().enumerate() {
+        match i {
+            0 => put_varint(out, s.t),
+            1 => {
+                prev_d = s.t.wrapping_sub(prev_t);
+                put_varint(out, prev_d);
+            }
+            _ => {
+                let d = s.t.wrapping_sub(prev_t);
+                put_varint(out, d.wrapping_sub(prev_d));
+                prev_d = d;
+            }
+        }
+        prev_t = s.t;
+    }
+    match decimal_exponent(samples) {
+        Some(exp) => {
+            out.push(0);
+            out.push(exp);
+            let scale = 10f64.powi(i32::from(exp));
+            let (mut pm, mut pd) = (0i64, 0i64);
+            for (i, s) in samples.iter().enumerate() {
+                let m = (s.v * scale).round() as i64;
+                match i {
+                    0 => put_varint(out, m),
+                    1 => {
+                        pd = m.wrapping_sub(pm);
+                        put_varint(out, pd);
+                    }
+                    _ => {
+                        let d = m.wrapping_sub(pm);
+                        put_varint(out, d.wrapping_sub(pd));
+                        pd = d;
+                    }
+                }
+                pm = m;
+            }
+        }
+        None => {
+            out.push(1);
+            let mut prev = 0u64;
+            for s in samples {
+                let bits = s.v.to_bits();
+                let x = bits ^ prev;
+                let tz = if x == 0 { 0 } else { x.trailing_zeros() };
+                put_uvarint(out, u64::from(tz));
+                put_uvarint(out, x >> tz);
+                prev = bits;
+            }
+        }
+    }
+}
+
+/// Decodes a chunk into `out`; `None` when the bytes are malformed.
+pub(crate) fn decode_chunk(r: &mut Reader<'_>, out: &mut Vec<Sample>) -> Option<()> {
+    let n = usize::try_from(r.uvarint()?).ok()?;
+    // Each sample takes at least two bytes: refuse counts the data cannot hold.
+    if n > r.b.len().saturating_sub(r.pos) {
+        return None;
+    }
+    let start = out.len();
+    let (mut t, mut d) = (0i64, 0i64);
+    for i in 0..n {
+        let x = r.varint()?;
+        match i {
+            0 => t = x,
+            1 => {
+                d = x;
+                t = t.wrapping_add(d);
+            }
+            _ => {
+                d = d.wrapping_add(x);
+                t = t.wrapping_add(d);
+            }
+        }
+        out.push(Sample::new(t, 0.0));
+    }
+    match r.u8()? {
+        0 => {
+            let exp = r.u8()?;
+            if exp > 12 {
+                return None;
+            }
+            let scale = 10f64.powi(i32::from(exp));
+            let (mut m, mut md) = (0i64, 0i64);
+            for i in 0..n {
+                let x = r.varint()?;
+                match i {
+                    0 => m = x,
+                    1 => {
+                        md = x;
+                        m = m.wrapping_add(md);
+                    }
+                    _ => {
+                        md = md.wrapping_add(x);
+                        m = m.wrapping_add(md);
+                    }
+                }
+                out[start + i].v = m as f64 / scale;
+            }
+        }
+        1 => {
+            let mut prev = 0u64;
+            for i in 0..n {
+                let tz = r.uvarint()?;
+                if tz > 63 {
+                    return None;
+                }
+                let x = r.uvarint()? << tz;
+                prev ^= x;
+                out[start + i].v = f64::from_bits(prev);
+            }
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<f64>(),
+            Just(f64::NAN),
+            Just(f64::from_bits(strata_model::STALE_NAN_BITS)),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(-0.0),
+            (0i64..1_000_000).prop_map(|i| i as f64),
+            (0i64..1_000_000).prop_map(|i| i as f64 / 100.0),
+            (-1000i64..1000).prop_map(|i| i as f64 * 0.001),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip_bit_exact(
+            t0 in any::<i64>(),
+            steps in proptest::collection::vec((prop_oneof![Just(15_000i64), 14_990i64..15_010, 0i64..10, any::<i64>()], value()), 0..600),
+        ) {
+            let mut t = t0;
+            let samples: Vec<Sample> = steps.iter().map(|(d, v)| { t = t.wrapping_add(*d); Sample::new(t, *v) }).collect();
+            let mut buf = Vec::new();
+            encode_chunk(&samples, &mut buf);
+            let mut out = Vec::new();
+            prop_assert!(decode_chunk(&mut Reader::new(&buf), &mut out).is_some());
+            prop_assert_eq!(out.len(), samples.len());
+            for (a, b) in out.iter().zip(&samples) {
+                prop_assert!(a.bit_eq(b), "{:?} vs {:?}", a, b);
+            }
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let mut out = Vec::new();
+            let _ = decode_chunk(&mut Reader::new(&bytes), &mut out);
+        }
+    }
+
+    #[test]
+    fn counters_are_tiny() {
+        let samples: Vec<Sample> = (0..480)
+            .map(|i| Sample::new(1_700_000_000_000 + i * 15_000, 1000.0 + i as f64 * 3.0))
+            .collect();
+        let mut buf = Vec::new();
+        encode_chunk(&samples, &mut buf);
+        assert!(buf.len() < 480 * 2 + 32, "{} bytes", buf.len());
+    }
+}

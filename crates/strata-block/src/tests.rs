@@ -1,0 +1,247 @@
+use super::*;
+use strata_model::{MatchOp, Matcher};
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+fn dataset(n: usize) -> Vec<(Labels, Vec<Sample>)> {
+    let mut out: Vec<(Labels, Vec<Sample>)> = (0..n)
+        .map(|i| {
+            let labels = Labels::from_pairs([
+                (
+                    "__name__",
+                    if i % 2 == 0 {
+                        "node_cpu_seconds_total"
+                    } else {
+                        "node_memory_bytes"
+                    },
+                ),
+                ("instance", &format!("host-{}", i % 7)),
+                ("cpu", &(i % 4).to_string()),
+            ]);
+            let samples = (0..1000)
+                .map(|k| {
+                    Sample::new(
+                        1_000_000 + k * 15_000 + (k % 3),
+                        if i % 2 == 0 {
+                            k as f64 * 1.25
+                        } else {
+                            ((i as i64 * k) % 97) as f64 + 0.5
+                        },
+                    )
+                })
+                .collect();
+            (labels, samples)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
+}
+
+fn read_all(
+    b: &Block,
+    matchers: &[Matcher],
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<(Labels, Vec<Sample>)>, StorageError> {
+    let q = b.querier(lo, hi);
+    let mut out = Vec::new();
+    for s in q.select(
+        &SelectHints {
+            start: lo,
+            end: hi,
+            ..Default::default()
+        },
+        matchers,
+    )? {
+        let mut s = s?;
+        let mut v = Vec::new();
+        while let Some(x) = s.samples.next() {
+            v.push(x);
+        }
+        if let Some(e) = s.samples.err() {
+            return Err(StorageError::Internal(e.to_string()));
+        }
+        out.push((s.labels, v));
+    }
+    Ok(out)
+}
+
+#[test]
+fn write_open_select_round_trip() -> R {
+    let dir = tempfile::tempdir()?;
+    let data = dataset(40);
+    let meta = write_block(
+        dir.path(),
+        0,
+        100_000_000,
+        1,
+        vec![],
+        data.clone().into_iter(),
+    )?
+    .ok_or("no block")?;
+    assert_eq!(meta.stats.num_series, data.len() as u64);
+    let b = Block::open(&dir.path().join(&meta.ulid))?;
+    let all = read_all(
+        &b,
+        &[Matcher::new(MatchOp::RegexMatch, "__name__", ".+")?],
+        i64::MIN,
+        i64::MAX,
+    )?;
+    assert_eq!(all.len(), data.len());
+    for ((la, sa), (lb, sb)) in all.iter().zip(&data) {
+        assert_eq!(la, lb);
+        assert_eq!(sa, sb);
+    }
+    // A window: only samples inside it.
+    let (lo, hi) = (1_000_000 + 100 * 15_000, 1_000_000 + 200 * 15_000);
+    let win = read_all(&b, &[Matcher::equal("cpu", "1")], lo, hi)?;
+    for (l, s) in &win {
+        let want: Vec<Sample> = data
+            .iter()
+            .find(|(x, _)| x == l)
+            .map(|(_, s)| {
+                s.iter()
+                    .filter(|x| x.t >= lo && x.t <= hi)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(s, &want);
+    }
+    // seek skips forward and never goes back.
+    let q = b.querier(i64::MIN, i64::MAX);
+    let mut it = q.select(
+        &SelectHints {
+            start: i64::MIN,
+            end: i64::MAX,
+            ..Default::default()
+        },
+        &[Matcher::equal("cpu", "0")],
+    )?;
+    let mut s = it.next().ok_or("no series")??;
+    let target = 1_000_000 + 700 * 15_000;
+    assert_eq!(
+        s.samples.seek(target).map(|x| x.t),
+        Some(target + (700 % 3))
+    );
+    assert_eq!(s.samples.seek(0).map(|x| x.t), Some(target + (700 % 3)));
+    // Bytes per sample on this shape of data.
+    let bps = meta.stats.num_bytes as f64 / meta.stats.num_samples as f64;
+    assert!(bps < 1.0, "{bps} bytes/sample");
+    Ok(())
+}
+
+#[test]
+fn corruption_is_an_error_not_a_panic() -> R {
+    let dir = tempfile::tempdir()?;
+    let meta = write_block(
+        dir.path(),
+        0,
+        100_000_000,
+        1,
+        vec![],
+        dataset(10).into_iter(),
+    )?
+    .ok_or("no block")?;
+    let bdir = dir.path().join(&meta.ulid);
+    for file in ["index", "chunks", "meta.json"] {
+        let path = bdir.join(file);
+        let orig = std::fs::read(&path)?;
+        for cut in [0, 4, 9, orig.len() / 2, orig.len() - 1] {
+            std::fs::write(&path, &orig[..cut])?;
+            let r = Block::open(&bdir).and_then(|b| {
+                read_all(
+                    &b,
+                    &[Matcher::new(MatchOp::RegexMatch, "__name__", ".+")
+                        .map_err(|e| BlockError::BadInput(e.to_string()))?],
+                    i64::MIN,
+                    i64::MAX,
+                )
+                .map_err(|e| BlockError::BadInput(e.to_string()))
+            });
+            assert!(
+                r.is_err(),
+                "{file} cut at {cut} of {} went unnoticed: {:?}",
+                orig.len(),
+                r.map(|v| v.len())
+            );
+        }
+        for at in [orig.len() / 3, orig.len() - 2] {
+            let mut bad = orig.clone();
+            bad[at] ^= 0x41;
+            std::fs::write(&path, &bad)?;
+            let _ = Block::open(&bdir)
+                .map(|b| read_all(&b, &[Matcher::equal("cpu", "1")], i64::MIN, i64::MAX));
+        }
+        std::fs::write(&path, &orig)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn tombstones_compaction_and_merge() -> R {
+    let dir = tempfile::tempdir()?;
+    let data = dataset(8);
+    let (a, b): (Vec<_>, Vec<_>) = data
+        .iter()
+        .map(|(l, s)| {
+            (
+                (l.clone(), s[..600].to_vec()),
+                (l.clone(), s[400..].to_vec()),
+            )
+        })
+        .unzip();
+    let ma = write_block(dir.path(), 0, 100_000_000, 1, vec![], a.into_iter())?.ok_or("a")?;
+    let mb = write_block(dir.path(), 0, 100_000_000, 1, vec![], b.into_iter())?.ok_or("b")?;
+    let ba = Block::open(&dir.path().join(&ma.ulid))?;
+    let bb = Block::open(&dir.path().join(&mb.ulid))?;
+    let mc = compact(dir.path(), &[&ba, &bb])?.ok_or("c")?;
+    assert_eq!(mc.compaction.level, 2);
+    assert_eq!(mc.compaction.sources.len(), 2);
+    let bc = Block::open(&dir.path().join(&mc.ulid))?;
+    let all = read_all(
+        &bc,
+        &[Matcher::new(MatchOp::RegexMatch, "__name__", ".+")?],
+        i64::MIN,
+        i64::MAX,
+    )?;
+    assert_eq!(
+        all, data,
+        "overlapping blocks merge to the original with duplicates dropped"
+    );
+
+    let del = [Matcher::equal("cpu", "0")];
+    let (lo, hi) = (1_000_000, 1_000_000 + 10 * 15_000 + 5);
+    assert!(bc.delete(&del, lo, hi)? > 0);
+    let reopened = Block::open(&dir.path().join(&mc.ulid))?;
+    assert!(reopened.has_tombstones());
+    let after = read_all(&reopened, &del, i64::MIN, i64::MAX)?;
+    assert!(after.iter().all(|(_, s)| s.iter().all(|x| x.t > hi)));
+    let md = rewrite_without_tombstones(dir.path(), &reopened)?.ok_or("d")?;
+    let bd = Block::open(&dir.path().join(&md.ulid))?;
+    assert!(!bd.has_tombstones());
+    assert_eq!(read_all(&bd, &del, i64::MIN, i64::MAX)?, after);
+    Ok(())
+}
+
+/// Pins the format: the encoding of a small fixed block must not change by
+/// accident (bump FORMAT_VERSION and add a new pin when it changes on purpose).
+#[test]
+fn format_snapshot() -> R {
+    let samples: Vec<Sample> = (0..10)
+        .map(|i| Sample::new(1000 + i * 15_000, i as f64 * 0.5))
+        .collect();
+    let mut chunk = Vec::new();
+    codec::encode_chunk(&samples, &mut chunk);
+    assert_eq!(
+        chunk,
+        vec![
+            10, 208, 15, 176, 234, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0
+        ],
+        "chunk encoding changed"
+    );
+    assert_eq!(header(INDEX_MAGIC), [b'S', b'I', b'D', b'X', 1, 0, 0, 0]);
+    assert_eq!(header(CHUNKS_MAGIC), [b'S', b'C', b'H', b'K', 1, 0, 0, 0]);
+    Ok(())
+}
