@@ -20,7 +20,10 @@ fn check_enabled(st: &SharedState) -> Result<(), ApiError> {
 
 /// Writes the head (and existing blocks) as blocks under
 /// `DATA/snapshots/<name>/<tenant>/`.
-pub async fn snapshot(State(st): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn snapshot(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     check_enabled(&st)?;
     let tenant = st.tenant(&headers)?;
     let db = st.db()?;
@@ -31,7 +34,12 @@ pub async fn snapshot(State(st): State<SharedState>, headers: HeaderMap) -> Resu
     );
     // Snapshots mirror the data-dir layout (one subdirectory per tenant), so
     // a snapshot directory can be served directly with `--data-dir`.
-    let dir = st.cfg.data_dir.join("snapshots").join(&name).join(tenant.as_str());
+    let dir = st
+        .cfg
+        .data_dir
+        .join("snapshots")
+        .join(&name)
+        .join(tenant.as_str());
     blocking(move || {
         db.snapshot(&tenant, &dir)?;
         Ok(())
@@ -79,7 +87,10 @@ pub async fn delete_series(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn clean_tombstones(State(st): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn clean_tombstones(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     check_enabled(&st)?;
     let tenant = st.tenant(&headers)?;
     let db = st.db()?;

@@ -8,7 +8,6 @@ pub mod admin;
 pub mod error;
 pub mod metrics;
 pub mod params;
-pub mod query;
 pub mod read;
 pub mod status;
 pub mod write;
@@ -47,7 +46,6 @@ pub struct ApiConfig {
     pub build: BuildInfo,
     /// Flag name → value, for `/api/v1/status/flags`.
     pub flags: Vec<(String, String)>,
-    pub engine: strata_promql::EngineOptions,
     /// Queries evaluated at once; more wait in a queue.
     pub max_concurrent_queries: usize,
     /// How long a query may wait in that queue before it is refused.
@@ -61,7 +59,6 @@ pub struct AppState {
     shutting_down: AtomicBool,
     pub metrics: metrics::HttpMetrics,
     pub start_time: std::time::SystemTime,
-    pub engine: Arc<strata_promql::Engine>,
     query_slots: Arc<tokio::sync::Semaphore>,
 }
 
@@ -69,10 +66,10 @@ pub type SharedState = Arc<AppState>;
 
 impl AppState {
     pub fn new(cfg: ApiConfig) -> SharedState {
-        let engine = Arc::new(strata_promql::Engine::new(cfg.engine.clone()));
-        let query_slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_concurrent_queries.max(1)));
+        let query_slots = Arc::new(tokio::sync::Semaphore::new(
+            cfg.max_concurrent_queries.max(1),
+        ));
         Arc::new(AppState {
-            engine,
             query_slots,
             cfg,
             db: OnceLock::new(),
@@ -127,13 +124,24 @@ impl AppState {
         if !self.cfg.multi_tenant {
             return Ok(TenantId::single());
         }
-        let raw = headers
-            .get(TENANT_HEADER)
-            .ok_or_else(|| ApiError::new(ErrorType::Unauthorized, "no org id: the X-Scope-OrgID header is required"))?;
-        let s = raw
-            .to_str()
-            .map_err(|_| ApiError::new(ErrorType::Unauthorized, "invalid X-Scope-OrgID header: not ASCII"))?;
-        TenantId::parse(s).map_err(|e| ApiError::new(ErrorType::Unauthorized, format!("invalid X-Scope-OrgID header: {e}")))
+        let raw = headers.get(TENANT_HEADER).ok_or_else(|| {
+            ApiError::new(
+                ErrorType::Unauthorized,
+                "no org id: the X-Scope-OrgID header is required",
+            )
+        })?;
+        let s = raw.to_str().map_err(|_| {
+            ApiError::new(
+                ErrorType::Unauthorized,
+                "invalid X-Scope-OrgID header: not ASCII",
+            )
+        })?;
+        TenantId::parse(s).map_err(|e| {
+            ApiError::new(
+                ErrorType::Unauthorized,
+                format!("invalid X-Scope-OrgID header: {e}"),
+            )
+        })
     }
 }
 
@@ -147,12 +155,6 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/status/flags", get(status::flags))
         .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
         .route("/api/v1/write", post(write::remote_write))
-        .route("/api/v1/query", get(query::instant).post(query::instant))
-        .route("/api/v1/query_range", get(query::range).post(query::range))
-        .route("/api/v1/format_query", get(query::format_query).post(query::format_query))
-        .route("/api/v1/parse_query", get(query::parse_query).post(query::parse_query))
-        .route("/api/v1/query_exemplars", get(query::query_exemplars).post(query::query_exemplars))
-        .route("/api/v1/metadata", get(query::metadata))
         .route("/api/v1/series", get(read::series).post(read::series))
         .route("/api/v1/labels", get(read::labels).post(read::labels))
         .route("/api/v1/label/{name}/values", get(read::label_values))

@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds of the request duration histogram, in seconds.
-const DURATION_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const DURATION_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 #[derive(Default)]
 pub struct Histogram {
@@ -26,17 +28,26 @@ impl Histogram {
             }
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         for (i, b) in DURATION_BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}", self.buckets[i].load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}",
+                self.buckets[i].load(Ordering::Relaxed)
+            );
         }
         let count = self.count.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "{name}_sum{{{labels}}} {}",
+            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
     }
 }
@@ -68,7 +79,11 @@ pub fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(
         if labels.is_empty() {
             let _ = writeln!(out, "{name} {}", strata_model::format::format_api(*v));
         } else {
-            let _ = writeln!(out, "{name}{{{labels}}} {}", strata_model::format::format_api(*v));
+            let _ = writeln!(
+                out,
+                "{name}{{{labels}}} {}",
+                strata_model::format::format_api(*v)
+            );
         }
     }
 }
@@ -104,10 +119,16 @@ impl HttpMetrics {
             &[
                 ("result=\"accepted\"", g(&self.samples_accepted)),
                 ("result=\"invalid\"", g(&self.samples_rejected_invalid)),
-                ("result=\"out_of_order\"", g(&self.samples_rejected_out_of_order)),
+                (
+                    "result=\"out_of_order\"",
+                    g(&self.samples_rejected_out_of_order),
+                ),
                 ("result=\"too_old\"", g(&self.samples_rejected_too_old)),
                 ("result=\"duplicate\"", g(&self.samples_rejected_duplicate)),
-                ("result=\"series_limit\"", g(&self.samples_rejected_series_limit)),
+                (
+                    "result=\"series_limit\"",
+                    g(&self.samples_rejected_series_limit),
+                ),
             ],
         );
         family(
@@ -117,9 +138,16 @@ impl HttpMetrics {
             "Native histogram samples dropped (not stored yet).",
             &[("", g(&self.histograms_dropped))],
         );
-        let _ = writeln!(out, "# HELP strata_ingest_request_duration_seconds Remote-write request latency, including the WAL write.");
-        let _ = writeln!(out, "# TYPE strata_ingest_request_duration_seconds histogram");
-        self.write_duration.render(out, "strata_ingest_request_duration_seconds", "");
+        let _ = writeln!(
+            out,
+            "# HELP strata_ingest_request_duration_seconds Remote-write request latency, including the WAL write."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE strata_ingest_request_duration_seconds histogram"
+        );
+        self.write_duration
+            .render(out, "strata_ingest_request_duration_seconds", "");
         family(
             out,
             "strata_http_read_requests_total",
@@ -141,13 +169,160 @@ pub fn render_process(out: &mut String, start_time_secs: f64) {
             let f: Vec<&str> = rest.split_whitespace().collect();
             let num = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
             let cpu = (num(11) + num(12)) / ticks;
-            family(out, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", &[("", cpu)]);
-            family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", &[("", num(21) * page)]);
-            family(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", &[("", num(20))]);
+            family(
+                out,
+                "process_cpu_seconds_total",
+                "counter",
+                "Total user and system CPU time spent in seconds.",
+                &[("", cpu)],
+            );
+            family(
+                out,
+                "process_resident_memory_bytes",
+                "gauge",
+                "Resident memory size in bytes.",
+                &[("", num(21) * page)],
+            );
+            family(
+                out,
+                "process_virtual_memory_bytes",
+                "gauge",
+                "Virtual memory size in bytes.",
+                &[("", num(20))],
+            );
         }
     }
     if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
-        family(out, "process_open_fds", "gauge", "Number of open file descriptors.", &[("", rd.count() as f64)]);
+        family(
+            out,
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+            &[("", rd.count() as f64)],
+        );
     }
-    family(out, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", &[("", start_time_secs)]);
+    family(
+        out,
+        "process_start_time_seconds",
+        "gauge",
+        "Start time of the process since unix epoch in seconds.",
+        &[("", start_time_secs)],
+    );
+}
+
+/// Storage gauges and counters, read from the TSDB at scrape time.
+pub fn render_tsdb(out: &mut String, m: &strata_tsdb::TsdbMetrics) {
+    let f = |v: u64| v as f64;
+    family(
+        out,
+        "strata_tsdb_tenants",
+        "gauge",
+        "Tenants with data.",
+        &[("", f(m.tenants))],
+    );
+    family(
+        out,
+        "strata_tsdb_head_series",
+        "gauge",
+        "Series in the in-memory head.",
+        &[("", f(m.head_series))],
+    );
+    family(
+        out,
+        "strata_tsdb_head_chunks",
+        "gauge",
+        "Chunks in the in-memory head.",
+        &[("", f(m.head_chunks))],
+    );
+    family(
+        out,
+        "strata_tsdb_head_min_time_seconds",
+        "gauge",
+        "Oldest sample in the head.",
+        &[("", m.head_min_time_ms as f64 / 1e3)],
+    );
+    family(
+        out,
+        "strata_tsdb_head_max_time_seconds",
+        "gauge",
+        "Newest sample in the head.",
+        &[("", m.head_max_time_ms as f64 / 1e3)],
+    );
+    family(
+        out,
+        "strata_tsdb_blocks",
+        "gauge",
+        "Blocks on disk.",
+        &[("", f(m.blocks))],
+    );
+    family(
+        out,
+        "strata_tsdb_blocks_bytes",
+        "gauge",
+        "Bytes of blocks on disk.",
+        &[("", f(m.block_bytes))],
+    );
+    family(
+        out,
+        "strata_tsdb_wal_bytes",
+        "gauge",
+        "Bytes of WAL segments and checkpoints on disk.",
+        &[("", f(m.wal_bytes))],
+    );
+    family(
+        out,
+        "strata_tsdb_head_series_created_total",
+        "counter",
+        "Series created in the head.",
+        &[("", f(m.series_created_total))],
+    );
+    family(
+        out,
+        "strata_tsdb_head_cuts_total",
+        "counter",
+        "Head ranges written out as blocks.",
+        &[("", f(m.head_cuts_total))],
+    );
+    family(
+        out,
+        "strata_tsdb_compactions_total",
+        "counter",
+        "Block compactions done.",
+        &[("", f(m.compactions_total))],
+    );
+    family(
+        out,
+        "strata_tsdb_compactions_failed_total",
+        "counter",
+        "Block compactions that failed.",
+        &[("", f(m.compactions_failed_total))],
+    );
+    family(
+        out,
+        "strata_tsdb_retention_deleted_blocks_total",
+        "counter",
+        "Blocks deleted by retention.",
+        &[("", f(m.blocks_deleted_by_retention_total))],
+    );
+    family(
+        out,
+        "strata_tsdb_wal_truncations_total",
+        "counter",
+        "Corrupt WAL tails truncated at startup.",
+        &[("", f(m.wal_truncations_total))],
+    );
+    family(
+        out,
+        "strata_tsdb_wal_replay_samples",
+        "gauge",
+        "Samples replayed from the WAL at startup.",
+        &[("", f(m.wal_replay_samples))],
+    );
+    family(
+        out,
+        "strata_tsdb_wal_replay_duration_seconds",
+        "gauge",
+        "Time the WAL replay took at startup.",
+        &[("", m.wal_replay_seconds)],
+    );
 }

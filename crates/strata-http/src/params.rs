@@ -2,7 +2,7 @@
 //! form-encoded POST body merged, repeated keys kept (`match[]`).
 
 use crate::error::ApiError;
-use strata_model::{MatchOp, Matcher, METRIC_NAME};
+use strata_model::{METRIC_NAME, MatchOp, Matcher};
 
 /// Earliest/latest times the API accepts when `start`/`end` are absent.
 pub const MIN_TIME_MS: i64 = i64::MIN / 4;
@@ -24,11 +24,18 @@ impl Params {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn get_all(&self, name: &str) -> Vec<&str> {
-        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// A time parameter in ms; `default` when absent or empty.
@@ -60,9 +67,8 @@ impl Params {
     pub fn match_sets(&self) -> Result<Vec<Vec<Matcher>>, ApiError> {
         let mut sets = Vec::new();
         for s in self.get_all("match[]") {
-            let parsed = parse_selector(s).map_err(|e| {
-                ApiError::bad_data(format!("invalid parameter \"match[]\": {e}"))
-            })?;
+            let parsed = parse_selector(s)
+                .map_err(|e| ApiError::bad_data(format!("invalid parameter \"match[]\": {e}")))?;
             sets.extend(parsed);
         }
         Ok(sets)
@@ -81,7 +87,9 @@ pub fn parse_time(s: &str) -> Option<i64> {
         }
         return Some(ms as i64);
     }
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 /// A millisecond timestamp as RFC 3339 UTC with milliseconds.
@@ -99,7 +107,11 @@ pub fn parse_selector(s: &str) -> Result<Vec<Vec<Matcher>>, String> {
     let expr = promql_parser::parser::parse(s).map_err(|e| format!("parse error: {e}"))?;
     let vs = match expr {
         Expr::VectorSelector(vs) => vs,
-        _ => return Err(format!("parse error: expected a series selector, got {s:?}")),
+        _ => {
+            return Err(format!(
+                "parse error: expected a series selector, got {s:?}"
+            ));
+        }
     };
     let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<Matcher>, String> {
         let mut out = Vec::with_capacity(ms.len() + 1);
@@ -140,7 +152,10 @@ mod tests {
         assert_eq!(parse_time("1.5"), Some(1500));
         assert_eq!(parse_time("1700000000"), Some(1_700_000_000_000));
         assert_eq!(parse_time("2023-11-14T22:13:20Z"), Some(1_700_000_000_000));
-        assert_eq!(parse_time("2023-11-14T22:13:20.123+00:00"), Some(1_700_000_000_123));
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20.123+00:00"),
+            Some(1_700_000_000_123)
+        );
         assert_eq!(parse_time("abc"), None);
         assert_eq!(parse_time("NaN"), None);
     }

@@ -35,7 +35,8 @@ pub(crate) fn params(method: &Method, query: Option<String>, body: &Bytes) -> Pa
 
 fn respond<T: Serialize>(data: T, truncated: bool) -> Response {
     if truncated {
-        axum::Json(json!({"status": "success", "data": data, "warnings": [TRUNCATED]})).into_response()
+        axum::Json(json!({"status": "success", "data": data, "warnings": [TRUNCATED]}))
+            .into_response()
     } else {
         axum::Json(json!({"status": "success", "data": data})).into_response()
     }
@@ -62,7 +63,12 @@ pub async fn series(
     let (series, truncated) = blocking(move || {
         let q = strata_model::Queryable::querier(db.as_ref(), &tenant, start, end)?;
         // Ask storage for one more than the limit to know whether we cut.
-        let hints = SelectHints { start, end, series_only: true, limit: if limit > 0 { limit + 1 } else { 0 } };
+        let hints = SelectHints {
+            start,
+            end,
+            series_only: true,
+            limit: if limit > 0 { limit + 1 } else { 0 },
+        };
         let mut out: BTreeSet<Labels> = BTreeSet::new();
         for set in &sets {
             for s in q.select(&hints, set)? {

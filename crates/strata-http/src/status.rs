@@ -35,14 +35,20 @@ pub async fn buildinfo(State(st): State<SharedState>) -> Response {
 }
 
 pub async fn flags(State(st): State<SharedState>) -> Response {
-    let map: serde_json::Map<String, serde_json::Value> =
-        st.cfg.flags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let map: serde_json::Map<String, serde_json::Value> = st
+        .cfg
+        .flags
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
     success(serde_json::Value::Object(map))
 }
 
 pub async fn runtimeinfo(State(st): State<SharedState>) -> Response {
     let start = chrono::DateTime::<chrono::Utc>::from(st.start_time);
-    let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     success(json!({
         "startTime": start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "CWD": cwd,
@@ -82,11 +88,25 @@ pub async fn metrics(State(st): State<SharedState>) -> Response {
         "strata_build_info",
         "gauge",
         "Build information; the value is always 1.",
-        &[(&format!("version=\"{}\",revision=\"{}\"", b.version, b.revision), 1.0)],
+        &[(
+            &format!("version=\"{}\",revision=\"{}\"", b.version, b.revision),
+            1.0,
+        )],
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
 }
 
 pub async fn not_found(uri: Uri) -> Response {
-    ApiError::new(crate::ErrorType::NotFound, format!("no such endpoint: {}", uri.path())).into_response()
+    ApiError::new(
+        crate::ErrorType::NotFound,
+        format!("no such endpoint: {}", uri.path()),
+    )
+    .into_response()
 }

@@ -35,7 +35,11 @@ struct WriteSummary {
     message: String,
 }
 
-pub async fn remote_write(State(st): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn remote_write(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let resp = match handle(&st, &headers, body).await {
         Ok(summary) if summary.rejected_series == 0 => {
@@ -44,12 +48,19 @@ pub async fn remote_write(State(st): State<SharedState>, headers: HeaderMap, bod
         }
         Ok(summary) => {
             let (code, counter) = if summary.limited {
-                (StatusCode::TOO_MANY_REQUESTS, &st.metrics.write_requests_limited)
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &st.metrics.write_requests_limited,
+                )
             } else {
                 (StatusCode::BAD_REQUEST, &st.metrics.write_requests_bad)
             };
             counter.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(accepted = summary.accepted, rejected = summary.rejected_samples, "partial write");
+            tracing::debug!(
+                accepted = summary.accepted,
+                rejected = summary.rejected_samples,
+                "partial write"
+            );
             (code, summary.message).into_response()
         }
         Err(e) => {
@@ -66,11 +77,17 @@ pub async fn remote_write(State(st): State<SharedState>, headers: HeaderMap, bod
             e.into_plain()
         }
     };
-    st.metrics.write_duration.observe(started.elapsed().as_secs_f64());
+    st.metrics
+        .write_duration
+        .observe(started.elapsed().as_secs_f64());
     resp
 }
 
-async fn handle(st: &SharedState, headers: &HeaderMap, body: Body) -> Result<WriteSummary, ApiError> {
+async fn handle(
+    st: &SharedState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<WriteSummary, ApiError> {
     let tenant = st.tenant(headers)?;
     if st.is_shutting_down() {
         return Err(ApiError::unavailable("Strata is shutting down"));
@@ -80,19 +97,26 @@ async fn handle(st: &SharedState, headers: &HeaderMap, body: Body) -> Result<Wri
         if !enc.as_bytes().eq_ignore_ascii_case(b"snappy") {
             return Err(ApiError::new(
                 ErrorType::BadData,
-                format!("unsupported Content-Encoding {enc:?}: remote-write 1.0 bodies are snappy-compressed"),
+                format!(
+                    "unsupported Content-Encoding {enc:?}: remote-write 1.0 bodies are snappy-compressed"
+                ),
             ));
         }
     }
     let cap = st.cfg.max_write_body_bytes;
     let body = axum::body::to_bytes(body, cap).await.map_err(|e| {
         if is_length_limit(&e) {
-            ApiError::new(ErrorType::TooLarge, format!("request body too large: the limit is {cap} bytes"))
+            ApiError::new(
+                ErrorType::TooLarge,
+                format!("request body too large: the limit is {cap} bytes"),
+            )
         } else {
             ApiError::bad_data(format!("reading request body: {e}"))
         }
     })?;
-    st.metrics.write_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+    st.metrics
+        .write_bytes
+        .fetch_add(body.len() as u64, Ordering::Relaxed);
     let limits = st.cfg.ingest_limits.clone();
     let st2 = st.clone();
     blocking(move || {
@@ -122,20 +146,30 @@ fn is_length_limit(e: &axum::Error) -> bool {
 }
 
 fn ingest_error(e: IngestError) -> ApiError {
-    let kind = if matches!(e, IngestError::TooLarge { .. }) { ErrorType::TooLarge } else { ErrorType::BadData };
+    let kind = if matches!(e, IngestError::TooLarge { .. }) {
+        ErrorType::TooLarge
+    } else {
+        ErrorType::BadData
+    };
     ApiError::new(kind, e.to_string())
 }
 
-fn summarise(st: &SharedState, decoded: &strata_ingest::Decoded<'_>, outcome: &strata_tsdb::AppendOutcome) -> WriteSummary {
+fn summarise(
+    st: &SharedState,
+    decoded: &strata_ingest::Decoded<'_>,
+    outcome: &strata_tsdb::AppendOutcome,
+) -> WriteSummary {
     let m = &st.metrics;
-    m.samples_accepted.fetch_add(outcome.samples_accepted, Ordering::Relaxed);
+    m.samples_accepted
+        .fetch_add(outcome.samples_accepted, Ordering::Relaxed);
     let mut message = String::new();
     let mut named = 0usize;
     let mut rejected_samples = 0u64;
     let mut limited = false;
     for inv in &decoded.invalid {
         rejected_samples += inv.samples;
-        m.samples_rejected_invalid.fetch_add(inv.samples, Ordering::Relaxed);
+        m.samples_rejected_invalid
+            .fetch_add(inv.samples, Ordering::Relaxed);
         if named < MAX_NAMED_REJECTIONS {
             let _ = writeln!(message, "{}: series {}", inv.reason, inv.labels);
             named += 1;
@@ -158,7 +192,12 @@ fn summarise(st: &SharedState, decoded: &strata_ingest::Decoded<'_>, outcome: &s
             let _ = write!(message, "{}: series {{", rej.reason);
             for (i, l) in labels.iter().enumerate() {
                 let sep = if i == 0 { "" } else { ", " };
-                let _ = write!(message, "{sep}{}={}", l.name, strata_model::labels::quote(l.value));
+                let _ = write!(
+                    message,
+                    "{sep}{}={}",
+                    l.name,
+                    strata_model::labels::quote(l.value)
+                );
             }
             let _ = writeln!(message, "}}");
             named += 1;
@@ -172,8 +211,18 @@ fn summarise(st: &SharedState, decoded: &strata_ingest::Decoded<'_>, outcome: &s
         );
         message.insert_str(0, &header);
         if rejected_series > named {
-            let _ = writeln!(message, "… and {} more rejected series", rejected_series - named);
+            let _ = writeln!(
+                message,
+                "… and {} more rejected series",
+                rejected_series - named
+            );
         }
     }
-    WriteSummary { accepted: outcome.samples_accepted, rejected_series, rejected_samples, limited, message }
+    WriteSummary {
+        accepted: outcome.samples_accepted,
+        rejected_series,
+        rejected_samples,
+        limited,
+        message,
+    }
 }

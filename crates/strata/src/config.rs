@@ -7,6 +7,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+// Sections are accepted so an existing prometheus.yml loads; the ones this
+// version does not act on are only checked for presence.
+#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
@@ -24,6 +27,7 @@ pub struct ConfigFile {
     pub runtime: Option<serde::de::IgnoredAny>,
 }
 
+#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Global {
@@ -47,7 +51,8 @@ pub struct Global {
 
 impl ConfigFile {
     pub fn load(path: &Path) -> Result<ConfigFile> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("config file {}", path.display()))
     }
 
@@ -60,10 +65,14 @@ impl ConfigFile {
         for (field, v) in [
             ("global.scrape_interval", &cfg.global.scrape_interval),
             ("global.scrape_timeout", &cfg.global.scrape_timeout),
-            ("global.evaluation_interval", &cfg.global.evaluation_interval),
+            (
+                "global.evaluation_interval",
+                &cfg.global.evaluation_interval,
+            ),
         ] {
             if let Some(s) = v {
-                strata_model::units::parse_duration(s).map_err(|e| anyhow::anyhow!("field {field}: {e}"))?;
+                strata_model::units::parse_duration(s)
+                    .map_err(|e| anyhow::anyhow!("field {field}: {e}"))?;
             }
         }
         Ok(cfg)
@@ -98,17 +107,27 @@ mod tests {
             "global:\n  scrape_interval: 15s\n  external_labels:\n    cluster: a\nscrape_configs:\n  - job_name: x\n",
         )
         .unwrap_or_else(|e| panic!("{e:#}"));
-        assert_eq!(cfg.global.external_labels.get("cluster").map(String::as_str), Some("a"));
+        assert_eq!(
+            cfg.global
+                .external_labels
+                .get("cluster")
+                .map(String::as_str),
+            Some("a")
+        );
         assert_eq!(cfg.inactive_sections(), vec!["scrape_configs"]);
     }
 
     #[test]
     fn errors_name_line_and_field() {
-        let err = ConfigFile::parse("global:\n  scrape_intervall: 15s\n").err().map(|e| format!("{e:#}"));
+        let err = ConfigFile::parse("global:\n  scrape_intervall: 15s\n")
+            .err()
+            .map(|e| format!("{e:#}"));
         let err = err.unwrap_or_default();
         assert!(err.contains("scrape_intervall"), "{err}");
         assert!(err.contains('2'), "line number missing: {err}");
-        let err = ConfigFile::parse("global:\n  scrape_interval: 15 seconds\n").err().map(|e| format!("{e:#}"));
+        let err = ConfigFile::parse("global:\n  scrape_interval: 15 seconds\n")
+            .err()
+            .map(|e| format!("{e:#}"));
         assert!(err.unwrap_or_default().contains("global.scrape_interval"));
     }
 }

@@ -3,7 +3,6 @@
 //! codes). `anyhow` lives here and nowhere below.
 
 mod config;
-mod query_cmd;
 mod run;
 mod tsdb_cmd;
 
@@ -28,8 +27,6 @@ struct Cli {
 enum Command {
     /// Run the server: remote-write ingest, storage and the HTTP API.
     Run(Box<run::RunArgs>),
-    /// Evaluate a PromQL expression against a server or a data directory.
-    Query(Box<query_cmd::QueryArgs>),
     /// Inspect a data directory offline (the server may be stopped).
     Tsdb {
         #[command(subcommand)]
@@ -42,7 +39,6 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(*args),
         Command::Tsdb { command } => tsdb_cmd::run(command),
-        Command::Query(args) => query_cmd::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

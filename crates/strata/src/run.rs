@@ -32,7 +32,9 @@ fn wal_sync(s: &str) -> Result<WalSync, String> {
     }
     match strata_model::units::parse_duration(s) {
         Ok(d) if !d.is_zero() => Ok(WalSync::Interval(d)),
-        _ => Err(format!("{s:?} is neither \"always\" nor a positive duration like 1s")),
+        _ => Err(format!(
+            "{s:?} is neither \"always\" nor a positive duration like 1s"
+        )),
     }
 }
 
@@ -59,17 +61,28 @@ pub enum NameScheme {
 }
 
 #[derive(Args, Debug)]
-#[command(about = "Run the Strata server", long_about = "Run the Strata server.\n\n\
+#[command(
+    about = "Run the Strata server",
+    long_about = "Run the Strata server.\n\n\
 Receives Prometheus remote-write on POST /api/v1/write, stores samples in a write-ahead log and \
 compressed 2h blocks under --data-dir, and answers the Prometheus HTTP API (series, labels, \
-label values, admin). /-/ready answers 503 until the WAL has been replayed.")]
+label values, admin). /-/ready answers 503 until the WAL has been replayed."
+)]
 pub struct RunArgs {
     /// Directory for the WAL and blocks (one subdirectory per tenant).
-    #[arg(long = "data-dir", visible_alias = "storage.tsdb.path", default_value = "./strata-data")]
+    #[arg(
+        long = "data-dir",
+        visible_alias = "storage.tsdb.path",
+        default_value = "./strata-data"
+    )]
     pub data_dir: PathBuf,
 
     /// Address to listen on for HTTP (API, remote-write, /metrics).
-    #[arg(long = "listen", visible_alias = "web.listen-address", default_value = "127.0.0.1:9090")]
+    #[arg(
+        long = "listen",
+        visible_alias = "web.listen-address",
+        default_value = "127.0.0.1:9090"
+    )]
     pub listen: SocketAddr,
 
     /// Prometheus-style YAML configuration file (the `global` section is read now).
@@ -168,7 +181,9 @@ pub fn init_logging(level: LogLevel, format: LogFormat) {
         LogLevel::Warn => tracing::Level::WARN,
         LogLevel::Error => tracing::Level::ERROR,
     };
-    let builder = tracing_subscriber::fmt().with_max_level(lvl).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(lvl)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Logfmt => builder.init(),
@@ -179,22 +194,55 @@ fn flags_for_status(a: &RunArgs) -> Vec<(String, String)> {
     vec![
         ("data-dir".into(), a.data_dir.display().to_string()),
         ("listen".into(), a.listen.to_string()),
-        ("config".into(), a.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        (
+            "config".into(),
+            a.config
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
         ("retention.time".into(), format!("{:?}", a.retention_time)),
         ("retention.size".into(), a.retention_size.to_string()),
-        ("storage.out-of-order-window".into(), format!("{:?}", a.out_of_order_window)),
+        (
+            "storage.out-of-order-window".into(),
+            format!("{:?}", a.out_of_order_window),
+        ),
         ("storage.wal-fsync".into(), format!("{:?}", a.wal_fsync)),
         ("multi-tenant".into(), a.multi_tenant.to_string()),
-        ("web.enable-admin-api".into(), a.enable_admin_api.to_string()),
-        ("limits.max-series-per-tenant".into(), a.max_series_per_tenant.to_string()),
-        ("limits.max-labels-per-series".into(), a.max_labels_per_series.to_string()),
-        ("limits.max-label-name-length".into(), a.max_label_name_length.to_string()),
-        ("limits.max-label-value-length".into(), a.max_label_value_length.to_string()),
-        ("limits.max-request-body-size".into(), a.max_request_body.to_string()),
+        (
+            "web.enable-admin-api".into(),
+            a.enable_admin_api.to_string(),
+        ),
+        (
+            "limits.max-series-per-tenant".into(),
+            a.max_series_per_tenant.to_string(),
+        ),
+        (
+            "limits.max-labels-per-series".into(),
+            a.max_labels_per_series.to_string(),
+        ),
+        (
+            "limits.max-label-name-length".into(),
+            a.max_label_name_length.to_string(),
+        ),
+        (
+            "limits.max-label-value-length".into(),
+            a.max_label_value_length.to_string(),
+        ),
+        (
+            "limits.max-request-body-size".into(),
+            a.max_request_body.to_string(),
+        ),
         ("query.timeout".into(), format!("{:?}", a.query_timeout)),
         ("query.max-samples".into(), a.query_max_samples.to_string()),
-        ("query.lookback-delta".into(), format!("{:?}", a.query_lookback_delta)),
-        ("query.max-concurrency".into(), a.query_max_concurrency.to_string()),
+        (
+            "query.lookback-delta".into(),
+            format!("{:?}", a.query_lookback_delta),
+        ),
+        (
+            "query.max-concurrency".into(),
+            a.query_max_concurrency.to_string(),
+        ),
     ]
 }
 
@@ -250,11 +298,6 @@ async fn serve(args: RunArgs) -> Result<()> {
             rust_version: env!("STRATA_RUSTC_VERSION").into(),
         },
         flags: flags_for_status(&args),
-        engine: strata_promql::EngineOptions {
-            lookback_delta_ms: args.query_lookback_delta.as_millis() as i64,
-            max_samples: args.query_max_samples,
-            timeout: args.query_timeout,
-        },
         max_concurrent_queries: args.query_max_concurrency.max(1),
         max_query_queue_wait: args.query_timeout,
     });
@@ -274,7 +317,9 @@ async fn serve(args: RunArgs) -> Result<()> {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
-        tracing::info!("shutdown signal received: finishing in-flight requests (send again to exit at once)");
+        tracing::info!(
+            "shutdown signal received: finishing in-flight requests (send again to exit at once)"
+        );
         sig_state.begin_shutdown();
         let _ = stop_tx.send(true);
         tokio::select! {
@@ -298,7 +343,8 @@ async fn serve(args: RunArgs) -> Result<()> {
     let opts = DbOptions {
         data_dir: args.data_dir.clone(),
         block_range_ms: args.block_range.as_millis() as i64,
-        retention_time_ms: (!args.retention_time.is_zero()).then(|| args.retention_time.as_millis() as i64),
+        retention_time_ms: (!args.retention_time.is_zero())
+            .then(|| args.retention_time.as_millis() as i64),
         retention_size_bytes: (args.retention_size > 0).then_some(args.retention_size),
         out_of_order_window_ms: args.out_of_order_window.as_millis() as i64,
         max_series_per_tenant: args.max_series_per_tenant,
@@ -309,7 +355,10 @@ async fn serve(args: RunArgs) -> Result<()> {
         Ok(Ok(db)) => Arc::new(db),
         Ok(Err(e)) => {
             server.abort();
-            return Err(anyhow::Error::new(e).context(format!("opening data directory {}", args.data_dir.display())));
+            return Err(anyhow::Error::new(e).context(format!(
+                "opening data directory {}",
+                args.data_dir.display()
+            )));
         }
         Err(e) => {
             server.abort();

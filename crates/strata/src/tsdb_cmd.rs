@@ -55,27 +55,46 @@ fn open(data_dir: &PathBuf) -> Result<Db> {
     if !data_dir.is_dir() {
         bail!("data directory {} does not exist", data_dir.display());
     }
-    Db::open_read_only(DbOptions { data_dir: data_dir.clone(), ..DbOptions::default() })
-        .with_context(|| format!("opening {} read-only", data_dir.display()))
+    Db::open_read_only(DbOptions {
+        data_dir: data_dir.clone(),
+        ..DbOptions::default()
+    })
+    .with_context(|| format!("opening {} read-only", data_dir.display()))
 }
 
 fn tenants(db: &Db, only: &Option<String>) -> Result<Vec<TenantId>> {
     match only {
-        Some(t) => Ok(vec![TenantId::parse(t).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?]),
+        Some(t) => Ok(vec![
+            TenantId::parse(t).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?,
+        ]),
         None => Ok(db.tenants()),
     }
 }
 
 pub fn run(cmd: TsdbCommand) -> Result<()> {
     match cmd {
-        TsdbCommand::Stats { data_dir, tenant, top, format } => stats(&data_dir, &tenant, top, format),
-        TsdbCommand::Dump { data_dir, selector, min_time, max_time, tenant } => {
-            dump(&data_dir, selector.as_deref(), min_time, max_time, &tenant)
-        }
+        TsdbCommand::Stats {
+            data_dir,
+            tenant,
+            top,
+            format,
+        } => stats(&data_dir, &tenant, top, format),
+        TsdbCommand::Dump {
+            data_dir,
+            selector,
+            min_time,
+            max_time,
+            tenant,
+        } => dump(&data_dir, selector.as_deref(), min_time, max_time, &tenant),
     }
 }
 
-fn stats(data_dir: &PathBuf, tenant: &Option<String>, top: usize, format: OutputFormat) -> Result<()> {
+fn stats(
+    data_dir: &PathBuf,
+    tenant: &Option<String>,
+    top: usize,
+    format: OutputFormat,
+) -> Result<()> {
     let db = open(data_dir)?;
     let mut all = Vec::new();
     for t in tenants(&db, tenant)? {
@@ -103,12 +122,18 @@ fn total_samples(s: &strata_tsdb::TsdbStats) -> u64 {
 
 fn bytes_per_sample(s: &strata_tsdb::TsdbStats) -> f64 {
     let block_samples: u64 = s.blocks.iter().map(|b| b.stats.num_samples).sum();
-    if block_samples == 0 { 0.0 } else { s.block_bytes as f64 / block_samples as f64 }
+    if block_samples == 0 {
+        0.0
+    } else {
+        s.block_bytes as f64 / block_samples as f64
+    }
 }
 
 fn stats_json(t: &TenantId, s: &strata_tsdb::TsdbStats) -> serde_json::Value {
     let pairs = |v: &Vec<(String, u64)>| -> Vec<serde_json::Value> {
-        v.iter().map(|(n, c)| serde_json::json!({"name": n, "value": c})).collect()
+        v.iter()
+            .map(|(n, c)| serde_json::json!({"name": n, "value": c}))
+            .collect()
     };
     serde_json::json!({
         "tenant": t.as_str(),
@@ -138,20 +163,46 @@ fn print_stats_table(out: &mut impl Write, t: &TenantId, s: &strata_tsdb::TsdbSt
     writeln!(out, "Tenant: {t}")?;
     writeln!(out, "  Series:            {}", s.num_series)?;
     writeln!(out, "  Samples:           {}", total_samples(s))?;
-    writeln!(out, "  Head:              {} series, {} samples, {} chunks, time {}..{}", s.head_series, s.head_samples, s.head_chunks, s.head_min_time, s.head_max_time)?;
-    writeln!(out, "  Blocks:            {} ({} bytes, {:.3} bytes/sample)", s.blocks.len(), s.block_bytes, bytes_per_sample(s))?;
+    writeln!(
+        out,
+        "  Head:              {} series, {} samples, {} chunks, time {}..{}",
+        s.head_series, s.head_samples, s.head_chunks, s.head_min_time, s.head_max_time
+    )?;
+    writeln!(
+        out,
+        "  Blocks:            {} ({} bytes, {:.3} bytes/sample)",
+        s.blocks.len(),
+        s.block_bytes,
+        bytes_per_sample(s)
+    )?;
     writeln!(out, "  WAL:               {} bytes", s.wal_bytes)?;
     for b in &s.blocks {
         writeln!(
             out,
             "    {}  {}..{}  level {}  {} series  {} samples  {} chunks  {} bytes",
-            b.ulid, b.min_time, b.max_time, b.compaction.level, b.stats.num_series, b.stats.num_samples, b.stats.num_chunks, b.stats.num_bytes
+            b.ulid,
+            b.min_time,
+            b.max_time,
+            b.compaction.level,
+            b.stats.num_series,
+            b.stats.num_samples,
+            b.stats.num_chunks,
+            b.stats.num_bytes
         )?;
     }
     for (title, list) in [
-        ("Label names by number of values", &s.top_label_names_by_cardinality),
-        ("Series count by metric name", &s.top_series_count_by_metric_name),
-        ("Series count by label pair", &s.top_series_count_by_label_pair),
+        (
+            "Label names by number of values",
+            &s.top_label_names_by_cardinality,
+        ),
+        (
+            "Series count by metric name",
+            &s.top_series_count_by_metric_name,
+        ),
+        (
+            "Series count by label pair",
+            &s.top_series_count_by_label_pair,
+        ),
     ] {
         writeln!(out, "  {title}:")?;
         for (n, c) in list {
@@ -161,15 +212,31 @@ fn print_stats_table(out: &mut impl Write, t: &TenantId, s: &strata_tsdb::TsdbSt
     Ok(())
 }
 
-fn dump(data_dir: &PathBuf, selector: Option<&str>, min_time: i64, max_time: i64, tenant: &Option<String>) -> Result<()> {
+fn dump(
+    data_dir: &PathBuf,
+    selector: Option<&str>,
+    min_time: i64,
+    max_time: i64,
+    tenant: &Option<String>,
+) -> Result<()> {
     let sets: Vec<Vec<Matcher>> = match selector {
-        Some(s) => strata_http::params::parse_selector(s).map_err(|e| anyhow::anyhow!("--match {s:?}: {e}"))?,
-        None => vec![vec![Matcher::new(strata_model::MatchOp::RegexMatch, "__name__", ".+")?]],
+        Some(s) => strata_http::params::parse_selector(s)
+            .map_err(|e| anyhow::anyhow!("--match {s:?}: {e}"))?,
+        None => vec![vec![Matcher::new(
+            strata_model::MatchOp::RegexMatch,
+            "__name__",
+            ".+",
+        )?]],
     };
     let db = open(data_dir)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let hints = SelectHints { start: min_time, end: max_time, series_only: false, limit: 0 };
+    let hints = SelectHints {
+        start: min_time,
+        end: max_time,
+        series_only: false,
+        limit: 0,
+    };
     for t in tenants(&db, tenant)? {
         let q = db.querier(&t, min_time, max_time)?;
         for set in &sets {

@@ -11,10 +11,26 @@ fn series_labels_and_values_in_prometheus_shapes() -> TestResult {
     let server = Server::start(dir.path(), &[]);
     let t = now_ms() - 60_000;
     let (code, msg) = server.write(&[
-        series("http_requests_total", &[("job", "api"), ("code", "200")], &[(t, 1.0)]),
-        series("http_requests_total", &[("job", "api"), ("code", "500")], &[(t, 2.0)]),
-        series("up", &[("job", "node"), ("instance", "a:9100")], &[(t, 1.0)]),
-        series("up", &[("job", "node"), ("instance", "b:9100")], &[(t - 3_600_000, 1.0)]),
+        series(
+            "http_requests_total",
+            &[("job", "api"), ("code", "200")],
+            &[(t, 1.0)],
+        ),
+        series(
+            "http_requests_total",
+            &[("job", "api"), ("code", "500")],
+            &[(t, 2.0)],
+        ),
+        series(
+            "up",
+            &[("job", "node"), ("instance", "a:9100")],
+            &[(t, 1.0)],
+        ),
+        series(
+            "up",
+            &[("job", "node"), ("instance", "b:9100")],
+            &[(t - 3_600_000, 1.0)],
+        ),
     ]);
     assert_eq!(code, 204, "{msg}");
 
@@ -28,21 +44,34 @@ fn series_labels_and_values_in_prometheus_shapes() -> TestResult {
         ]})
     );
     // Time range: only the series with a sample in the window.
-    let path = format!("/api/v1/series?match[]=up&start={}&end={}", (t - 60_000) / 1000, (t + 60_000) / 1000);
+    let path = format!(
+        "/api/v1/series?match[]=up&start={}&end={}",
+        (t - 60_000) / 1000,
+        (t + 60_000) / 1000
+    );
     let (_, body) = server.get_json(&path, None);
     assert_eq!(body["data"].as_array().map(|a| a.len()), Some(1), "{body}");
 
-    let (_, body) = server.get_json("/api/v1/series?match[]={job=~\"api|node\",code!=\"500\"}&limit=2", None);
+    let (_, body) = server.get_json(
+        "/api/v1/series?match[]={job=~\"api|node\",code!=\"500\"}&limit=2",
+        None,
+    );
     assert_eq!(body["data"].as_array().map(|a| a.len()), Some(2), "{body}");
     assert_eq!(body["warnings"], json!(["results truncated due to limit"]));
 
     let (_, body) = server.get_json("/api/v1/labels", None);
-    assert_eq!(body, json!({"status": "success", "data": ["__name__", "code", "instance", "job"]}));
+    assert_eq!(
+        body,
+        json!({"status": "success", "data": ["__name__", "code", "instance", "job"]})
+    );
     let (_, body) = server.get_json("/api/v1/labels?match[]=up", None);
     assert_eq!(body["data"], json!(["__name__", "instance", "job"]));
     let (_, body) = server.get_json("/api/v1/label/job/values", None);
     assert_eq!(body["data"], json!(["api", "node"]));
-    let (_, body) = server.get_json("/api/v1/label/code/values?match[]=http_requests_total{code=~\"5..\"}", None);
+    let (_, body) = server.get_json(
+        "/api/v1/label/code/values?match[]=http_requests_total{code=~\"5..\"}",
+        None,
+    );
     assert_eq!(body["data"], json!(["500"]));
 
     // POST form-encoded works like GET.
@@ -60,7 +89,10 @@ fn series_labels_and_values_in_prometheus_shapes() -> TestResult {
         ("/api/v1/series", "no match[] parameter provided"),
         ("/api/v1/series?match[]={x=\"\"}", "non-empty matcher"),
         ("/api/v1/series?match[]=up{", "parse error"),
-        ("/api/v1/series?match[]=up&start=yesterday", "cannot parse \"yesterday\" to a valid timestamp"),
+        (
+            "/api/v1/series?match[]=up&start=yesterday",
+            "cannot parse \"yesterday\" to a valid timestamp",
+        ),
         ("/api/v1/labels?limit=-1", "limit"),
         ("/api/v1/series?match[]={a=~\"(\"}", "parse error"),
     ] {
@@ -69,7 +101,10 @@ fn series_labels_and_values_in_prometheus_shapes() -> TestResult {
         assert_eq!(body["status"], "error", "{path}");
         assert_eq!(body["errorType"], "bad_data", "{path}");
         let err = body["error"].as_str().unwrap_or_default();
-        assert!(err.contains(needle), "{path}: {err:?} should contain {needle:?}");
+        assert!(
+            err.contains(needle),
+            "{path}: {err:?} should contain {needle:?}"
+        );
     }
     assert_eq!(server.stop(), Some(0));
     Ok(())
@@ -97,7 +132,10 @@ fn lifecycle_endpoints_and_self_metrics() -> TestResult {
     }
     let (code, body) = server.get_json("/api/v1/admin/tsdb/snapshot", None);
     assert_eq!(code, 405, "GET on a POST route: {body}");
-    let r = server.client.post(server.url("/api/v1/admin/tsdb/snapshot")).send()?;
+    let r = server
+        .client
+        .post(server.url("/api/v1/admin/tsdb/snapshot"))
+        .send()?;
     assert_eq!(r.status().as_u16(), 503, "admin API is off by default");
     assert_eq!(server.stop(), Some(0));
     Ok(())
@@ -108,7 +146,12 @@ fn second_server_on_the_same_data_dir_is_refused() -> TestResult {
     let dir = tempfile::tempdir()?;
     let server = Server::start(dir.path(), &[]);
     let out = std::process::Command::new(bin())
-        .args(["run", "--listen", &format!("127.0.0.1:{}", free_port()), "--data-dir"])
+        .args([
+            "run",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--data-dir",
+        ])
         .arg(dir.path())
         .output()?;
     assert!(!out.status.success());
@@ -130,20 +173,41 @@ fn bad_flags_exit_2_with_a_message() -> TestResult {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty(), "{args:?} printed no error");
     }
-    let out = std::process::Command::new(bin()).args(["run", "--help"]).output()?;
+    let out = std::process::Command::new(bin())
+        .args(["run", "--help"])
+        .output()?;
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--data-dir", "--listen", "--retention.time", "--retention.size", "--multi-tenant", "--storage.wal-fsync", "--limits.max-series-per-tenant"] {
+    for flag in [
+        "--data-dir",
+        "--listen",
+        "--retention.time",
+        "--retention.size",
+        "--multi-tenant",
+        "--storage.wal-fsync",
+        "--limits.max-series-per-tenant",
+    ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
     let cfg = tempfile::NamedTempFile::new()?;
-    std::fs::write(cfg.path(), "global:\n  scrape_interval: 15s\n  bogus_key: 1\n")?;
+    std::fs::write(
+        cfg.path(),
+        "global:\n  scrape_interval: 15s\n  bogus_key: 1\n",
+    )?;
     let out = std::process::Command::new(bin())
-        .args(["run", "--listen", &format!("127.0.0.1:{}", free_port()), "--config"])
+        .args([
+            "run",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--config",
+        ])
         .arg(cfg.path())
         .output()?;
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bogus_key") && err.contains(&cfg.path().display().to_string()), "{err}");
+    assert!(
+        err.contains("bogus_key") && err.contains(&cfg.path().display().to_string()),
+        "{err}"
+    );
     Ok(())
 }

@@ -51,7 +51,10 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
 ];
 
 fn is_known_difference(q: &str) -> Option<&'static str> {
-    KNOWN_DIFFERENCES.iter().find(|(pat, _)| q.contains(pat)).map(|(_, why)| *why)
+    KNOWN_DIFFERENCES
+        .iter()
+        .find(|(pat, _)| q.contains(pat))
+        .map(|(_, why)| *why)
 }
 
 /// xorshift64*: deterministic and dependency-free.
@@ -115,25 +118,40 @@ fn dataset(base: i64) -> Vec<(Labels, Vec<Sample>)> {
             })
             .collect();
         out.push((
-            Labels::from_pairs([("__name__", "node_memory_MemAvailable_bytes"), ("instance", inst), ("job", "node")]),
+            Labels::from_pairs([
+                ("__name__", "node_memory_MemAvailable_bytes"),
+                ("instance", inst),
+                ("job", "node"),
+            ]),
             samples,
         ));
         let total = 16e9;
         out.push((
-            Labels::from_pairs([("__name__", "node_memory_MemTotal_bytes"), ("instance", inst), ("job", "node")]),
+            Labels::from_pairs([
+                ("__name__", "node_memory_MemTotal_bytes"),
+                ("instance", inst),
+                ("job", "node"),
+            ]),
             (0..POINTS).map(|i| Sample::new(ts(i, 0), total)).collect(),
         ));
         // `up`, which goes stale for a while on node-c.
         let samples = (0..POINTS)
             .filter_map(|i| {
                 if inst == "node-c:9100" && (100..140).contains(&i) {
-                    if i == 100 { Some(Sample::new(ts(i, 0), strata_model::stale_nan())) } else { None }
+                    if i == 100 {
+                        Some(Sample::new(ts(i, 0), strata_model::stale_nan()))
+                    } else {
+                        None
+                    }
                 } else {
                     Some(Sample::new(ts(i, 0), 1.0))
                 }
             })
             .collect();
-        out.push((Labels::from_pairs([("__name__", "up"), ("instance", inst), ("job", "node")]), samples));
+        out.push((
+            Labels::from_pairs([("__name__", "up"), ("instance", inst), ("job", "node")]),
+            samples,
+        ));
     }
     // kube-state-metrics-like series.
     for (ns, pods) in [("payments", 4), ("kafka", 3), ("monitoring", 2)] {
@@ -196,7 +214,11 @@ fn dataset(base: i64) -> Vec<(Labels, Vec<Sample>)> {
         let mut lag = 50.0 * rng.unit();
         let samples = (0..POINTS)
             .map(|i| {
-                lag = if part == 3 { lag + 7.0 + rng.unit() * 3.0 } else { (lag + (rng.unit() - 0.5) * 20.0).max(0.0).round() };
+                lag = if part == 3 {
+                    lag + 7.0 + rng.unit() * 3.0
+                } else {
+                    (lag + (rng.unit() - 0.5) * 20.0).max(0.0).round()
+                };
                 Sample::new(ts(i, 20), lag)
             })
             .collect();
@@ -223,7 +245,11 @@ fn dataset(base: i64) -> Vec<(Labels, Vec<Sample>)> {
                 let lat = rng.unit().powi(3) * 3.0;
                 sum += lat;
                 for (b, le) in les.iter().enumerate() {
-                    let bound = if *le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(f64::INFINITY) };
+                    let bound = if *le == "+Inf" {
+                        f64::INFINITY
+                    } else {
+                        le.parse().unwrap_or(f64::INFINITY)
+                    };
                     if lat <= bound {
                         counts[b] += 1.0;
                     }
@@ -238,16 +264,29 @@ fn dataset(base: i64) -> Vec<(Labels, Vec<Sample>)> {
         }
         for (b, le) in les.iter().enumerate() {
             out.push((
-                Labels::from_pairs([("__name__", "http_request_duration_seconds_bucket"), ("handler", handler), ("le", le), ("job", "api")]),
+                Labels::from_pairs([
+                    ("__name__", "http_request_duration_seconds_bucket"),
+                    ("handler", handler),
+                    ("le", le),
+                    ("job", "api"),
+                ]),
                 series_samples[b].clone(),
             ));
         }
         out.push((
-            Labels::from_pairs([("__name__", "http_request_duration_seconds_sum"), ("handler", handler), ("job", "api")]),
+            Labels::from_pairs([
+                ("__name__", "http_request_duration_seconds_sum"),
+                ("handler", handler),
+                ("job", "api"),
+            ]),
             series_samples[7].clone(),
         ));
         out.push((
-            Labels::from_pairs([("__name__", "http_request_duration_seconds_count"), ("handler", handler), ("job", "api")]),
+            Labels::from_pairs([
+                ("__name__", "http_request_duration_seconds_count"),
+                ("handler", handler),
+                ("job", "api"),
+            ]),
             series_samples[8].clone(),
         ));
     }
@@ -268,7 +307,9 @@ fn dataset(base: i64) -> Vec<(Labels, Vec<Sample>)> {
     ));
     out.push((
         Labels::from_pairs([("__name__", "short_lived"), ("job", "batch")]),
-        (60..120).map(|i| Sample::new(ts(i, 0), i as f64 * 1.5)).collect(),
+        (60..120)
+            .map(|i| Sample::new(ts(i, 0), i as f64 * 1.5))
+            .collect(),
     ));
     out
 }
@@ -286,18 +327,28 @@ impl Drop for Peer {
 }
 
 fn start_prometheus(dir: &Path) -> Option<Peer> {
-    let which = Command::new("sh").args(["-c", "command -v prometheus"]).output().ok()?;
+    let which = Command::new("sh")
+        .args(["-c", "command -v prometheus"])
+        .output()
+        .ok()?;
     if !which.status.success() {
         return None;
     }
     let cfg = dir.join("prometheus.yml");
     // The out-of-order window lets the receiver take the whole backfilled hour
     // regardless of send order.
-    std::fs::write(&cfg, "global:\n  scrape_interval: 15s\nstorage:\n  tsdb:\n    out_of_order_time_window: 1d\n").ok()?;
+    std::fs::write(
+        &cfg,
+        "global:\n  scrape_interval: 15s\nstorage:\n  tsdb:\n    out_of_order_time_window: 1d\n",
+    )
+    .ok()?;
     let port = free_port();
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--web.enable-remote-write-receiver")
         .arg("--log.level=warn")
@@ -309,7 +360,10 @@ fn start_prometheus(dir: &Path) -> Option<Peer> {
     let client = reqwest::blocking::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/-/ready")).send() {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/-/ready"))
+            .send()
+        {
             if r.status().is_success() {
                 return Some(peer);
             }
@@ -319,7 +373,11 @@ fn start_prometheus(dir: &Path) -> Option<Peer> {
     None
 }
 
-fn push(client: &reqwest::blocking::Client, url: &str, data: &[(Labels, Vec<Sample>)]) -> TestResult {
+fn push(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    data: &[(Labels, Vec<Sample>)],
+) -> TestResult {
     // Send in time order, 20 samples per series per request, like a queue.
     let chunk = 20usize;
     let max = data.iter().map(|(_, s)| s.len()).max().unwrap_or(0);
@@ -459,7 +517,9 @@ fn promql_agrees_with_prometheus() -> TestResult {
     let dir = tempfile::tempdir()?;
     let Some(prom) = start_prometheus(dir.path()) else {
         if std::env::var("STRATA_REQUIRE_PEERS").is_ok() {
-            return Err("prometheus is not installed or did not start (scripts/test.sh installs it)".into());
+            return Err(
+                "prometheus is not installed or did not start (scripts/test.sh installs it)".into(),
+            );
         }
         eprintln!("SKIPPED: prometheus not installed; run ./scripts/test.sh to install it");
         return Ok(());
@@ -470,12 +530,24 @@ fn promql_agrees_with_prometheus() -> TestResult {
     let now = now_ms();
     let base = (now / 3_600_000) * 3_600_000 - 2 * 3_600_000;
     let data = dataset(base);
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build()?;
-    push(&client, &format!("http://127.0.0.1:{}/api/v1/write", prom.port), &data)?;
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    push(
+        &client,
+        &format!("http://127.0.0.1:{}/api/v1/write", prom.port),
+        &data,
+    )?;
     push(&client, &strata.url("/api/v1/write"), &data)?;
 
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/queries.txt"))?;
-    let queries: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/queries.txt"),
+    )?;
+    let queries: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
     let base_s = base / 1000;
     // Whole seconds: never equal to a sample timestamp (samples carry PHASE ms).
     let instants = [base_s + 1800, base_s + 3000, base_s + 3700];
@@ -486,15 +558,30 @@ fn promql_agrees_with_prometheus() -> TestResult {
     for q in &queries {
         let mut cases: Vec<(String, Vec<(&str, String)>, &str)> = instants
             .iter()
-            .map(|t| (format!("instant@{t}"), vec![("query", q.to_string()), ("time", t.to_string())], "/api/v1/query"))
+            .map(|t| {
+                (
+                    format!("instant@{t}"),
+                    vec![("query", q.to_string()), ("time", t.to_string())],
+                    "/api/v1/query",
+                )
+            })
             .collect();
         cases.push((
             "range".into(),
-            vec![("query", q.to_string()), ("start", rstart.to_string()), ("end", rend.to_string()), ("step", rstep.to_string())],
+            vec![
+                ("query", q.to_string()),
+                ("start", rstart.to_string()),
+                ("end", rend.to_string()),
+                ("step", rstep.to_string()),
+            ],
             "/api/v1/query_range",
         ));
         for (what, params, path) in cases {
-            let pa = parse_answer(&get(&client, &format!("http://127.0.0.1:{}{path}", prom.port), &params));
+            let pa = parse_answer(&get(
+                &client,
+                &format!("http://127.0.0.1:{}{path}", prom.port),
+                &params,
+            ));
             let sa = parse_answer(&get(&client, &strata.url(path), &params));
             checked += 1;
             if let Err(diff) = same(&pa, &sa) {
@@ -506,8 +593,20 @@ fn promql_agrees_with_prometheus() -> TestResult {
             }
         }
     }
-    eprintln!("differential: {checked} comparisons over {} queries, {known} known differences, {} failures", queries.len(), failures.len());
-    assert!(checked >= 300, "the differential suite must run at least 300 comparisons, ran {checked}");
-    assert!(failures.is_empty(), "{} unexplained differences:\n{}", failures.len(), failures.join("\n"));
+    eprintln!(
+        "differential: {checked} comparisons over {} queries, {known} known differences, {} failures",
+        queries.len(),
+        failures.len()
+    );
+    assert!(
+        checked >= 300,
+        "the differential suite must run at least 300 comparisons, ran {checked}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} unexplained differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     Ok(())
 }

@@ -21,7 +21,13 @@ fn acknowledged_samples_survive_kill_9_mid_stream() -> TestResult {
             let mut acked: Vec<(String, i64)> = Vec::new();
             for i in 0..100_000i64 {
                 let batch: Vec<_> = (0..20)
-                    .map(|s| series("kill_test", &[("writer", &w.to_string()), ("s", &s.to_string())], &[(base + i, i as f64)]))
+                    .map(|s| {
+                        series(
+                            "kill_test",
+                            &[("writer", &w.to_string()), ("s", &s.to_string())],
+                            &[(base + i, i as f64)],
+                        )
+                    })
                     .collect();
                 let body = strata_ingest::encode_write_request(&batch);
                 let ok = client
@@ -47,7 +53,11 @@ fn acknowledged_samples_survive_kill_9_mid_stream() -> TestResult {
     for w in writers {
         acked.extend(w.join().map_err(|_| "writer panicked")?);
     }
-    assert!(acked.len() > 1000, "too few acknowledged samples to mean anything: {}", acked.len());
+    assert!(
+        acked.len() > 1000,
+        "too few acknowledged samples to mean anything: {}",
+        acked.len()
+    );
 
     // Restart: replay must bring back every acknowledged sample.
     let server = Server::start(dir.path(), &[]);
@@ -55,13 +65,27 @@ fn acknowledged_samples_survive_kill_9_mid_stream() -> TestResult {
     let dumped: BTreeSet<(String, i64)> = dump(dir.path(), &["--match", "kill_test"])
         .into_iter()
         .map(|(labels, _v, t)| {
-            let w = labels.split("writer=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_string();
-            let s = labels.split("s=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_string();
+            let w = labels
+                .split("writer=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("")
+                .to_string();
+            let s = labels
+                .split("s=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("")
+                .to_string();
             (format!("{w}/{s}"), t)
         })
         .collect();
     let missing: Vec<_> = acked.difference(&dumped).take(5).collect();
-    assert!(missing.is_empty(), "{} acknowledged samples lost, e.g. {missing:?}", acked.difference(&dumped).count());
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged samples lost, e.g. {missing:?}",
+        acked.difference(&dumped).count()
+    );
     Ok(())
 }
 
@@ -72,7 +96,12 @@ fn last_wal_segment(data_dir: &std::path::Path) -> Option<std::path::PathBuf> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.is_file())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).map(|n| n.bytes().all(|b| b.is_ascii_digit())).unwrap_or(false))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .map(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                .unwrap_or(false)
+        })
         .collect();
     segs.sort();
     segs.pop()
@@ -82,7 +111,11 @@ fn write_and_kill(dir: &std::path::Path, n: i64) -> Result<i64, Box<dyn std::err
     let server = Server::start(dir, &[]);
     let base = now_ms() - 3_600_000;
     for i in 0..n {
-        let (code, body) = server.write(&[series("wal_test", &[("i", "1")], &[(base + i * 1000, i as f64)])]);
+        let (code, body) = server.write(&[series(
+            "wal_test",
+            &[("i", "1")],
+            &[(base + i * 1000, i as f64)],
+        )]);
         assert_eq!(code, 204, "{body}");
     }
     server.kill9();
@@ -104,7 +137,11 @@ fn torn_wal_tail_is_truncated_and_the_server_starts() -> TestResult {
     assert_eq!(server.stop(), Some(0));
     let got = dump(dir.path(), &["--match", "wal_test"]);
     // Everything before the torn record is intact, in order.
-    assert!(got.len() >= 48 && got.len() <= 49, "got {} samples", got.len());
+    assert!(
+        got.len() >= 48 && got.len() <= 49,
+        "got {} samples",
+        got.len()
+    );
     for (i, (_, v, _)) in got.iter().enumerate() {
         assert_eq!(v, &i.to_string());
     }
@@ -128,9 +165,17 @@ fn corrupt_wal_bytes_and_garbage_tail_do_not_prevent_start() -> TestResult {
     assert_eq!(code, 204, "{body}");
     assert_eq!(server.stop(), Some(0));
     let got = dump(dir.path(), &["--match", "wal_test"]);
-    assert!(!got.is_empty() && got.len() < 30, "expected a truncated prefix, got {}", got.len());
+    assert!(
+        !got.is_empty() && got.len() < 30,
+        "expected a truncated prefix, got {}",
+        got.len()
+    );
     for (i, (_, v, _)) in got.iter().enumerate() {
-        assert_eq!(v, &i.to_string(), "samples before the corruption must be intact");
+        assert_eq!(
+            v,
+            &i.to_string(),
+            "samples before the corruption must be intact"
+        );
     }
     assert_eq!(dump(dir.path(), &["--match", "after_corruption"]).len(), 1);
     Ok(())

@@ -42,12 +42,19 @@ impl Server {
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawning strata: {e}"));
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning strata: {e}"));
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap_or_else(|e| panic!("client: {e}"));
-        let mut s = Server { child, port, data_dir: data_dir.to_path_buf(), client };
+        let mut s = Server {
+            child,
+            port,
+            data_dir: data_dir.to_path_buf(),
+            client,
+        };
         s.wait_ready();
         s
     }
@@ -109,7 +116,10 @@ impl Server {
         let r = req.send().unwrap_or_else(|e| panic!("GET {path}: {e}"));
         let code = r.status().as_u16();
         let text = r.text().unwrap_or_default();
-        (code, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+        (
+            code,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
     }
 
     pub fn kill9(mut self) {
@@ -153,7 +163,11 @@ pub fn dump(data_dir: &Path, extra: &[&str]) -> Vec<(String, String, i64)> {
         .args(extra)
         .output()
         .unwrap_or_else(|e| panic!("running dump: {e}"));
-    assert!(out.status.success(), "dump failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| {
@@ -167,7 +181,10 @@ pub fn dump(data_dir: &Path, extra: &[&str]) -> Vec<(String, String, i64)> {
 pub fn series(name: &str, extra: &[(&str, &str)], samples: &[(i64, f64)]) -> (Labels, Vec<Sample>) {
     let mut pairs = vec![("__name__", name)];
     pairs.extend_from_slice(extra);
-    (Labels::from_pairs(pairs), samples.iter().map(|&(t, v)| Sample::new(t, v)).collect())
+    (
+        Labels::from_pairs(pairs),
+        samples.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
+    )
 }
 
 pub fn now_ms() -> i64 {

@@ -1,0 +1,581 @@
+//! The in-memory head: the most recent samples of one tenant.
+//!
+//! Design constraints:
+//! 1. Series are created rarely and appended often: lookup is one hash of the
+//!    borrowed label set and a label comparison on a hit; creation (labels
+//!    copied, postings updated) only on a miss.
+//! 2. Samples live in per-series Gorilla XOR chunks; a chunk closes after
+//!    `SAMPLES_PER_CHUNK` samples and is shared read-only with queries.
+//! 3. Out-of-order samples inside the configured window go to a small sorted
+//!    per-series buffer, merged at read and at block cut.
+//! 4. WAL replay uses the same append path in a mode that never rejects, so
+//!    every acknowledged sample comes back.
+
+use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender, XorIter};
+use crate::{RejectReason, TsdbError};
+use roaring::RoaringBitmap;
+use std::collections::HashMap;
+use std::sync::Arc;
+use strata_block::postings::MemPostings;
+use strata_model::{
+    Label, LabelRef, Labels, Matcher, Sample, SampleIter, SelectHints, Series, SeriesIter,
+    StorageError, VecSampleIter,
+};
+
+#[derive(Debug, Clone)]
+pub(crate) struct ClosedChunk {
+    pub data: Arc<[u8]>,
+    pub min_t: i64,
+    pub max_t: i64,
+}
+
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    pub labels: Labels,
+    pub closed: Vec<ClosedChunk>,
+    pub open: XorAppender,
+    /// Newest in-order timestamp (i64::MIN when empty).
+    pub max_t: i64,
+    pub last_bits: u64,
+    /// Out-of-order samples accepted within the window, sorted by time.
+    pub ooo: Vec<Sample>,
+}
+
+impl MemSeries {
+    fn new(labels: Labels) -> Self {
+        MemSeries {
+            labels,
+            closed: Vec::new(),
+            open: XorAppender::new(),
+            max_t: i64::MIN,
+            last_bits: 0,
+            ooo: Vec::new(),
+        }
+    }
+
+    pub fn min_t(&self) -> i64 {
+        let a = self
+            .closed
+            .first()
+            .map(|c| c.min_t)
+            .unwrap_or(if self.open.count() > 0 {
+                self.open.min_t
+            } else {
+                i64::MAX
+            });
+        let b = self.ooo.first().map(|s| s.t).unwrap_or(i64::MAX);
+        a.min(b)
+    }
+
+    pub fn newest(&self) -> i64 {
+        self.max_t
+            .max(self.ooo.last().map(|s| s.t).unwrap_or(i64::MIN))
+    }
+
+    fn num_samples(&self) -> u64 {
+        // Closed chunks hold exactly SAMPLES_PER_CHUNK samples each.
+        self.closed.len() as u64 * u64::from(SAMPLES_PER_CHUNK)
+            + u64::from(self.open.count())
+            + self.ooo.len() as u64
+    }
+
+    fn append_in_order(&mut self, s: Sample) {
+        if self.open.count() >= SAMPLES_PER_CHUNK {
+            let full = std::mem::replace(&mut self.open, XorAppender::new());
+            self.closed.push(ClosedChunk {
+                min_t: full.min_t,
+                max_t: full.max_t(),
+                data: full.encoded().into(),
+            });
+        }
+        self.open.append(s.t, s.v);
+        self.max_t = s.t;
+        self.last_bits = s.v.to_bits();
+    }
+
+    /// All samples in [mint, maxt], in-order and out-of-order merged.
+    pub fn samples(&self, mint: i64, maxt: i64) -> Vec<Sample> {
+        let mut out = Vec::new();
+        let open = self.open.encoded();
+        let chunks = self
+            .closed
+            .iter()
+            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
+            .map(|c| &c.data[..])
+            .chain(std::iter::once(&open[..]));
+        for c in chunks {
+            out.extend(
+                XorIter::new(c)
+                    .filter(|(t, _)| *t >= mint && *t <= maxt)
+                    .map(|(t, v)| Sample::new(t, v)),
+            );
+        }
+        if !self.ooo.is_empty() {
+            out.extend(self.ooo.iter().filter(|s| s.t >= mint && s.t <= maxt));
+            out.sort_by_key(|s| s.t);
+            out.dedup_by_key(|s| s.t);
+        }
+        out
+    }
+}
+
+/// Per-tenant in-memory state.
+#[derive(Default)]
+pub(crate) struct Head {
+    series: Vec<Option<Box<MemSeries>>>,
+    by_hash: HashMap<u64, Vec<u32>>,
+    postings: MemPostings,
+    /// Samples older than this are already in blocks: "too old".
+    pub min_valid_t: i64,
+    pub num_series: usize,
+    pub ooo_window: i64,
+}
+
+pub(crate) enum Appended {
+    Stored,
+    Duplicate,
+}
+
+impl Head {
+    pub fn new(ooo_window: i64) -> Self {
+        Head {
+            min_valid_t: i64::MIN,
+            ooo_window,
+            ..Default::default()
+        }
+    }
+
+    pub fn series(&self, id: u32) -> Option<&MemSeries> {
+        self.series.get(id as usize).and_then(|s| s.as_deref())
+    }
+
+    pub fn next_id(&self) -> u32 {
+        self.series.len() as u32
+    }
+
+    /// Finds a series by its borrowed labels.
+    pub fn lookup(&self, hash: u64, labels: &[LabelRef<'_>]) -> Option<u32> {
+        let ids = self.by_hash.get(&hash)?;
+        ids.iter().copied().find(|id| {
+            self.series(*id).is_some_and(|s| {
+                s.labels.len() == labels.len()
+                    && s.labels
+                        .iter()
+                        .zip(labels)
+                        .all(|(a, b)| a.name == b.name && a.value == b.value)
+            })
+        })
+    }
+
+    /// Creates a series with a given id (replay) or the next id.
+    pub fn create(&mut self, id: u32, hash: u64, labels: Labels) {
+        let idx = id as usize;
+        if self.series.len() <= idx {
+            self.series.resize_with(idx + 1, || None);
+        }
+        self.postings.add(id, &labels);
+        self.by_hash.entry(hash).or_default().push(id);
+        self.series[idx] = Some(Box::new(MemSeries::new(labels)));
+        self.num_series += 1;
+    }
+
+    /// Appends one sample. `replay` accepts everything an earlier run
+    /// acknowledged (out of order or not).
+    pub fn append(&mut self, id: u32, s: Sample, replay: bool) -> Result<Appended, RejectReason> {
+        let window = self.ooo_window;
+        let min_valid = self.min_valid_t;
+        let Some(series) = self
+            .series
+            .get_mut(id as usize)
+            .and_then(|s| s.as_deref_mut())
+        else {
+            return Err(RejectReason::TooOld);
+        };
+        if !replay && s.t < min_valid {
+            return Err(RejectReason::TooOld);
+        }
+        if series.max_t == i64::MIN || s.t > series.max_t {
+            series.append_in_order(s);
+            return Ok(Appended::Stored);
+        }
+        if s.t == series.max_t {
+            return if s.v.to_bits() == series.last_bits {
+                Ok(Appended::Duplicate)
+            } else if replay {
+                Ok(Appended::Duplicate)
+            } else {
+                Err(RejectReason::DuplicateTimestamp)
+            };
+        }
+        if !replay && (window <= 0 || s.t < series.max_t - window) {
+            return Err(RejectReason::OutOfOrder);
+        }
+        match series.ooo.binary_search_by_key(&s.t, |x| x.t) {
+            Ok(i) => {
+                if series.ooo[i].v.to_bits() == s.v.to_bits() || replay {
+                    Ok(Appended::Duplicate)
+                } else {
+                    Err(RejectReason::DuplicateTimestamp)
+                }
+            }
+            Err(i) => {
+                series.ooo.insert(i, s);
+                Ok(Appended::Stored)
+            }
+        }
+    }
+
+    /// Replaces a series' samples with a prebuilt chunk (checkpoint replay).
+    pub fn load_chunk(&mut self, id: u32, data: &[u8]) -> Result<(), TsdbError> {
+        let samples: Vec<(i64, f64)> = {
+            let mut it = XorIter::new(data);
+            let v: Vec<_> = it.by_ref().collect();
+            if it.is_corrupt() {
+                return Err(TsdbError::Corruption {
+                    location: "checkpoint".into(),
+                    reason: format!("corrupt chunk for series {id}"),
+                });
+            }
+            v
+        };
+        for (t, v) in samples {
+            let _ = self.append(id, Sample::new(t, v), true);
+        }
+        Ok(())
+    }
+
+    /// Ids of series matching all matchers (all series when none).
+    pub fn select_ids(&self, matchers: &[Matcher]) -> RoaringBitmap {
+        self.postings.select(matchers)
+    }
+
+    pub fn postings(&self) -> &MemPostings {
+        &self.postings
+    }
+
+    /// Removes a series entirely (after its samples moved to a block).
+    fn remove(&mut self, id: u32) {
+        let Some(slot) = self.series.get_mut(id as usize) else {
+            return;
+        };
+        let Some(s) = slot.take() else { return };
+        self.postings.remove(id, &s.labels);
+        let hash = s.labels.hash64();
+        if let Some(ids) = self.by_hash.get_mut(&hash) {
+            ids.retain(|x| *x != id);
+            if ids.is_empty() {
+                self.by_hash.remove(&hash);
+            }
+        }
+        self.num_series -= 1;
+    }
+
+    /// Takes every sample older than `before` out of the head, sorted by
+    /// labels, and drops series left empty.
+    pub fn cut(&mut self, before: i64) -> Vec<(Labels, Vec<Sample>)> {
+        let mut out = Vec::new();
+        let mut emptied = Vec::new();
+        for id in self.postings.all().iter().collect::<Vec<_>>() {
+            let Some(series) = self
+                .series
+                .get_mut(id as usize)
+                .and_then(|s| s.as_deref_mut())
+            else {
+                continue;
+            };
+            if series.min_t() >= before {
+                continue;
+            }
+            let all = series.samples(i64::MIN, i64::MAX);
+            let split = all.partition_point(|s| s.t < before);
+            let (old, keep) = all.split_at(split);
+            if !old.is_empty() {
+                out.push((series.labels.clone(), old.to_vec()));
+            }
+            let mut fresh = MemSeries::new(series.labels.clone());
+            for s in keep {
+                fresh.append_in_order(*s);
+            }
+            if keep.is_empty() {
+                // Keep ordering state so an old sample is still refused.
+                fresh.max_t = series.max_t;
+                fresh.last_bits = series.last_bits;
+                emptied.push(id);
+            }
+            *series = fresh;
+        }
+        for id in emptied {
+            self.remove(id);
+        }
+        self.min_valid_t = self.min_valid_t.max(before);
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Copies every sample before `end`, sorted by labels, leaving the head
+    /// as it is.
+    pub fn copy_before(&self, end: i64) -> Vec<(Labels, Vec<Sample>)> {
+        let mut out: Vec<(Labels, Vec<Sample>)> = self
+            .iter_series()
+            .filter(|(_, s)| s.min_t() < end)
+            .map(|(_, s)| (s.labels.clone(), s.samples(i64::MIN, end.saturating_sub(1))))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// WAL checkpoint records describing the whole head: series, their
+    /// samples as XOR chunks, and the minimum valid time.
+    pub fn checkpoint_records(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut min_valid = vec![crate::wal::REC_MIN_VALID];
+        crate::wal::put_varint(&mut min_valid, self.min_valid_t);
+        out.push(min_valid);
+        for (id, s) in self.iter_series() {
+            let mut rec = vec![crate::wal::REC_SERIES];
+            crate::wal::put_uvarint(&mut rec, 1);
+            crate::wal::put_series(
+                &mut rec,
+                id,
+                s.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
+            );
+            out.push(rec);
+            for part in s
+                .samples(i64::MIN, i64::MAX)
+                .chunks(usize::from(SAMPLES_PER_CHUNK))
+            {
+                let mut a = XorAppender::new();
+                for x in part {
+                    a.append(x.t, x.v);
+                }
+                let data = a.encoded();
+                let mut rec = vec![crate::wal::REC_CHUNK];
+                crate::wal::put_uvarint(&mut rec, u64::from(id));
+                crate::wal::put_uvarint(&mut rec, data.len() as u64);
+                rec.extend_from_slice(&data);
+                out.push(rec);
+            }
+        }
+        out
+    }
+
+    /// Deletes samples of matching series in [mint, maxt].
+    pub fn delete(&mut self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<u32> {
+        let ids: Vec<u32> = self.select_ids(matchers).iter().collect();
+        let mut emptied = Vec::new();
+        for id in &ids {
+            let Some(series) = self
+                .series
+                .get_mut(*id as usize)
+                .and_then(|s| s.as_deref_mut())
+            else {
+                continue;
+            };
+            let keep: Vec<Sample> = series
+                .samples(i64::MIN, i64::MAX)
+                .into_iter()
+                .filter(|s| s.t < mint || s.t > maxt)
+                .collect();
+            let mut fresh = MemSeries::new(series.labels.clone());
+            for s in &keep {
+                fresh.append_in_order(*s);
+            }
+            if keep.is_empty() {
+                emptied.push(*id);
+            }
+            *series = fresh;
+        }
+        for id in emptied {
+            self.remove(id);
+        }
+        ids
+    }
+
+    pub fn stats(&self) -> (u64, u64, i64, i64) {
+        let (mut samples, mut chunks, mut mint, mut maxt) = (0u64, 0u64, i64::MAX, i64::MIN);
+        for s in self.series.iter().flatten() {
+            samples += s.num_samples();
+            chunks += s.closed.len() as u64 + u64::from(s.open.count() > 0);
+            mint = mint.min(s.min_t());
+            maxt = maxt.max(s.newest());
+        }
+        (samples, chunks, mint, maxt)
+    }
+
+    pub fn time_range(&self) -> (i64, i64) {
+        let (_, _, a, b) = self.stats();
+        (a, b)
+    }
+
+    pub fn iter_series(&self) -> impl Iterator<Item = (u32, &MemSeries)> {
+        self.series
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_deref().map(|s| (i as u32, s)))
+    }
+
+    /// A consistent copy of what a query needs, taken under the read lock so
+    /// the lock is not held while the query runs.
+    pub fn snapshot_series(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Vec<HeadSeriesData> {
+        let (lo, hi) = (mint.max(hints.start), maxt.min(hints.end));
+        let mut out: Vec<HeadSeriesData> = Vec::new();
+        for id in self.select_ids(matchers).iter() {
+            let Some(s) = self.series(id) else { continue };
+            if hints.series_only {
+                if s.min_t() <= hi && s.newest() >= lo {
+                    out.push(HeadSeriesData {
+                        labels: s.labels.clone(),
+                        chunks: Vec::new(),
+                        ooo: Vec::new(),
+                        lo,
+                        hi,
+                    });
+                }
+                continue;
+            }
+            let mut chunks: Vec<Arc<[u8]>> = s
+                .closed
+                .iter()
+                .filter(|c| c.max_t >= lo && c.min_t <= hi)
+                .map(|c| c.data.clone())
+                .collect();
+            if s.open.count() > 0 && s.open.max_t() >= lo && s.open.min_t <= hi {
+                chunks.push(s.open.encoded().into());
+            }
+            let ooo: Vec<Sample> = s
+                .ooo
+                .iter()
+                .filter(|x| x.t >= lo && x.t <= hi)
+                .copied()
+                .collect();
+            if chunks.is_empty() && ooo.is_empty() {
+                continue;
+            }
+            out.push(HeadSeriesData {
+                labels: s.labels.clone(),
+                chunks,
+                ooo,
+                lo,
+                hi,
+            });
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+}
+
+/// A query's private copy of one head series.
+pub(crate) struct HeadSeriesData {
+    pub labels: Labels,
+    pub chunks: Vec<Arc<[u8]>>,
+    pub ooo: Vec<Sample>,
+    pub lo: i64,
+    pub hi: i64,
+}
+
+impl HeadSeriesData {
+    pub fn into_series<'a>(self) -> Series<'a> {
+        let HeadSeriesData {
+            labels,
+            chunks,
+            ooo,
+            lo,
+            hi,
+        } = self;
+        let samples: Box<dyn SampleIter + 'a> = if ooo.is_empty() {
+            Box::new(ChunkIter {
+                chunks,
+                next_chunk: 0,
+                buf: Vec::new(),
+                pos: 0,
+                lo,
+                hi,
+                corrupt: None,
+            })
+        } else {
+            let mut all: Vec<Sample> = chunks
+                .iter()
+                .flat_map(|c| {
+                    XorIter::new(c)
+                        .map(|(t, v)| Sample::new(t, v))
+                        .collect::<Vec<_>>()
+                })
+                .filter(|s| s.t >= lo && s.t <= hi)
+                .collect();
+            all.extend(ooo);
+            all.sort_by_key(|s| s.t);
+            all.dedup_by_key(|s| s.t);
+            Box::new(VecSampleIter::new(all))
+        };
+        Series { labels, samples }
+    }
+}
+
+/// Decodes head chunks one at a time into a reused buffer.
+struct ChunkIter {
+    chunks: Vec<Arc<[u8]>>,
+    next_chunk: usize,
+    buf: Vec<Sample>,
+    pos: usize,
+    lo: i64,
+    hi: i64,
+    corrupt: Option<StorageError>,
+}
+
+impl ChunkIter {
+    fn load_next(&mut self) -> bool {
+        while let Some(c) = self.chunks.get(self.next_chunk) {
+            self.next_chunk += 1;
+            self.buf.clear();
+            self.pos = 0;
+            let mut it = XorIter::new(c);
+            let (lo, hi) = (self.lo, self.hi);
+            self.buf.extend(
+                it.by_ref()
+                    .filter(|(t, _)| *t >= lo && *t <= hi)
+                    .map(|(t, v)| Sample::new(t, v)),
+            );
+            if it.is_corrupt() {
+                self.corrupt = Some(StorageError::Corruption {
+                    location: "head chunk".into(),
+                    reason: "truncated chunk".into(),
+                });
+            }
+            if !self.buf.is_empty() {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+impl SampleIter for ChunkIter {
+    fn next(&mut self) -> Option<Sample> {
+        if self.pos >= self.buf.len() && !self.load_next() {
+            return None;
+        }
+        let s = self.buf.get(self.pos).copied();
+        self.pos += 1;
+        s
+    }
+
+    fn err(&self) -> Option<&StorageError> {
+        self.corrupt.as_ref()
+    }
+}
+
+/// Builds `Labels` from a validated borrowed label set.
+pub(crate) fn owned_labels(labels: &[LabelRef<'_>]) -> Labels {
+    Labels::from_sorted(labels.iter().map(|l| Label::new(l.name, l.value)).collect())
+}
+
+pub(crate) fn select_from_head<'a>(data: Vec<HeadSeriesData>) -> SeriesIter<'a> {
+    Box::new(data.into_iter().map(|d| Ok(d.into_series())))
+}
