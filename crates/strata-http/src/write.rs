@@ -93,15 +93,15 @@ async fn handle(
         return Err(ApiError::unavailable("Strata is shutting down"));
     }
     let db = st.db()?;
-    if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
-        if !enc.as_bytes().eq_ignore_ascii_case(b"snappy") {
-            return Err(ApiError::new(
-                ErrorType::BadData,
-                format!(
-                    "unsupported Content-Encoding {enc:?}: remote-write 1.0 bodies are snappy-compressed"
-                ),
-            ));
-        }
+    if let Some(enc) = headers.get(header::CONTENT_ENCODING)
+        && !enc.as_bytes().eq_ignore_ascii_case(b"snappy")
+    {
+        return Err(ApiError::new(
+            ErrorType::BadData,
+            format!(
+                "unsupported Content-Encoding {enc:?}: remote-write 1.0 bodies are snappy-compressed"
+            ),
+        ));
     }
     let cap = st.cfg.max_write_body_bytes;
     let body = axum::body::to_bytes(body, cap).await.map_err(|e| {

@@ -199,9 +199,7 @@ impl Head {
             return Ok(Appended::Stored);
         }
         if s.t == series.max_t {
-            return if s.v.to_bits() == series.last_bits {
-                Ok(Appended::Duplicate)
-            } else if replay {
+            return if s.v.to_bits() == series.last_bits || replay {
                 Ok(Appended::Duplicate)
             } else {
                 Err(RejectReason::DuplicateTimestamp)

@@ -407,7 +407,7 @@ impl Querier for TenantQuerier {
             |group: &mut Vec<Series<'a>>, out: &mut Vec<Series<'a>>| -> Result<(), StorageError> {
                 match group.len() {
                     0 => {}
-                    1 => out.extend(group.drain(..)),
+                    1 => out.append(group),
                     _ => {
                         let labels = group[0].labels.clone();
                         let iters: Vec<Box<dyn SampleIter + 'a>> =
@@ -757,8 +757,8 @@ impl TenantDb {
             .filter_map(|(_, s)| s.first().map(|x| x.t))
             .min();
         let maxt = data.iter().filter_map(|(_, s)| s.last().map(|x| x.t)).max();
-        if let (Some(mint), Some(maxt)) = (mint, maxt) {
-            if let Some(meta) = strata_block::write_block(
+        if let (Some(mint), Some(maxt)) = (mint, maxt)
+            && let Some(meta) = strata_block::write_block(
                 dir,
                 mint,
                 maxt.saturating_add(1),
@@ -767,9 +767,8 @@ impl TenantDb {
                 data.into_iter(),
             )
             .map_err(|e| TsdbError::Block(e.to_string()))?
-            {
-                out.push(dir.join(meta.ulid));
-            }
+        {
+            out.push(dir.join(meta.ulid));
         }
         Ok(out)
     }

@@ -267,10 +267,11 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, TsdbError
         let e = e?;
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.len() == 8 && name.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(n) = name.parse::<u64>() {
-                out.push((n, e.path()));
-            }
+        if name.len() == 8
+            && name.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(n) = name.parse::<u64>()
+        {
+            out.push((n, e.path()));
         }
     }
     out.sort();
@@ -292,10 +293,9 @@ pub(crate) fn latest_checkpoint(dir: &Path) -> Result<Option<(u64, PathBuf)>, Ts
         if let Some(n) = name
             .strip_prefix("checkpoint.")
             .and_then(|s| s.parse::<u64>().ok())
+            && best.as_ref().is_none_or(|(b, _)| n > *b)
         {
-            if best.as_ref().is_none_or(|(b, _)| n > *b) {
-                best = Some((n, e.path()));
-            }
+            best = Some((n, e.path()));
         }
     }
     Ok(best)
@@ -547,7 +547,7 @@ impl Wal {
                 dirty: false,
             }),
             sync,
-            segment_bytes: segment_bytes.max(1 << 16),
+            segment_bytes: segment_bytes.max(4096),
         })
     }
 
@@ -720,7 +720,7 @@ mod tests {
     fn group_commit_under_concurrent_appenders() -> Result<(), TsdbError> {
         let tmp = tempfile::tempdir()?;
         let dir = tmp.path().join("wal");
-        let wal = std::sync::Arc::new(Wal::open(&dir, 0, WalSync::Always, 1 << 16)?);
+        let wal = std::sync::Arc::new(Wal::open(&dir, 0, WalSync::Always, 4096)?);
         let mut handles = Vec::new();
         for th in 0..4 {
             let wal = wal.clone();

@@ -344,7 +344,7 @@ async fn serve(args: RunArgs) -> Result<()> {
         data_dir: args.data_dir.clone(),
         block_range_ms: args.block_range.as_millis() as i64,
         retention_time_ms: (!args.retention_time.is_zero())
-            .then(|| args.retention_time.as_millis() as i64),
+            .then_some(args.retention_time.as_millis() as i64),
         retention_size_bytes: (args.retention_size > 0).then_some(args.retention_size),
         out_of_order_window_ms: args.out_of_order_window.as_millis() as i64,
         max_series_per_tenant: args.max_series_per_tenant,

@@ -51,12 +51,12 @@ pub enum TsdbCommand {
     },
 }
 
-fn open(data_dir: &PathBuf) -> Result<Db> {
+fn open(data_dir: &std::path::Path) -> Result<Db> {
     if !data_dir.is_dir() {
         bail!("data directory {} does not exist", data_dir.display());
     }
     Db::open_read_only(DbOptions {
-        data_dir: data_dir.clone(),
+        data_dir: data_dir.to_path_buf(),
         ..DbOptions::default()
     })
     .with_context(|| format!("opening {} read-only", data_dir.display()))

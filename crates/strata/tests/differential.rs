@@ -363,10 +363,9 @@ fn start_prometheus(dir: &Path) -> Option<Peer> {
         if let Ok(r) = client
             .get(format!("http://127.0.0.1:{port}/-/ready"))
             .send()
+            && r.status().is_success()
         {
-            if r.status().is_success() {
-                return Some(peer);
-            }
+            return Some(peer);
         }
         std::thread::sleep(Duration::from_millis(100));
     }

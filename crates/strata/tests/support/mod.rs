@@ -73,10 +73,10 @@ impl Server {
                 }
                 panic!("strata exited early with {status}: {err}");
             }
-            if let Ok(r) = self.client.get(self.url("/-/ready")).send() {
-                if r.status().as_u16() == 200 {
-                    return;
-                }
+            if let Ok(r) = self.client.get(self.url("/-/ready")).send()
+                && r.status().as_u16() == 200
+            {
+                return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

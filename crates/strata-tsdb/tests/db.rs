@@ -1,0 +1,235 @@
+//! The database through its public API: append semantics, head cut with WAL
+//! checkpoint and reopen, compaction and retention under an injected clock,
+//! tenant isolation.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use strata_model::{
+    LabelRef, Labels, MatchOp, Matcher, Queryable, Sample, SelectHints, TenantId, WriteBatch,
+};
+use strata_tsdb::{Clock, Db, DbOptions, RejectReason, WalSync};
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+struct FakeClock(AtomicI64);
+impl Clock for FakeClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+const H: i64 = 3_600_000;
+
+/// Test data lives around the epoch: without a fake clock retention would
+/// delete it at once.
+fn opts(dir: &std::path::Path) -> DbOptions {
+    DbOptions {
+        data_dir: dir.to_path_buf(),
+        wal_sync: WalSync::Always,
+        clock: Arc::new(FakeClock(AtomicI64::new(0))),
+        ..DbOptions::default()
+    }
+}
+
+fn write(
+    db: &Db,
+    tenant: &TenantId,
+    name: &str,
+    inst: &str,
+    samples: &[(i64, f64)],
+) -> Result<strata_tsdb::AppendOutcome, strata_tsdb::TsdbError> {
+    let labels = [
+        LabelRef {
+            name: "__name__",
+            value: name,
+        },
+        LabelRef {
+            name: "instance",
+            value: inst,
+        },
+    ];
+    let s: Vec<Sample> = samples.iter().map(|&(t, v)| Sample::new(t, v)).collect();
+    let mut b = WriteBatch::new();
+    b.push(&labels, &s);
+    db.append(tenant, &b)
+}
+
+fn read(
+    db: &Db,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, Box<dyn std::error::Error>> {
+    let q = db.querier(tenant, i64::MIN, i64::MAX)?;
+    let mut out = Vec::new();
+    let hints = SelectHints {
+        start: i64::MIN,
+        end: i64::MAX,
+        ..Default::default()
+    };
+    for s in q.select(&hints, &[Matcher::new(MatchOp::Equal, "__name__", name)?])? {
+        let mut s = s?;
+        let mut v = Vec::new();
+        while let Some(x) = s.samples.next() {
+            v.push((x.t, x.v));
+        }
+        out.push((s.labels, v));
+    }
+    Ok(out)
+}
+
+#[test]
+fn append_semantics() -> R {
+    let dir = tempfile::tempdir()?;
+    let t = TenantId::single();
+    let db = Db::open(DbOptions {
+        max_series_per_tenant: 2,
+        out_of_order_window_ms: 60_000,
+        ..opts(dir.path())
+    })?;
+    assert_eq!(
+        write(&db, &t, "m", "a", &[(1000, 1.0), (2000, 2.0)])?.samples_accepted,
+        2
+    );
+    // Duplicate with the same value: silently ignored; different value: rejected.
+    let o = write(&db, &t, "m", "a", &[(2000, 2.0)])?;
+    assert_eq!((o.samples_accepted, o.rejected.len()), (0, 0));
+    let o = write(&db, &t, "m", "a", &[(2000, 3.0)])?;
+    assert_eq!(o.rejected[0].reason, RejectReason::DuplicateTimestamp);
+    // Within the out-of-order window: accepted and sorted; beyond: rejected.
+    write(&db, &t, "m", "a", &[(100_000, 5.0)])?;
+    assert_eq!(
+        write(&db, &t, "m", "a", &[(50_000, 4.0)])?.samples_accepted,
+        1
+    );
+    assert_eq!(
+        write(&db, &t, "m", "a", &[(10_000, 9.0)])?.rejected[0].reason,
+        RejectReason::OutOfOrder
+    );
+    assert_eq!(
+        read(&db, &t, "m")?[0].1,
+        vec![(1000, 1.0), (2000, 2.0), (50_000, 4.0), (100_000, 5.0)]
+    );
+    // Series limit: existing series keep appending, the third is refused.
+    write(&db, &t, "m", "b", &[(1000, 1.0)])?;
+    let o = write(&db, &t, "m", "c", &[(1000, 1.0)])?;
+    assert_eq!(o.rejected[0].reason, RejectReason::SeriesLimit);
+    assert_eq!(
+        write(&db, &t, "m", "b", &[(2000, 1.0)])?.samples_accepted,
+        1
+    );
+    Ok(())
+}
+
+#[test]
+fn head_cut_checkpoint_reopen_loses_and_doubles_nothing() -> R {
+    let dir = tempfile::tempdir()?;
+    let t = TenantId::single();
+    let want: Vec<(i64, f64)> = (0..(5 * 240)).map(|i| (i * 15_000, i as f64)).collect();
+    {
+        let db = Db::open(opts(dir.path()))?;
+        for chunk in want.chunks(100) {
+            write(&db, &t, "m", "a", chunk)?;
+            db.maintenance()?;
+        }
+        let st = db.stats(&t, 5)?;
+        assert!(
+            !st.blocks.is_empty(),
+            "a 5h head must have been cut into blocks"
+        );
+        assert!(
+            st.head_max_time - st.head_min_time <= 3 * H,
+            "head span after cut"
+        );
+        // Too old now: before the head's minimum valid time.
+        let o = write(&db, &t, "m", "a", &[(1000, 1.0)])?;
+        assert_eq!(
+            o.rejected.first().map(|r| r.reason),
+            Some(RejectReason::TooOld)
+        );
+        assert_eq!(read(&db, &t, "m")?[0].1, want);
+        db.close()?;
+    }
+    // Reopen: checkpoint + newer segments + blocks give every sample once.
+    let db = Db::open(opts(dir.path()))?;
+    assert_eq!(read(&db, &t, "m")?[0].1, want);
+    // The WAL holds only what is not in blocks: checkpointed.
+    let wal = std::fs::read_dir(dir.path().join("anonymous/wal"))?.count();
+    assert!(
+        wal <= 4,
+        "old WAL segments must be deleted after a checkpoint, found {wal} entries"
+    );
+    // Flushing the whole head leaves everything in blocks.
+    db.flush_head(&t)?;
+    assert_eq!(db.stats(&t, 5)?.head_samples, 0);
+    assert_eq!(read(&db, &t, "m")?[0].1, want);
+    Ok(())
+}
+
+#[test]
+fn compaction_and_retention_with_an_injected_clock() -> R {
+    let dir = tempfile::tempdir()?;
+    let t = TenantId::single();
+    let clock = Arc::new(FakeClock(AtomicI64::new(0)));
+    let db = Db::open(DbOptions {
+        clock: clock.clone(),
+        retention_time_ms: Some(15 * 24 * H),
+        ..opts(dir.path())
+    })?;
+    // 12 hours of data, cut block by block.
+    for i in 0..(12 * 60) {
+        write(&db, &t, "m", "a", &[(i * 60_000, i as f64)])?;
+        if i % 60 == 0 {
+            db.maintenance()?;
+        }
+    }
+    db.maintenance()?;
+    let blocks = db.stats(&t, 5)?.blocks;
+    assert!(
+        blocks.iter().any(|b| b.compaction.level >= 2),
+        "2h blocks must compact into 6h: {blocks:?}"
+    );
+    for w in blocks.windows(2) {
+        assert!(
+            w[0].max_time <= w[1].min_time,
+            "no overlaps after compaction"
+        );
+    }
+    let all: Vec<(i64, f64)> = (0..(12 * 60)).map(|i| (i * 60_000, i as f64)).collect();
+    assert_eq!(read(&db, &t, "m")?[0].1, all);
+    // Far in the future every block is past retention.
+    clock.0.store(100 * 24 * H, Ordering::SeqCst);
+    db.maintenance()?;
+    assert!(db.stats(&t, 5)?.blocks.is_empty());
+    Ok(())
+}
+
+#[test]
+fn tenants_are_isolated() -> R {
+    let dir = tempfile::tempdir()?;
+    let db = Db::open(opts(dir.path()))?;
+    let (a, b) = (TenantId::parse("a")?, TenantId::parse("b")?);
+    write(&db, &a, "secret", "x", &[(1, 1.0)])?;
+    assert!(read(&db, &b, "secret")?.is_empty());
+    let q = db.querier(&b, i64::MIN, i64::MAX)?;
+    assert!(q.label_names(&[])?.is_empty());
+    assert!(q.label_values("__name__", &[])?.is_empty());
+    db.delete_series(
+        &b,
+        &[Matcher::new(MatchOp::RegexMatch, "__name__", ".+")?],
+        i64::MIN,
+        i64::MAX,
+    )?;
+    assert_eq!(read(&db, &a, "secret")?.len(), 1);
+    Ok(())
+}
+
+#[test]
+fn a_second_open_is_refused_while_locked() -> R {
+    let dir = tempfile::tempdir()?;
+    let _db = Db::open(opts(dir.path()))?;
+    assert!(matches!(
+        Db::open(opts(dir.path())),
+        Err(strata_tsdb::TsdbError::Locked(_))
+    ));
+    Ok(())
+}
