@@ -90,7 +90,7 @@ pub fn run(cmd: TsdbCommand) -> Result<()> {
 }
 
 fn stats(
-    data_dir: &PathBuf,
+    data_dir: &std::path::Path,
     tenant: &Option<String>,
     top: usize,
     format: OutputFormat,
@@ -213,7 +213,7 @@ fn print_stats_table(out: &mut impl Write, t: &TenantId, s: &strata_tsdb::TsdbSt
 }
 
 fn dump(
-    data_dir: &PathBuf,
+    data_dir: &std::path::Path,
     selector: Option<&str>,
     min_time: i64,
     max_time: i64,
