@@ -829,6 +829,14 @@ impl SampleIter for BlockSeriesIter {
     }
 }
 
+/// Fuzzing entry point: decodes arbitrary bytes as a block chunk.
+#[doc(hidden)]
+pub fn fuzz_decode_chunk(bytes: &[u8]) -> usize {
+    let mut out = Vec::new();
+    let _ = codec::decode_chunk(&mut Reader::new(bytes), &mut out);
+    out.len()
+}
+
 /// Merges series of several sources (each sorted by labels) into one sorted
 /// list, samples merged by time with duplicate timestamps dropped (the first
 /// source wins).

@@ -18,6 +18,8 @@ use strata_model::{Matcher, Querier, Queryable, StorageError, TenantId, WriteBat
 
 pub use chunk::{XorAppender, XorIter};
 use tenant::TenantDb;
+#[doc(hidden)]
+pub use wal::fuzz_parse_segment;
 
 /// When the WAL is fsynced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
