@@ -4,8 +4,10 @@
 //! chunk := uvarint(n) | timestamps | values
 //! timestamps := varint(t0) | varint(t1-t0) | varint(dod)*   (zigzag; regular scrapes are runs of 0)
 //! values := kind u8 | ...
-//!   kind 0 (decimal): u8 exp | varint(m0) | varint(m1-m0) | varint(dod of m)*
-//!         every v == m / 10^exp exactly (counters and integer gauges: exp 0)
+//!   kind 0 (decimal, 2nd differences): u8 exp | varint(m0) | varint(m1-m0) | varint(dod of m)*
+//!   kind 2 (decimal, 1st differences): u8 exp | varint(m0) | varint(m[i]-m[i-1])*
+//!         every v == m / 10^exp exactly (counters and integer gauges: exp 0);
+//!         the writer keeps whichever of 0 and 2 is shorter
 //!   kind 1 (xor):     per value: uvarint(trailing zeros) | uvarint((bits ^ prev) >> tz)
 //! ```
 //! NaN payloads, ±Inf and the stale marker always take the XOR path, which
@@ -116,25 +118,36 @@ pub(crate) fn encode_chunk(samples: &[Sample], out: &mut Vec<u8>) {
     }
     match decimal_exponent(samples) {
         Some(exp) => {
-            out.push(0);
-            out.push(exp);
+            // Counters at a steady rate have tiny second differences; noisy
+            // gauges and irregular counters have smaller first differences.
+            // Encode both and keep the shorter.
             let scale = 10f64.powi(i32::from(exp));
+            let mantissas: Vec<i64> = samples
+                .iter()
+                .map(|s| (s.v * scale).round() as i64)
+                .collect();
+            let mut dod = Vec::with_capacity(samples.len() * 2);
+            let mut delta = Vec::with_capacity(samples.len() * 2);
             let (mut pm, mut pd) = (0i64, 0i64);
-            for (i, s) in samples.iter().enumerate() {
-                let m = (s.v * scale).round() as i64;
+            for (i, m) in mantissas.iter().enumerate() {
+                let d = m.wrapping_sub(pm);
+                put_varint(&mut delta, if i == 0 { *m } else { d });
                 match i {
-                    0 => put_varint(out, m),
-                    1 => {
-                        pd = m.wrapping_sub(pm);
-                        put_varint(out, pd);
-                    }
-                    _ => {
-                        let d = m.wrapping_sub(pm);
-                        put_varint(out, d.wrapping_sub(pd));
-                        pd = d;
-                    }
+                    0 => put_varint(&mut dod, *m),
+                    1 => put_varint(&mut dod, d),
+                    _ => put_varint(&mut dod, d.wrapping_sub(pd)),
                 }
-                pm = m;
+                pd = d;
+                pm = *m;
+            }
+            if delta.len() < dod.len() {
+                out.push(2);
+                out.push(exp);
+                out.extend_from_slice(&delta);
+            } else {
+                out.push(0);
+                out.push(exp);
+                out.extend_from_slice(&dod);
             }
         }
         None => {
@@ -177,7 +190,7 @@ pub(crate) fn decode_chunk(r: &mut Reader<'_>, out: &mut Vec<Sample>) -> Option<
         out.push(Sample::new(t, 0.0));
     }
     match r.u8()? {
-        0 => {
+        kind @ (0 | 2) => {
             let exp = r.u8()?;
             if exp > 12 {
                 return None;
@@ -186,15 +199,19 @@ pub(crate) fn decode_chunk(r: &mut Reader<'_>, out: &mut Vec<Sample>) -> Option<
             let (mut m, mut md) = (0i64, 0i64);
             for i in 0..n {
                 let x = r.varint()?;
-                match i {
-                    0 => m = x,
-                    1 => {
-                        md = x;
-                        m = m.wrapping_add(md);
-                    }
-                    _ => {
-                        md = md.wrapping_add(x);
-                        m = m.wrapping_add(md);
+                if kind == 2 {
+                    m = if i == 0 { x } else { m.wrapping_add(x) };
+                } else {
+                    match i {
+                        0 => m = x,
+                        1 => {
+                            md = x;
+                            m = m.wrapping_add(md);
+                        }
+                        _ => {
+                            md = md.wrapping_add(x);
+                            m = m.wrapping_add(md);
+                        }
                     }
                 }
                 out[start + i].v = m as f64 / scale;
