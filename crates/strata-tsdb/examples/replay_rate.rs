@@ -9,7 +9,10 @@ use strata_tsdb::{Db, DbOptions, WalSync};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let total: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000_000);
+    let total: usize = args
+        .get(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000_000);
     let series: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let dir = tempfile::tempdir()?;
     let opts = DbOptions {
@@ -29,8 +32,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for chunk in names.chunks(2000) {
                 batch.clear();
                 for n in chunk {
-                    let labels = [LabelRef { name: "__name__", value: "replay_test_total" }, LabelRef { name: "instance", value: n }];
-                    batch.push(&labels, &[Sample::new(step as i64 * 15_000, step as f64 * 1.5)]);
+                    let labels = [
+                        LabelRef {
+                            name: "__name__",
+                            value: "replay_test_total",
+                        },
+                        LabelRef {
+                            name: "instance",
+                            value: n,
+                        },
+                    ];
+                    batch.push(
+                        &labels,
+                        &[Sample::new(step as i64 * 15_000, step as f64 * 1.5)],
+                    );
                 }
                 db.append(&tenant, &batch)?;
             }
@@ -38,7 +53,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         db.close()?;
     }
     let wrote = t0.elapsed().as_secs_f64();
-    let wal_bytes: u64 = std::fs::read_dir(dir.path().join("anonymous/wal"))?.filter_map(|e| e.ok()).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum();
+    let wal_bytes: u64 = std::fs::read_dir(dir.path().join("anonymous/wal"))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
     let t1 = Instant::now();
     let db = Db::open(opts)?;
     let secs = t1.elapsed().as_secs_f64();
