@@ -19,19 +19,26 @@ struct BitWriter {
 
 impl BitWriter {
     fn write_bit(&mut self, bit: bool) {
-        if self.free == 0 {
-            self.bytes.push(0);
-            self.free = 8;
-        }
-        if bit && let Some(last) = self.bytes.last_mut() {
-            *last |= 1 << (self.free - 1);
-        }
-        self.free -= 1;
+        self.write_bits(u64::from(bit), 1);
     }
 
-    fn write_bits(&mut self, v: u64, n: u8) {
-        for i in (0..n).rev() {
-            self.write_bit((v >> i) & 1 == 1);
+    /// Writes the low `n` bits of `v`, most significant first, filling the
+    /// current byte and then whole bytes (not bit by bit: this is the
+    /// ingest hot path).
+    fn write_bits(&mut self, v: u64, mut n: u8) {
+        while n > 0 {
+            if self.free == 0 {
+                self.bytes.push(0);
+                self.free = 8;
+            }
+            let k = self.free.min(n);
+            // The next k bits of v, from the top of the remaining n bits.
+            let chunk = ((v >> (n - k)) & ((1u64 << k) - 1)) as u8;
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= chunk << (self.free - k);
+            }
+            self.free -= k;
+            n -= k;
         }
     }
 
@@ -56,16 +63,20 @@ struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     fn read_bit(&mut self) -> Option<bool> {
-        let byte = *self.bytes.get(self.pos / 8)?;
-        let bit = (byte >> (7 - (self.pos % 8))) & 1 == 1;
-        self.pos += 1;
-        Some(bit)
+        Some(self.read_bits(1)? == 1)
     }
 
-    fn read_bits(&mut self, n: u8) -> Option<u64> {
+    fn read_bits(&mut self, mut n: u8) -> Option<u64> {
         let mut v = 0u64;
-        for _ in 0..n {
-            v = (v << 1) | u64::from(self.read_bit()?);
+        while n > 0 {
+            let byte = *self.bytes.get(self.pos / 8)?;
+            let used = (self.pos % 8) as u8;
+            let avail = 8 - used;
+            let k = avail.min(n);
+            let bits = (byte >> (avail - k)) & (((1u16 << k) - 1) as u8);
+            v = (v << k) | u64::from(bits);
+            self.pos += usize::from(k);
+            n -= k;
         }
         Some(v)
     }

@@ -119,11 +119,34 @@ impl MemSeries {
     }
 }
 
+/// A hasher for keys that are hashes already.
+#[derive(Default)]
+pub(crate) struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed with this; fold anything else.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
 /// Per-tenant in-memory state.
 #[derive(Default)]
 pub(crate) struct Head {
     series: Vec<Option<Box<MemSeries>>>,
-    by_hash: HashMap<u64, Vec<u32>>,
+    /// Keyed by the label-set hash, which is already uniformly distributed:
+    /// hashing it again would only cost time on every append.
+    by_hash: HashMap<u64, Vec<u32>, std::hash::BuildHasherDefault<IdentityHasher>>,
     postings: MemPostings,
     /// Samples older than this are already in blocks: "too old".
     pub min_valid_t: i64,
