@@ -728,7 +728,7 @@ fn main() -> Result<()> {
             "cpu_seconds_per_million_samples": cpu / (total_samples as f64 / 1e6),
             "peak_rss_mib": hwm_kb as f64 / 1024.0,
             "rss_after_ingest_mib": rss_kb as f64 / 1024.0,
-            "rss_bytes_per_series": (rss_kb * 1024) as f64 / a.series as f64,
+            "rss_bytes_per_series": (hwm_kb * 1024) as f64 / a.series as f64,
             "disk_bytes": disk,
             "bytes_per_sample": disk as f64 / total_samples as f64,
         });

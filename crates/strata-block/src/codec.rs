@@ -27,7 +27,7 @@ pub(crate) fn put_varint(buf: &mut Vec<u8>, v: i64) {
     put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
 }
 
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     pub b: &'a [u8],
     pub pos: usize,
 }
@@ -98,7 +98,8 @@ fn decimal_exponent(samples: &[Sample]) -> Option<u8> {
     None
 }
 
-pub(crate) fn encode_chunk(samples: &[Sample], out: &mut Vec<u8>) {
+/// Appends the encoding of `samples` (sorted by time) to `out`.
+pub fn encode_chunk(samples: &[Sample], out: &mut Vec<u8>) {
     put_uvarint(out, samples.len() as u64);
     let (mut prev_t, mut prev_d) = (0i64, 0i64);
     for (i, s) in samples.iter().enumerate() {
@@ -163,6 +164,13 @@ pub(crate) fn encode_chunk(samples: &[Sample], out: &mut Vec<u8>) {
             }
         }
     }
+}
+
+/// Decodes one whole encoded chunk into `out`; `None` when malformed.
+pub fn decode(bytes: &[u8], out: &mut Vec<Sample>) -> Option<()> {
+    let mut r = Reader::new(bytes);
+    decode_chunk(&mut r, out)?;
+    (r.pos == bytes.len()).then_some(())
 }
 
 /// Decodes a chunk into `out`; `None` when the bytes are malformed.

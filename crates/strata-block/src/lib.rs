@@ -14,7 +14,7 @@
 //!
 //! Format: docs/format-block.md.
 
-mod codec;
+pub mod codec;
 pub mod postings;
 
 use codec::Reader;

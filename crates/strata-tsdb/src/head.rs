@@ -82,10 +82,17 @@ impl MemSeries {
     fn append_in_order(&mut self, s: Sample) {
         if self.open.count() >= SAMPLES_PER_CHUNK {
             let full = std::mem::replace(&mut self.open, XorAppender::new());
+            // XOR suits the open chunk (bit-packed, appendable); a closed
+            // chunk is immutable, so it takes the block column encoding,
+            // typically about half the bytes of XOR.
+            let xor = full.encoded();
+            let samples: Vec<Sample> = XorIter::new(&xor).map(|(t, v)| Sample::new(t, v)).collect();
+            let mut data = Vec::with_capacity(xor.len());
+            strata_block::codec::encode_chunk(&samples, &mut data);
             self.closed.push(ClosedChunk {
                 min_t: full.min_t,
                 max_t: full.max_t(),
-                data: full.encoded().into(),
+                data: data.into(),
             });
         }
         self.open.append(s.t, s.v);
@@ -96,20 +103,18 @@ impl MemSeries {
     /// All samples in [mint, maxt], in-order and out-of-order merged.
     pub fn samples(&self, mint: i64, maxt: i64) -> Vec<Sample> {
         let mut out = Vec::new();
-        let open = self.open.encoded();
-        let chunks = self
+        for c in self
             .closed
             .iter()
             .filter(|c| c.max_t >= mint && c.min_t <= maxt)
-            .map(|c| &c.data[..])
-            .chain(std::iter::once(&open[..]));
-        for c in chunks {
-            out.extend(
-                XorIter::new(c)
-                    .filter(|(t, _)| *t >= mint && *t <= maxt)
-                    .map(|(t, v)| Sample::new(t, v)),
-            );
+        {
+            if strata_block::codec::decode(&c.data, &mut out).is_none() {
+                tracing::error!("corrupt closed head chunk skipped");
+            }
         }
+        let open = self.open.encoded();
+        out.extend(XorIter::new(&open).map(|(t, v)| Sample::new(t, v)));
+        out.retain(|s| s.t >= mint && s.t <= maxt);
         if !self.ooo.is_empty() {
             out.extend(self.ooo.iter().filter(|s| s.t >= mint && s.t <= maxt));
             out.sort_by_key(|s| s.t);
@@ -453,7 +458,8 @@ impl Head {
                 if s.min_t() <= hi && s.newest() >= lo {
                     out.push(HeadSeriesData {
                         labels: s.labels.clone(),
-                        chunks: Vec::new(),
+                        closed: Vec::new(),
+                        open: None,
                         ooo: Vec::new(),
                         lo,
                         hi,
@@ -461,27 +467,27 @@ impl Head {
                 }
                 continue;
             }
-            let mut chunks: Vec<Arc<[u8]>> = s
+            let closed: Vec<Arc<[u8]>> = s
                 .closed
                 .iter()
                 .filter(|c| c.max_t >= lo && c.min_t <= hi)
                 .map(|c| c.data.clone())
                 .collect();
-            if s.open.count() > 0 && s.open.max_t() >= lo && s.open.min_t <= hi {
-                chunks.push(s.open.encoded().into());
-            }
+            let open = (s.open.count() > 0 && s.open.max_t() >= lo && s.open.min_t <= hi)
+                .then(|| s.open.encoded());
             let ooo: Vec<Sample> = s
                 .ooo
                 .iter()
                 .filter(|x| x.t >= lo && x.t <= hi)
                 .copied()
                 .collect();
-            if chunks.is_empty() && ooo.is_empty() {
+            if closed.is_empty() && open.is_none() && ooo.is_empty() {
                 continue;
             }
             out.push(HeadSeriesData {
                 labels: s.labels.clone(),
-                chunks,
+                closed,
+                open,
                 ooo,
                 lo,
                 hi,
@@ -492,10 +498,12 @@ impl Head {
     }
 }
 
-/// A query's private copy of one head series.
+/// A query's private copy of one head series: closed chunks (column
+/// encoded, shared) and a copy of the open XOR chunk.
 pub(crate) struct HeadSeriesData {
     pub labels: Labels,
-    pub chunks: Vec<Arc<[u8]>>,
+    pub closed: Vec<Arc<[u8]>>,
+    pub open: Option<Vec<u8>>,
     pub ooo: Vec<Sample>,
     pub lo: i64,
     pub hi: i64,
@@ -505,31 +513,29 @@ impl HeadSeriesData {
     pub fn into_series<'a>(self) -> Series<'a> {
         let HeadSeriesData {
             labels,
-            chunks,
+            closed,
+            open,
             ooo,
             lo,
             hi,
         } = self;
+        let mut it = ChunkIter {
+            closed,
+            open,
+            next_chunk: 0,
+            buf: Vec::new(),
+            pos: 0,
+            lo,
+            hi,
+            corrupt: None,
+        };
         let samples: Box<dyn SampleIter + 'a> = if ooo.is_empty() {
-            Box::new(ChunkIter {
-                chunks,
-                next_chunk: 0,
-                buf: Vec::new(),
-                pos: 0,
-                lo,
-                hi,
-                corrupt: None,
-            })
+            Box::new(it)
         } else {
-            let mut all: Vec<Sample> = chunks
-                .iter()
-                .flat_map(|c| {
-                    XorIter::new(c)
-                        .map(|(t, v)| Sample::new(t, v))
-                        .collect::<Vec<_>>()
-                })
-                .filter(|s| s.t >= lo && s.t <= hi)
-                .collect();
+            let mut all: Vec<Sample> = Vec::new();
+            while let Some(s) = it.next() {
+                all.push(s);
+            }
             all.extend(ooo);
             all.sort_by_key(|s| s.t);
             all.dedup_by_key(|s| s.t);
@@ -539,9 +545,11 @@ impl HeadSeriesData {
     }
 }
 
-/// Decodes head chunks one at a time into a reused buffer.
+/// Decodes head chunks one at a time into a reused buffer: the closed ones
+/// (column encoded), then the open one (XOR).
 struct ChunkIter {
-    chunks: Vec<Arc<[u8]>>,
+    closed: Vec<Arc<[u8]>>,
+    open: Option<Vec<u8>>,
     next_chunk: usize,
     buf: Vec<Sample>,
     pos: usize,
@@ -552,28 +560,36 @@ struct ChunkIter {
 
 impl ChunkIter {
     fn load_next(&mut self) -> bool {
-        while let Some(c) = self.chunks.get(self.next_chunk) {
-            self.next_chunk += 1;
+        let (lo, hi) = (self.lo, self.hi);
+        loop {
             self.buf.clear();
             self.pos = 0;
-            let mut it = XorIter::new(c);
-            let (lo, hi) = (self.lo, self.hi);
-            self.buf.extend(
-                it.by_ref()
-                    .filter(|(t, _)| *t >= lo && *t <= hi)
-                    .map(|(t, v)| Sample::new(t, v)),
-            );
-            if it.is_corrupt() {
-                self.corrupt = Some(StorageError::Corruption {
-                    location: "head chunk".into(),
-                    reason: "truncated chunk".into(),
-                });
+            if let Some(c) = self.closed.get(self.next_chunk) {
+                self.next_chunk += 1;
+                if strata_block::codec::decode(c, &mut self.buf).is_none() {
+                    self.corrupt = Some(StorageError::Corruption {
+                        location: "head chunk".into(),
+                        reason: "malformed chunk".into(),
+                    });
+                    self.buf.clear();
+                }
+            } else if let Some(open) = self.open.take() {
+                let mut it = XorIter::new(&open);
+                self.buf.extend(it.by_ref().map(|(t, v)| Sample::new(t, v)));
+                if it.is_corrupt() {
+                    self.corrupt = Some(StorageError::Corruption {
+                        location: "head chunk".into(),
+                        reason: "truncated chunk".into(),
+                    });
+                }
+            } else {
+                return false;
             }
+            self.buf.retain(|s| s.t >= lo && s.t <= hi);
             if !self.buf.is_empty() {
                 return true;
             }
         }
-        false
     }
 }
 
