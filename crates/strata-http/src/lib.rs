@@ -46,6 +46,10 @@ pub struct ApiConfig {
     pub build: BuildInfo,
     /// Flag name → value, for `/api/v1/status/flags`.
     pub flags: Vec<(String, String)>,
+    /// Per-tenant ingestion rate limit in samples/s (0 = unlimited) and the
+    /// burst it allows; a request beyond it is refused whole with 429.
+    pub ingestion_rate: f64,
+    pub ingestion_burst: f64,
     /// Queries evaluated at once; more wait in a queue.
     pub max_concurrent_queries: usize,
     /// How long a query may wait in that queue before it is refused.
@@ -60,6 +64,9 @@ pub struct AppState {
     pub metrics: metrics::HttpMetrics,
     pub start_time: std::time::SystemTime,
     query_slots: Arc<tokio::sync::Semaphore>,
+    /// Token buckets for the ingestion rate limit: (tokens, last refill).
+    rate_buckets:
+        parking_lot::Mutex<std::collections::HashMap<TenantId, (f64, std::time::Instant)>>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -71,6 +78,7 @@ impl AppState {
         ));
         Arc::new(AppState {
             query_slots,
+            rate_buckets: parking_lot::Mutex::new(std::collections::HashMap::new()),
             cfg,
             db: OnceLock::new(),
             shutting_down: AtomicBool::new(false),
@@ -115,6 +123,28 @@ impl AppState {
                 "too many concurrent queries: waited {wait:?} for one of {} slots",
                 self.cfg.max_concurrent_queries
             ))),
+        }
+    }
+
+    /// Takes `samples` tokens from the tenant's bucket; false when the
+    /// ingestion rate limit would be exceeded.
+    pub fn take_ingestion_tokens(&self, tenant: &TenantId, samples: usize) -> bool {
+        let rate = self.cfg.ingestion_rate;
+        if rate <= 0.0 {
+            return true;
+        }
+        let burst = self.cfg.ingestion_burst.max(rate);
+        let now = std::time::Instant::now();
+        let mut buckets = self.rate_buckets.lock();
+        let (tokens, last) = buckets.entry(tenant.clone()).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
+        *last = now;
+        let need = samples as f64;
+        if *tokens >= need {
+            *tokens -= need;
+            true
+        } else {
+            false
         }
     }
 

@@ -124,6 +124,15 @@ async fn handle(
             let mut slot = cell.borrow_mut();
             let decoder = slot.get_or_insert_with(|| Decoder::new(limits));
             let decoded = decoder.decode(&body).map_err(ingest_error)?;
+            if !st2.take_ingestion_tokens(&tenant, decoded.batch.num_samples()) {
+                return Err(ApiError::new(
+                    ErrorType::TooManyRequests,
+                    format!(
+                        "ingestion rate limit of {} samples/s (burst {}) exceeded for tenant {tenant}; retry later",
+                        st2.cfg.ingestion_rate, st2.cfg.ingestion_burst
+                    ),
+                ));
+            }
             st2.metrics
                 .histograms_dropped
                 .fetch_add(decoded.histograms_dropped, Ordering::Relaxed);

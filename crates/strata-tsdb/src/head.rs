@@ -31,7 +31,7 @@ pub(crate) struct ClosedChunk {
 
 #[derive(Debug)]
 pub(crate) struct MemSeries {
-    pub labels: Labels,
+    pub labels: CompactLabels,
     pub closed: Vec<ClosedChunk>,
     pub open: XorAppender,
     /// Newest in-order timestamp (i64::MIN when empty).
@@ -42,7 +42,7 @@ pub(crate) struct MemSeries {
 }
 
 impl MemSeries {
-    fn new(labels: Labels) -> Self {
+    fn new(labels: CompactLabels) -> Self {
         MemSeries {
             labels,
             closed: Vec::new(),
@@ -184,15 +184,9 @@ impl Head {
     /// Finds a series by its borrowed labels.
     pub fn lookup(&self, hash: u64, labels: &[LabelRef<'_>]) -> Option<u32> {
         let ids = self.by_hash.get(&hash)?;
-        ids.iter().copied().find(|id| {
-            self.series(*id).is_some_and(|s| {
-                s.labels.len() == labels.len()
-                    && s.labels
-                        .iter()
-                        .zip(labels)
-                        .all(|(a, b)| a.name == b.name && a.value == b.value)
-            })
-        })
+        ids.iter()
+            .copied()
+            .find(|id| self.series(*id).is_some_and(|s| s.labels.eq_refs(labels)))
     }
 
     /// Creates a series with a given id (replay) or the next id.
@@ -203,7 +197,9 @@ impl Head {
         }
         self.postings.add(id, &labels);
         self.by_hash.entry(hash).or_default().push(id);
-        self.series[idx] = Some(Box::new(MemSeries::new(labels)));
+        self.series[idx] = Some(Box::new(MemSeries::new(CompactLabels::from_labels(
+            &labels,
+        ))));
         self.num_series += 1;
     }
 
@@ -285,8 +281,9 @@ impl Head {
             return;
         };
         let Some(s) = slot.take() else { return };
-        self.postings.remove(id, &s.labels);
-        let hash = s.labels.hash64();
+        let labels = s.labels.to_labels();
+        self.postings.remove(id, &labels);
+        let hash = labels.hash64();
         if let Some(ids) = self.by_hash.get_mut(&hash) {
             ids.retain(|x| *x != id);
             if ids.is_empty() {
@@ -316,7 +313,7 @@ impl Head {
             let split = all.partition_point(|s| s.t < before);
             let (old, keep) = all.split_at(split);
             if !old.is_empty() {
-                out.push((series.labels.clone(), old.to_vec()));
+                out.push((series.labels.to_labels(), old.to_vec()));
             }
             let mut fresh = MemSeries::new(series.labels.clone());
             for s in keep {
@@ -344,7 +341,12 @@ impl Head {
         let mut out: Vec<(Labels, Vec<Sample>)> = self
             .iter_series()
             .filter(|(_, s)| s.min_t() < end)
-            .map(|(_, s)| (s.labels.clone(), s.samples(i64::MIN, end.saturating_sub(1))))
+            .map(|(_, s)| {
+                (
+                    s.labels.to_labels(),
+                    s.samples(i64::MIN, end.saturating_sub(1)),
+                )
+            })
             .filter(|(_, v)| !v.is_empty())
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -361,11 +363,7 @@ impl Head {
         for (id, s) in self.iter_series() {
             let mut rec = vec![crate::wal::REC_SERIES];
             crate::wal::put_uvarint(&mut rec, 1);
-            crate::wal::put_series(
-                &mut rec,
-                id,
-                s.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
-            );
+            crate::wal::put_series(&mut rec, id, s.labels.iter());
             out.push(rec);
             for part in s
                 .samples(i64::MIN, i64::MAX)
@@ -457,7 +455,7 @@ impl Head {
             if hints.series_only {
                 if s.min_t() <= hi && s.newest() >= lo {
                     out.push(HeadSeriesData {
-                        labels: s.labels.clone(),
+                        labels: s.labels.to_labels(),
                         closed: Vec::new(),
                         open: None,
                         ooo: Vec::new(),
@@ -485,7 +483,7 @@ impl Head {
                 continue;
             }
             out.push(HeadSeriesData {
-                labels: s.labels.clone(),
+                labels: s.labels.to_labels(),
                 closed,
                 open,
                 ooo,
@@ -608,6 +606,125 @@ impl SampleIter for ChunkIter {
     }
 }
 
+/// A series' label set packed into one allocation: `uvarint(len) bytes` for
+/// each name and value in label order. A `Labels` costs two heap strings per
+/// label; a head holds millions of series, so this is most of the saving in
+/// memory per series. `Labels` are built from it only for reads.
+#[derive(Debug, Clone)]
+pub(crate) struct CompactLabels(Box<[u8]>);
+
+fn put_len(buf: &mut Vec<u8>, mut v: usize) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+impl CompactLabels {
+    fn from_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut buf = Vec::with_capacity(64);
+        for (n, v) in pairs {
+            put_len(&mut buf, n.len());
+            buf.extend_from_slice(n.as_bytes());
+            put_len(&mut buf, v.len());
+            buf.extend_from_slice(v.as_bytes());
+        }
+        CompactLabels(buf.into_boxed_slice())
+    }
+
+    pub fn from_labels(l: &Labels) -> Self {
+        Self::from_pairs(l.iter().map(|l| (l.name.as_str(), l.value.as_str())))
+    }
+
+    /// (name, value) pairs in label order, decoded without allocating.
+    pub fn iter(&self) -> CompactIter<'_> {
+        let mut probe = CompactIter {
+            b: &self.0,
+            pos: 0,
+            left: usize::MAX,
+        };
+        let mut n = 0;
+        while probe.next_str().is_some() {
+            n += 1;
+        }
+        CompactIter {
+            b: &self.0,
+            pos: 0,
+            left: n / 2,
+        }
+    }
+
+    pub fn to_labels(&self) -> Labels {
+        Labels::from_sorted(self.iter().map(|(n, v)| Label::new(n, v)).collect())
+    }
+
+    pub fn eq_refs(&self, refs: &[LabelRef<'_>]) -> bool {
+        let mut it = CompactIter {
+            b: &self.0,
+            pos: 0,
+            left: usize::MAX,
+        };
+        for r in refs {
+            match (it.next_str(), it.next_str()) {
+                (Some(n), Some(v)) if n == r.name && v == r.value => {}
+                _ => return false,
+            }
+        }
+        it.next_str().is_none()
+    }
+}
+
+pub(crate) struct CompactIter<'a> {
+    b: &'a [u8],
+    pos: usize,
+    left: usize,
+}
+
+impl<'a> CompactIter<'a> {
+    /// The next length-prefixed string. The bytes were valid UTF-8 when
+    /// packed, so a failure here is a bug; it ends the iteration.
+    fn next_str(&mut self) -> Option<&'a str> {
+        if self.pos >= self.b.len() {
+            return None;
+        }
+        let (mut len, mut shift) = (0usize, 0u32);
+        loop {
+            let byte = *self.b.get(self.pos)?;
+            self.pos += 1;
+            len |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte < 0x80 {
+                break;
+            }
+        }
+        let end = self.pos.checked_add(len).filter(|e| *e <= self.b.len())?;
+        let s = std::str::from_utf8(&self.b[self.pos..end]).ok()?;
+        self.pos = end;
+        Some(s)
+    }
+}
+
+impl<'a> Iterator for CompactIter<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        let n = self.next_str()?;
+        let v = self.next_str()?;
+        self.left = self.left.saturating_sub(1);
+        Some((n, v))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for CompactIter<'_> {}
+
 /// Builds `Labels` from a validated borrowed label set.
 pub(crate) fn owned_labels(labels: &[LabelRef<'_>]) -> Labels {
     Labels::from_sorted(labels.iter().map(|l| Label::new(l.name, l.value)).collect())
@@ -615,4 +732,23 @@ pub(crate) fn owned_labels(labels: &[LabelRef<'_>]) -> Labels {
 
 pub(crate) fn select_from_head<'a>(data: Vec<HeadSeriesData>) -> SeriesIter<'a> {
     Box::new(data.into_iter().map(|d| Ok(d.into_series())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn compact_labels_round_trip(m in proptest::collection::btree_map("\\\\PC{1,20}", "\\\\PC{1,200}", 1..12)) {
+            let labels = Labels::from_pairs(m.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let c = CompactLabels::from_labels(&labels);
+            prop_assert_eq!(c.to_labels(), labels.clone());
+            prop_assert_eq!(c.iter().len(), labels.len());
+            let refs: Vec<LabelRef<'_>> = labels.iter().map(|l| LabelRef { name: &l.name, value: &l.value }).collect();
+            prop_assert!(c.eq_refs(&refs));
+            prop_assert!(!c.eq_refs(&refs[..refs.len() - 1]));
+        }
+    }
 }

@@ -281,8 +281,10 @@ impl TenantDb {
             .map(|b| b.meta().clone())
             .collect();
         let block_bytes = self.blocks_snapshot().iter().map(|b| b.size_bytes()).sum();
-        let mut all_series: std::collections::BTreeSet<Labels> =
-            head.iter_series().map(|(_, s)| s.labels.clone()).collect();
+        let mut all_series: std::collections::BTreeSet<Labels> = head
+            .iter_series()
+            .map(|(_, s)| s.labels.to_labels())
+            .collect();
         let mut names = head.postings().cardinality();
         for b in self.blocks_snapshot() {
             let q = b.querier(i64::MIN, i64::MAX);

@@ -124,6 +124,14 @@ pub struct RunArgs {
     #[arg(long = "limits.max-series-per-tenant", default_value_t = 5_000_000)]
     pub max_series_per_tenant: usize,
 
+    /// Samples per second one tenant may write (0 = unlimited); requests beyond it get 429.
+    #[arg(long = "limits.ingestion-rate", default_value_t = 0.0)]
+    pub ingestion_rate: f64,
+
+    /// Samples a tenant may write in a burst above the ingestion rate.
+    #[arg(long = "limits.ingestion-burst-size", default_value_t = 2_000_000.0)]
+    pub ingestion_burst: f64,
+
     /// Maximum labels on one series (including __name__).
     #[arg(long = "limits.max-labels-per-series", default_value_t = 128)]
     pub max_labels_per_series: usize,
@@ -298,6 +306,8 @@ async fn serve(args: RunArgs) -> Result<()> {
             rust_version: env!("STRATA_RUSTC_VERSION").into(),
         },
         flags: flags_for_status(&args),
+        ingestion_rate: args.ingestion_rate,
+        ingestion_burst: args.ingestion_burst,
         max_concurrent_queries: args.query_max_concurrency.max(1),
         max_query_queue_wait: args.query_timeout,
     });

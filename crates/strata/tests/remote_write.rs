@@ -265,3 +265,31 @@ fn stale_markers_are_stored_bit_exactly() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn ingestion_rate_limit_answers_429_and_recovers() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--limits.ingestion-rate",
+            "100",
+            "--limits.ingestion-burst-size",
+            "100",
+        ],
+    );
+    let t0 = now_ms() - 60_000;
+    let many: Vec<(i64, f64)> = (0..150).map(|i| (t0 + i, i as f64)).collect();
+    let (code, msg) = server.write(&[series("rate_limited", &[], &many)]);
+    assert_eq!(code, 429, "{msg}");
+    assert!(msg.contains("ingestion rate limit"), "{msg}");
+    let (code, msg) = server.write(&[series("rate_limited", &[], &many[..50])]);
+    assert_eq!(code, 204, "within the burst: {msg}");
+    assert_eq!(server.stop(), Some(0));
+    assert_eq!(
+        dump(dir.path(), &["--match", "rate_limited"]).len(),
+        50,
+        "a refused request stores nothing"
+    );
+    Ok(())
+}
