@@ -659,19 +659,34 @@ impl CompactLabels {
         Labels::from_sorted(self.iter().map(|(n, v)| Label::new(n, v)).collect())
     }
 
+    /// Compares with a borrowed label set on raw bytes (no UTF-8 checks):
+    /// this runs for every series of every write request.
     pub fn eq_refs(&self, refs: &[LabelRef<'_>]) -> bool {
-        let mut it = CompactIter {
-            b: &self.0,
-            pos: 0,
-            left: usize::MAX,
+        let b = &self.0;
+        let mut pos = 0usize;
+        let mut take = |want: &[u8]| -> bool {
+            let (mut len, mut shift) = (0usize, 0u32);
+            loop {
+                let Some(&byte) = b.get(pos) else {
+                    return false;
+                };
+                pos += 1;
+                len |= usize::from(byte & 0x7f) << shift;
+                shift += 7;
+                if byte < 0x80 {
+                    break;
+                }
+            }
+            let ok = len == want.len() && b.get(pos..pos + len) == Some(want);
+            pos += len;
+            ok
         };
         for r in refs {
-            match (it.next_str(), it.next_str()) {
-                (Some(n), Some(v)) if n == r.name && v == r.value => {}
-                _ => return false,
+            if !take(r.name.as_bytes()) || !take(r.value.as_bytes()) {
+                return false;
             }
         }
-        it.next_str().is_none()
+        pos == b.len()
     }
 }
 
