@@ -20,4 +20,6 @@ fn main() {
         .unwrap_or_else(|| "rustc".into());
     println!("cargo:rustc-env=STRATA_RUSTC_VERSION={rustc}");
     println!("cargo:rerun-if-changed=../../.git/HEAD");
+    // HEAD names a branch; the branch moves on every commit, logged here.
+    println!("cargo:rerun-if-changed=../../.git/logs/HEAD");
 }
