@@ -15,7 +15,8 @@
 
 use strata_model::Sample;
 
-pub(crate) fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
+/// LEB128; shared with the WAL and the head's packed labels.
+pub fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         buf.push((v as u8) | 0x80);
         v >>= 7;
@@ -23,7 +24,8 @@ pub(crate) fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
-pub(crate) fn put_varint(buf: &mut Vec<u8>, v: i64) {
+/// Zigzag + LEB128.
+pub fn put_varint(buf: &mut Vec<u8>, v: i64) {
     put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
 }
 

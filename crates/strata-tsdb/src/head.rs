@@ -613,21 +613,13 @@ impl SampleIter for ChunkIter {
 #[derive(Debug, Clone)]
 pub(crate) struct CompactLabels(Box<[u8]>);
 
-fn put_len(buf: &mut Vec<u8>, mut v: usize) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
 impl CompactLabels {
     fn from_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
         let mut buf = Vec::with_capacity(64);
         for (n, v) in pairs {
-            put_len(&mut buf, n.len());
+            strata_block::codec::put_uvarint(&mut buf, n.len() as u64);
             buf.extend_from_slice(n.as_bytes());
-            put_len(&mut buf, v.len());
+            strata_block::codec::put_uvarint(&mut buf, v.len() as u64);
             buf.extend_from_slice(v.as_bytes());
         }
         CompactLabels(buf.into_boxed_slice())

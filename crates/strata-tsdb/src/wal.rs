@@ -52,17 +52,7 @@ pub(crate) enum Record {
 
 // ---- encoding -------------------------------------------------------------
 
-pub(crate) fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
-pub(crate) fn put_varint(buf: &mut Vec<u8>, v: i64) {
-    put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
-}
+pub(crate) use strata_block::codec::{put_uvarint, put_varint};
 
 fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
     put_uvarint(buf, b.len() as u64);
