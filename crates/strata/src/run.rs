@@ -189,8 +189,11 @@ pub fn init_logging(level: LogLevel, format: LogFormat) {
         LogLevel::Warn => tracing::Level::WARN,
         LogLevel::Error => tracing::Level::ERROR,
     };
+    use std::io::IsTerminal;
+    // Colour only for a person at a terminal, never in log files.
     let builder = tracing_subscriber::fmt()
         .with_max_level(lvl)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
