@@ -211,3 +211,46 @@ fn bad_flags_exit_2_with_a_message() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn tsdb_stats_reads_a_stopped_data_dir() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path(), &[]);
+    let t = now_ms() - 60_000;
+    let batch: Vec<_> = (0..5)
+        .map(|i| {
+            series(
+                "stats_metric",
+                &[("i", &i.to_string())],
+                &[(t, 1.0), (t + 15_000, 2.0)],
+            )
+        })
+        .collect();
+    assert_eq!(server.write(&batch).0, 204);
+    assert_eq!(server.stop(), Some(0));
+    let out = std::process::Command::new(bin())
+        .args(["tsdb", "stats", "--format", "json", "--data-dir"])
+        .arg(dir.path())
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v[0]["tenant"], "anonymous");
+    assert_eq!(v[0]["series"], 5);
+    assert_eq!(v[0]["samples"], 10);
+    assert_eq!(v[0]["seriesCountByMetricName"][0]["name"], "stats_metric");
+    let table = std::process::Command::new(bin())
+        .args(["tsdb", "stats", "--data-dir"])
+        .arg(dir.path())
+        .output()?;
+    assert!(String::from_utf8_lossy(&table.stdout).contains("Series:            5"));
+    let missing = std::process::Command::new(bin())
+        .args(["tsdb", "stats", "--data-dir", "/nonexistent/strata"])
+        .output()?;
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
+    Ok(())
+}
