@@ -8,6 +8,7 @@ pub mod admin;
 pub mod error;
 pub mod metrics;
 pub mod params;
+pub mod query;
 pub mod read;
 pub mod status;
 pub mod write;
@@ -54,6 +55,10 @@ pub struct ApiConfig {
     pub max_concurrent_queries: usize,
     /// How long a query may wait in that queue before it is refused.
     pub max_query_queue_wait: std::time::Duration,
+    /// Lookback, sample limit and timeout of the PromQL engine.
+    pub engine: strata_promql::EngineOptions,
+    /// The configuration file as loaded, for `/api/v1/status/config`.
+    pub config_yaml: String,
 }
 
 /// State shared by every handler.
@@ -64,6 +69,7 @@ pub struct AppState {
     pub metrics: metrics::HttpMetrics,
     pub start_time: std::time::SystemTime,
     query_slots: Arc<tokio::sync::Semaphore>,
+    pub engine: Arc<strata_promql::Engine>,
     /// Token buckets for the ingestion rate limit: (tokens, last refill).
     rate_buckets:
         parking_lot::Mutex<std::collections::HashMap<TenantId, (f64, std::time::Instant)>>,
@@ -78,6 +84,7 @@ impl AppState {
         ));
         Arc::new(AppState {
             query_slots,
+            engine: Arc::new(strata_promql::Engine::new(cfg.engine.clone())),
             rate_buckets: parking_lot::Mutex::new(std::collections::HashMap::new()),
             cfg,
             db: OnceLock::new(),
@@ -184,6 +191,23 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/status/flags", get(status::flags))
         .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .route("/api/v1/status/config", get(status::config))
+        .route("/api/v1/status/tsdb", get(status::tsdb))
+        .route("/api/v1/query", get(query::instant).post(query::instant))
+        .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route(
+            "/api/v1/format_query",
+            get(query::format_query).post(query::format_query),
+        )
+        .route(
+            "/api/v1/parse_query",
+            get(query::parse_query).post(query::parse_query),
+        )
+        .route(
+            "/api/v1/query_exemplars",
+            get(query::query_exemplars).post(query::query_exemplars),
+        )
+        .route("/api/v1/metadata", get(query::metadata))
         .route("/api/v1/write", post(write::remote_write))
         .route("/api/v1/series", get(read::series).post(read::series))
         .route("/api/v1/labels", get(read::labels).post(read::labels))

@@ -2,7 +2,7 @@
 //! form-encoded POST body merged, repeated keys kept (`match[]`).
 
 use crate::error::ApiError;
-use strata_model::{METRIC_NAME, MatchOp, Matcher};
+use strata_model::Matcher;
 
 /// Earliest/latest times the API accepts when `start`/`end` are absent.
 pub const MIN_TIME_MS: i64 = i64::MIN / 4;
@@ -101,46 +101,7 @@ pub fn format_rfc3339(ms: i64) -> String {
 
 /// Parses a series selector (`metric{a="b"}`) into matcher sets.
 pub fn parse_selector(s: &str) -> Result<Vec<Vec<Matcher>>, String> {
-    use promql_parser::label::MatchOp as PMatchOp;
-    use promql_parser::parser::Expr;
-
-    let expr = promql_parser::parser::parse(s).map_err(|e| format!("parse error: {e}"))?;
-    let vs = match expr {
-        Expr::VectorSelector(vs) => vs,
-        _ => {
-            return Err(format!(
-                "parse error: expected a series selector, got {s:?}"
-            ));
-        }
-    };
-    let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<Matcher>, String> {
-        let mut out = Vec::with_capacity(ms.len() + 1);
-        if let Some(name) = &vs.name {
-            out.push(Matcher::equal(METRIC_NAME, name.clone()));
-        }
-        for m in ms {
-            let op = match m.op {
-                PMatchOp::Equal => MatchOp::Equal,
-                PMatchOp::NotEqual => MatchOp::NotEqual,
-                PMatchOp::Re(_) => MatchOp::RegexMatch,
-                PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
-            };
-            out.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| e.to_string())?);
-        }
-        if out.iter().all(|m| m.matches_empty()) {
-            return Err("match[] must contain at least one non-empty matcher".into());
-        }
-        Ok(out)
-    };
-    let mut sets = Vec::new();
-    if vs.matchers.or_matchers.is_empty() {
-        sets.push(convert(&vs.matchers.matchers)?);
-    } else {
-        for alt in &vs.matchers.or_matchers {
-            sets.push(convert(alt)?);
-        }
-    }
-    Ok(sets)
+    strata_promql::selector_matchers(s).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -28,7 +28,12 @@ const MAX_POINTS: i64 = 11_000;
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         let kind = match &e {
-            QueryError::Parse(_) => ErrorType::BadData,
+            QueryError::Parse(m) => {
+                return ApiError::new(
+                    ErrorType::BadData,
+                    format!("invalid parameter \"query\": {m}"),
+                );
+            }
             QueryError::Execution(_) | QueryError::TooManySamples => ErrorType::Execution,
             QueryError::Timeout(_) => ErrorType::Timeout,
             QueryError::Storage(s) => return ApiError::from_storage_ref(s),
@@ -52,7 +57,11 @@ impl ApiError {
 
 /// Prometheus' `parseDuration`: float seconds or a duration string.
 pub fn parse_duration_param(name: &str, s: &str) -> Result<Duration, ApiError> {
-    let bad = || ApiError::bad_data(format!("invalid parameter \"{name}\": cannot parse \"{s}\" to a valid duration"));
+    let bad = || {
+        ApiError::bad_data(format!(
+            "invalid parameter \"{name}\": cannot parse \"{s}\" to a valid duration"
+        ))
+    };
     if let Ok(f) = s.parse::<f64>() {
         if !f.is_finite() || f < 0.0 || f * 1000.0 > i64::MAX as f64 {
             return Err(bad());
@@ -71,7 +80,10 @@ fn query_opts(p: &Params) -> Result<QueryOpts, ApiError> {
         None | Some("") => None,
         Some(s) => Some(parse_duration_param("lookback_delta", s)?.as_millis() as i64),
     };
-    Ok(QueryOpts { timeout, lookback_delta_ms: lookback })
+    Ok(QueryOpts {
+        timeout,
+        lookback_delta_ms: lookback,
+    })
 }
 
 fn now_ms() -> i64 {
@@ -84,7 +96,9 @@ fn now_ms() -> i64 {
 fn expr_param(p: &Params) -> Result<String, ApiError> {
     match p.get("query") {
         Some(q) if !q.is_empty() => Ok(q.to_string()),
-        _ => Err(ApiError::bad_data("invalid parameter \"query\": unknown position: parse error: no expression found in input")),
+        _ => Err(ApiError::bad_data(
+            "invalid parameter \"query\": unknown position: parse error: no expression found in input",
+        )),
     }
 }
 
@@ -122,18 +136,32 @@ pub async fn range(
     let expr = expr_param(&p)?;
     let start = match p.get("start") {
         Some(_) => p.time("start", 0)?,
-        None => return Err(ApiError::bad_data("invalid parameter \"start\": cannot parse \"\" to a valid timestamp")),
+        None => {
+            return Err(ApiError::bad_data(
+                "invalid parameter \"start\": cannot parse \"\" to a valid timestamp",
+            ));
+        }
     };
     let end = match p.get("end") {
         Some(_) => p.time("end", 0)?,
-        None => return Err(ApiError::bad_data("invalid parameter \"end\": cannot parse \"\" to a valid timestamp")),
+        None => {
+            return Err(ApiError::bad_data(
+                "invalid parameter \"end\": cannot parse \"\" to a valid timestamp",
+            ));
+        }
     };
     if end < start {
-        return Err(ApiError::bad_data("invalid parameter \"end\": end timestamp must not be before start time"));
+        return Err(ApiError::bad_data(
+            "invalid parameter \"end\": end timestamp must not be before start time",
+        ));
     }
     let step = match p.get("step") {
         Some(s) => parse_duration_param("step", s)?,
-        None => return Err(ApiError::bad_data("invalid parameter \"step\": cannot parse \"\" to a valid duration")),
+        None => {
+            return Err(ApiError::bad_data(
+                "invalid parameter \"step\": cannot parse \"\" to a valid duration",
+            ));
+        }
     };
     let step_ms = step.as_millis() as i64;
     if step_ms <= 0 {
@@ -151,7 +179,10 @@ pub async fn range(
     let db = st.db()?;
     let _permit = st.acquire_query_slot().await?;
     let engine = st.engine.clone();
-    let out = blocking(move || Ok(engine.range(db.as_ref(), &tenant, &expr, start, end, step_ms, &opts)?)).await?;
+    let out = blocking(move || {
+        Ok(engine.range(db.as_ref(), &tenant, &expr, start, end, step_ms, &opts)?)
+    })
+    .await?;
     Ok(render(out, limit))
 }
 
@@ -279,21 +310,33 @@ pub fn render(mut out: QueryOutput, limit: usize) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], s).into_response()
 }
 
-pub async fn format_query(method: Method, RawQuery(query): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+pub async fn format_query(
+    method: Method,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = params(&method, query, &body);
     let expr = expr_param(&p)?;
     let formatted = strata_promql::format_query(&expr)?;
     Ok(success(json!(formatted)))
 }
 
-pub async fn parse_query(method: Method, RawQuery(query): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+pub async fn parse_query(
+    method: Method,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = params(&method, query, &body);
     let expr = expr_param(&p)?;
     Ok(success(strata_promql::parse_to_json(&expr)?))
 }
 
 /// Exemplars are not stored yet: a valid request gets an empty result.
-pub async fn query_exemplars(method: Method, RawQuery(query): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+pub async fn query_exemplars(
+    method: Method,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = params(&method, query, &body);
     let expr = expr_param(&p)?;
     strata_promql::format_query(&expr)?;

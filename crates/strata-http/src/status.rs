@@ -110,3 +110,60 @@ pub async fn not_found(uri: Uri) -> Response {
     )
     .into_response()
 }
+
+pub async fn config(State(st): State<SharedState>) -> Response {
+    success(json!({ "yaml": st.cfg.config_yaml }))
+}
+
+/// `/api/v1/status/tsdb`: head statistics and the top cardinality lists, in
+/// Prometheus' shape.
+pub async fn tsdb(
+    State(st): State<SharedState>,
+    headers: axum::http::HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, ApiError> {
+    let tenant = st.tenant(&headers)?;
+    let p = crate::params::Params::parse(query.as_deref(), None);
+    let limit = match p.get("limit") {
+        None | Some("") => 10,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(ApiError::bad_data(format!(
+                    "limit must be a positive number: {s:?}"
+                )));
+            }
+        },
+    };
+    let db = st.db()?;
+    let stats = crate::blocking(move || {
+        db.stats(&tenant, limit)
+            .map_err(|e| ApiError::internal(e.to_string()))
+    })
+    .await?;
+    let list = |v: &[(String, u64)]| -> serde_json::Value {
+        json!(
+            v.iter()
+                .map(|(n, c)| json!({"name": n, "value": c}))
+                .collect::<Vec<_>>()
+        )
+    };
+    let (min, max) = if stats.head_series == 0 {
+        (i64::MAX, i64::MIN)
+    } else {
+        (stats.head_min_time, stats.head_max_time)
+    };
+    Ok(success(json!({
+        "headStats": {
+            "numSeries": stats.head_series,
+            "numLabelPairs": stats.top_series_count_by_label_pair.len(),
+            "chunkCount": stats.head_chunks,
+            "minTime": min,
+            "maxTime": max,
+        },
+        "seriesCountByMetricName": list(&stats.top_series_count_by_metric_name),
+        "labelValueCountByLabelName": list(&stats.top_label_names_by_cardinality),
+        "memoryInBytesByLabelName": [],
+        "seriesCountByLabelValuePair": list(&stats.top_series_count_by_label_pair),
+    })))
+}

@@ -109,6 +109,31 @@ impl PromRegex {
         &self.source
     }
 
+    /// Compiles `pattern` with Prometheus' syntax and anchoring into a full
+    /// regex with capture groups (for `label_replace`).
+    pub fn compile_anchored(pattern: &str) -> Result<regex::Regex, MatcherError> {
+        let bad = |reason: String| MatcherError::BadRegex {
+            pattern: pattern.to_string(),
+            reason,
+        };
+        let rewritten = rewrite_go_syntax(pattern);
+        let wrapped = format!("(?s:{rewritten})");
+        let mut ast = ast::parse::ParserBuilder::new()
+            .build()
+            .parse(&wrapped)
+            .map_err(|e| bad(first_line(&e.to_string())))?;
+        check_repeats(&ast).map_err(bad)?;
+        asciify(&mut ast);
+        let mut printed = String::new();
+        ast::print::Printer::new()
+            .print(&ast, &mut printed)
+            .map_err(|e| bad(e.to_string()))?;
+        regex::RegexBuilder::new(&format!("^(?:{printed})$"))
+            .size_limit(64 << 20)
+            .build()
+            .map_err(|e| bad(first_line(&e.to_string())))
+    }
+
     pub fn is_match(&self, s: &str) -> bool {
         match &self.kind {
             RegexKind::Any => true,

@@ -3,6 +3,7 @@
 //! codes). `anyhow` lives here and nowhere below.
 
 mod config;
+mod query_cmd;
 mod run;
 mod tsdb_cmd;
 
@@ -15,7 +16,7 @@ use std::process::ExitCode;
     version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("STRATA_GIT_REVISION"), ")"),
     about = "Strata: a Prometheus-compatible metrics platform in one binary.",
     long_about = "Strata stores Prometheus samples durably (WAL + compressed blocks) and serves them over \
-the Prometheus HTTP API.\n\nStart a server with `strata run`; inspect a data directory offline with \
+the Prometheus HTTP API and answers PromQL.\n\nStart a server with `strata run`; query it with `strata query`; inspect a data directory offline with \
 `strata tsdb stats` and `strata tsdb dump`."
 )]
 struct Cli {
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Run the server: remote-write ingest, storage and the HTTP API.
     Run(Box<run::RunArgs>),
+    /// Evaluate a PromQL expression against a server or a data directory.
+    Query(query_cmd::QueryArgs),
     /// Inspect a data directory offline (the server may be stopped).
     Tsdb {
         #[command(subcommand)]
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(*args),
+        Command::Query(args) => query_cmd::run(args),
         Command::Tsdb { command } => tsdb_cmd::run(command),
     };
     match result {

@@ -15,11 +15,14 @@ pub enum Format {
 }
 
 #[derive(Args, Debug)]
-#[command(about = "Evaluate a PromQL expression and print the result", long_about = "Evaluate a PromQL \
+#[command(
+    about = "Evaluate a PromQL expression and print the result",
+    long_about = "Evaluate a PromQL \
 expression and print the result as a table (or JSON).\n\nExamples:\n  strata query 'up'\n  strata query \
 'sum by (job) (rate(http_requests_total[5m]))' --time 2026-11-28T12:00:00Z\n  strata query \
 'rate(node_cpu_seconds_total[5m])' --start -1h --end now --step 1m\n  strata query 'up' --data-dir \
-./strata-data")]
+./strata-data"
+)]
 pub struct QueryArgs {
     /// The PromQL expression.
     pub expr: String,
@@ -36,7 +39,11 @@ pub struct QueryArgs {
     #[arg(long, requires = "start")]
     pub step: Option<String>,
     /// A running Strata or Prometheus server.
-    #[arg(long, conflicts_with = "data_dir", default_value = "http://127.0.0.1:9090")]
+    #[arg(
+        long,
+        conflicts_with = "data_dir",
+        default_value = "http://127.0.0.1:9090"
+    )]
     pub server: String,
     /// Query a data directory directly instead of a server.
     #[arg(long = "data-dir")]
@@ -65,16 +72,25 @@ fn parse_when(flag: &str, s: &str) -> Result<i64> {
             return Ok(now_ms() - d.as_millis() as i64);
         }
     }
-    strata_http::params::parse_time(s).with_context(|| format!("--{flag} {s:?}: not a unix time, RFC 3339 time, `now` or -<duration>"))
+    strata_http::params::parse_time(s).with_context(|| {
+        format!("--{flag} {s:?}: not a unix time, RFC 3339 time, `now` or -<duration>")
+    })
 }
 
 pub fn run(a: QueryArgs) -> Result<()> {
     let range = match (&a.start, &a.end, &a.step) {
         (Some(s), Some(e), Some(st)) => {
             let step = strata_model::units::parse_duration(st)
-                .or_else(|_| st.parse::<f64>().map(|f| std::time::Duration::from_millis((f * 1000.0) as u64)))
+                .or_else(|_| {
+                    st.parse::<f64>()
+                        .map(|f| std::time::Duration::from_millis((f * 1000.0) as u64))
+                })
                 .map_err(|_| anyhow::anyhow!("--step {st:?}: not a duration"))?;
-            Some((parse_when("start", s)?, parse_when("end", e)?, step.as_millis() as i64))
+            Some((
+                parse_when("start", s)?,
+                parse_when("end", e)?,
+                step.as_millis() as i64,
+            ))
         }
         _ => None,
     };
@@ -101,25 +117,47 @@ fn remote(a: &QueryArgs, time: i64, range: Option<(i64, i64, i64)>) -> Result<Js
     let (url, params) = match range {
         Some((s, e, st)) => (
             format!("{base}/api/v1/query_range"),
-            vec![("query", a.expr.clone()), ("start", secs(s)), ("end", secs(e)), ("step", secs(st))],
+            vec![
+                ("query", a.expr.clone()),
+                ("start", secs(s)),
+                ("end", secs(e)),
+                ("step", secs(st)),
+            ],
         ),
-        None => (format!("{base}/api/v1/query"), vec![("query", a.expr.clone()), ("time", secs(time))]),
+        None => (
+            format!("{base}/api/v1/query"),
+            vec![("query", a.expr.clone()), ("time", secs(time))],
+        ),
     };
     let mut req = client.post(&url).form(&params);
     if let Some(t) = &a.tenant {
         req = req.header(strata_http::TENANT_HEADER, t);
     }
     let resp = req.send().with_context(|| format!("querying {url}"))?;
-    let v: Json = resp.json().with_context(|| format!("reading the answer of {url}"))?;
+    let v: Json = resp
+        .json()
+        .with_context(|| format!("reading the answer of {url}"))?;
     if v["status"] != "success" {
-        bail!("{}: {}", v["errorType"].as_str().unwrap_or("error"), v["error"].as_str().unwrap_or("unknown error"));
+        bail!(
+            "{}: {}",
+            v["errorType"].as_str().unwrap_or("error"),
+            v["error"].as_str().unwrap_or("unknown error")
+        );
     }
     Ok(v)
 }
 
-fn offline(dir: &PathBuf, a: &QueryArgs, time: i64, range: Option<(i64, i64, i64)>) -> Result<Json> {
-    let db = strata_tsdb::Db::open_read_only(strata_tsdb::DbOptions { data_dir: dir.clone(), ..Default::default() })
-        .with_context(|| format!("opening {} read-only", dir.display()))?;
+fn offline(
+    dir: &PathBuf,
+    a: &QueryArgs,
+    time: i64,
+    range: Option<(i64, i64, i64)>,
+) -> Result<Json> {
+    let db = strata_tsdb::Db::open_read_only(strata_tsdb::DbOptions {
+        data_dir: dir.clone(),
+        ..Default::default()
+    })
+    .with_context(|| format!("opening {} read-only", dir.display()))?;
     let tenant = match &a.tenant {
         Some(t) => TenantId::parse(t).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?,
         None => TenantId::single(),
@@ -143,12 +181,19 @@ fn fmt_ts(t: &Json) -> String {
 }
 
 fn labels_str(m: &Json) -> String {
-    let Some(obj) = m.as_object() else { return "{}".into() };
+    let Some(obj) = m.as_object() else {
+        return "{}".into();
+    };
     let name = obj.get("__name__").and_then(|v| v.as_str()).unwrap_or("");
     let rest: Vec<String> = obj
         .iter()
         .filter(|(k, _)| k.as_str() != "__name__")
-        .map(|(k, v)| format!("{k}={}", strata_model::labels::quote(v.as_str().unwrap_or(""))))
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                strata_model::labels::quote(v.as_str().unwrap_or(""))
+            )
+        })
         .collect();
     format!("{name}{{{}}}", rest.join(", "))
 }
@@ -160,7 +205,17 @@ fn print_table(out: &mut impl Write, v: &Json) -> Result<()> {
         Some("vector") => {
             let rows: Vec<(String, String, String)> = data["result"]
                 .as_array()
-                .map(|a| a.iter().map(|s| (labels_str(&s["metric"]), val(&s["value"]), fmt_ts(&s["value"][0]))).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|s| {
+                            (
+                                labels_str(&s["metric"]),
+                                val(&s["value"]),
+                                fmt_ts(&s["value"][0]),
+                            )
+                        })
+                        .collect()
+                })
                 .unwrap_or_default();
             let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(6).max(6);
             writeln!(out, "{:<w$}  {:>20}  TIME", "SERIES", "VALUE")?;
@@ -184,13 +239,23 @@ fn print_table(out: &mut impl Write, v: &Json) -> Result<()> {
             }
         }
         Some("scalar") | Some("string") => {
-            writeln!(out, "{}  {}", val(&data["result"]), fmt_ts(&data["result"][0]))?;
+            writeln!(
+                out,
+                "{}  {}",
+                val(&data["result"]),
+                fmt_ts(&data["result"][0])
+            )?;
         }
         _ => writeln!(out, "{v}")?,
     }
     for key in ["warnings", "infos"] {
         for w in v[key].as_array().into_iter().flatten() {
-            writeln!(out, "{}: {}", &key[..key.len() - 1], w.as_str().unwrap_or(""))?;
+            writeln!(
+                out,
+                "{}: {}",
+                &key[..key.len() - 1],
+                w.as_str().unwrap_or("")
+            )?;
         }
     }
     Ok(())

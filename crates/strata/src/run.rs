@@ -313,6 +313,15 @@ async fn serve(args: RunArgs) -> Result<()> {
         ingestion_burst: args.ingestion_burst,
         max_concurrent_queries: args.query_max_concurrency.max(1),
         max_query_queue_wait: args.query_timeout,
+        engine: strata_promql::EngineOptions {
+            lookback_delta_ms: args.query_lookback_delta.as_millis() as i64,
+            max_samples: args.query_max_samples,
+            timeout: args.query_timeout,
+        },
+        config_yaml: match &args.config {
+            Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
+            None => String::new(),
+        },
     });
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "Strata starting");
 

@@ -1,0 +1,326 @@
+//! Aggregation operators. Group membership depends only on labels, so it is
+//! computed once per series; the per-step work is then plain accumulation
+//! into dense per-group arrays.
+
+use crate::binary::keep_labels;
+use crate::eval::{Evaluator, Result, exec};
+use crate::functions::{kahan_inc, quantile};
+use crate::value::{Series, Steps, Val};
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+use std::collections::HashMap;
+use strata_model::format::format_api;
+use strata_model::{Labels, METRIC_NAME, Sample};
+
+/// Running state of one group at one step.
+#[derive(Clone, Copy, Default)]
+struct Acc {
+    count: f64,
+    value: f64,
+    comp: f64,
+    mean: f64,
+    incremental: bool,
+}
+
+pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateExpr, steps: Steps) -> Result<Val> {
+    let op = a.op.to_string();
+    let param = match &a.param {
+        Some(p) => Some(ev.eval(p, steps)?),
+        None => None,
+    };
+    let input = match ev.eval(&a.expr, steps)? {
+        Val::Vector(v) => v,
+        _ => return Err(exec(format!("{op}: expected an instant vector"))),
+    };
+    let held: usize = input.iter().map(|s| s.pts.len()).sum();
+    let (by, names): (bool, Vec<String>) = match &a.modifier {
+        Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+        Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+        None => (true, Vec::new()),
+    };
+    let group_labels = |l: &Labels| -> Labels {
+        if by {
+            keep_labels(l, &names)
+        } else {
+            Labels::from_sorted(
+                l.iter()
+                    .filter(|lb| lb.name != METRIC_NAME && !names.contains(&lb.name))
+                    .cloned()
+                    .collect(),
+            )
+        }
+    };
+    let mut group_index: HashMap<Labels, usize> = HashMap::new();
+    let mut groups: Vec<Labels> = Vec::new();
+    let mut group_of = Vec::with_capacity(input.len());
+    for s in &input {
+        let g = group_labels(&s.labels);
+        let idx = match group_index.get(&g) {
+            Some(&i) => i,
+            None => {
+                group_index.insert(g.clone(), groups.len());
+                groups.push(g);
+                groups.len() - 1
+            }
+        };
+        group_of.push(idx);
+    }
+    let n = steps.len();
+    let scalar_param = |p: &Option<Val>| -> Result<Vec<f64>> {
+        match p {
+            Some(Val::Scalar(v)) => Ok(v.clone()),
+            _ => Err(exec(format!("{op}: expected a scalar parameter"))),
+        }
+    };
+    let result = match op.as_str() {
+        "topk" | "bottomk" => {
+            let k = scalar_param(&param)?;
+            select_k(input, &group_of, groups.len(), &k, op == "topk", steps)?
+        }
+        "quantile" => {
+            let q = scalar_param(&param)?;
+            if q.iter().any(|&q| !(0.0..=1.0).contains(&q) || q.is_nan()) {
+                let bad = q
+                    .iter()
+                    .find(|&&q| !(0.0..=1.0).contains(&q) || q.is_nan())
+                    .copied()
+                    .unwrap_or(f64::NAN);
+                ev.warnings.push(format!(
+                    "PromQL warning: quantile value should be between 0 and 1, got {}",
+                    strata_model::format::format_go_g(bad)
+                ));
+            }
+            let mut vals: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); n]; groups.len()];
+            for (s, &g) in input.iter().zip(&group_of) {
+                for p in &s.pts {
+                    vals[g][steps.idx(p.t)].push(p.v);
+                }
+            }
+            let mut out = Vec::with_capacity(groups.len());
+            for (g, labels) in groups.into_iter().enumerate() {
+                let pts: Vec<Sample> = vals[g]
+                    .iter_mut()
+                    .enumerate()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(i, v)| Sample::new(steps.t(i), quantile(q[i], v)))
+                    .collect();
+                out.push(Series { labels, pts });
+            }
+            out
+        }
+        "count_values" => {
+            let label = match &param {
+                Some(Val::String(s)) => s.clone(),
+                _ => return Err(exec("count_values: expected a string parameter")),
+            };
+            if label.is_empty() {
+                return Err(exec(format!("invalid label name {label:?}")));
+            }
+            let mut index: HashMap<Labels, usize> = HashMap::new();
+            let mut out: Vec<(Labels, Vec<f64>)> = Vec::new();
+            for (s, &g) in input.iter().zip(&group_of) {
+                for p in &s.pts {
+                    let mut b = groups[g].builder();
+                    b.set(&label, &format_api(p.v));
+                    let l = b.labels();
+                    let slot = match index.get(&l) {
+                        Some(&x) => x,
+                        None => {
+                            index.insert(l.clone(), out.len());
+                            out.push((l, vec![0.0; n]));
+                            out.len() - 1
+                        }
+                    };
+                    out[slot].1[steps.idx(p.t)] += 1.0;
+                }
+            }
+            out.into_iter()
+                .map(|(labels, counts)| Series {
+                    labels,
+                    pts: counts
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| **c > 0.0)
+                        .map(|(i, c)| Sample::new(steps.t(i), *c))
+                        .collect(),
+                })
+                .collect()
+        }
+        "sum" | "avg" | "min" | "max" | "count" | "group" | "stddev" | "stdvar" => {
+            let mut acc = vec![Acc::default(); groups.len() * n];
+            for (s, &g) in input.iter().zip(&group_of) {
+                let row = &mut acc[g * n..(g + 1) * n];
+                for p in &s.pts {
+                    accumulate(&op, &mut row[steps.idx(p.t)], p.v);
+                }
+            }
+            let mut out = Vec::with_capacity(groups.len());
+            for (g, labels) in groups.into_iter().enumerate() {
+                let row = &acc[g * n..(g + 1) * n];
+                let pts: Vec<Sample> = row
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| a.count > 0.0)
+                    .map(|(i, a)| Sample::new(steps.t(i), finish(&op, a)))
+                    .collect();
+                out.push(Series { labels, pts });
+            }
+            out
+        }
+        other => return Err(exec(format!("aggregation {other}() is not supported"))),
+    };
+    ev.release(held);
+    Ok(Val::Vector(
+        result.into_iter().filter(|s| !s.pts.is_empty()).collect(),
+    ))
+}
+
+fn accumulate(op: &str, a: &mut Acc, v: f64) {
+    let first = a.count == 0.0;
+    a.count += 1.0;
+    match op {
+        "sum" => {
+            (a.value, a.comp) = kahan_inc(v, a.value, a.comp);
+        }
+        "avg" => {
+            if first {
+                a.value = v;
+                a.comp = 0.0;
+                return;
+            }
+            if !a.incremental {
+                let (nv, nc) = kahan_inc(v, a.value, a.comp);
+                if !nv.is_infinite() {
+                    (a.value, a.comp) = (nv, nc);
+                    return;
+                }
+                // The sum would overflow: switch to an incremental mean.
+                a.incremental = true;
+                a.mean = a.value / (a.count - 1.0);
+                a.comp /= a.count - 1.0;
+            }
+            if a.mean.is_infinite() {
+                if v.is_infinite() && (a.mean > 0.0) == (v > 0.0) {
+                    return;
+                }
+                if !v.is_infinite() && !v.is_nan() {
+                    return;
+                }
+            }
+            let q = (a.count - 1.0) / a.count;
+            (a.mean, a.comp) = kahan_inc(v / a.count, q * a.mean, q * a.comp);
+        }
+        "min" if (first || a.value > v || a.value.is_nan()) => {
+            a.value = v;
+        }
+        "max" if (first || a.value < v || a.value.is_nan()) => {
+            a.value = v;
+        }
+        "stddev" | "stdvar" => {
+            if v.is_nan() || v.is_infinite() {
+                a.incremental = true; // marks "result is NaN"
+                return;
+            }
+            let delta = v - a.mean;
+            a.mean += delta / a.count;
+            a.value += delta * (v - a.mean);
+        }
+        _ => {}
+    }
+}
+
+fn finish(op: &str, a: &Acc) -> f64 {
+    match op {
+        "sum" => a.value + a.comp,
+        "avg" => {
+            if a.incremental {
+                a.mean + a.comp
+            } else {
+                (a.value + a.comp) / a.count
+            }
+        }
+        "min" | "max" => a.value,
+        "count" => a.count,
+        "group" => 1.0,
+        "stdvar" | "stddev" => {
+            if a.incremental {
+                return f64::NAN;
+            }
+            let var = a.value / a.count;
+            if op == "stddev" { var.sqrt() } else { var }
+        }
+        _ => f64::NAN,
+    }
+}
+
+/// `topk`/`bottomk`: the selected series keep all their labels.
+fn select_k(
+    input: Vec<Series>,
+    group_of: &[usize],
+    ngroups: usize,
+    k: &[f64],
+    top: bool,
+    steps: Steps,
+) -> Result<Vec<Series>> {
+    let n = steps.len();
+    for &kv in k {
+        if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&kv) {
+            return Err(exec(format!(
+                "scalar value {} overflows int64",
+                strata_model::format::format_go_g(kv)
+            )));
+        }
+    }
+    // Per (group, step): candidate (series, value) pairs in input order.
+    let mut cands: Vec<Vec<(u32, f64)>> = vec![Vec::new(); ngroups * n];
+    for (si, (s, &g)) in input.iter().zip(group_of).enumerate() {
+        for p in &s.pts {
+            cands[g * n + steps.idx(p.t)].push((si as u32, p.v));
+        }
+    }
+    let mut keep: Vec<Vec<bool>> = input.iter().map(|s| vec![false; s.pts.len()]).collect();
+    let mut chosen: Vec<Vec<usize>> = vec![Vec::new(); input.len()];
+    for (slot, c) in cands.iter_mut().enumerate() {
+        let step = slot % n;
+        let kk = k[step];
+        if kk.is_nan() || kk < 1.0 || c.is_empty() {
+            continue;
+        }
+        let kk = (kk as i64).min(c.len() as i64) as usize;
+        // NaN ranks last either way; ties keep input order (stable sort).
+        c.sort_by(|a, b| {
+            use std::cmp::Ordering;
+            match (a.1.is_nan(), b.1.is_nan()) {
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Greater,
+                (false, true) => Ordering::Less,
+                _ => {
+                    if top {
+                        b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal)
+                    } else {
+                        a.1.partial_cmp(&b.1).unwrap_or(Ordering::Equal)
+                    }
+                }
+            }
+        });
+        for &(si, _) in &c[..kk] {
+            chosen[si as usize].push(step);
+        }
+    }
+    for (si, s) in input.iter().enumerate() {
+        for &step in &chosen[si] {
+            let t = steps.t(step);
+            if let Ok(pos) = s.pts.binary_search_by_key(&t, |p| p.t) {
+                keep[si][pos] = true;
+            }
+        }
+    }
+    Ok(input
+        .into_iter()
+        .zip(keep)
+        .map(|(mut s, k)| {
+            let mut it = k.into_iter();
+            s.pts.retain(|_| it.next().unwrap_or(false));
+            s
+        })
+        .collect())
+}

@@ -1,0 +1,625 @@
+//! The evaluator: walks the syntax tree, evaluating each node over all steps.
+
+use crate::value::{InstantSample, RangeSeries, Series, Steps, Val, Value};
+use crate::{EngineOptions, QueryError, QueryOpts, QueryOutput};
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::value::ValueType;
+use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use strata_model::{
+    Labels, METRIC_NAME, MatchOp, Matcher, Querier, Queryable, Sample, SelectHints, TenantId,
+    is_stale_nan,
+};
+
+/// Step of subqueries written without one (`x[5m:]`): Prometheus uses the
+/// global evaluation interval, 1m by default.
+pub(crate) const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
+
+pub(crate) type Result<T> = std::result::Result<T, QueryError>;
+
+pub(crate) fn exec(msg: impl Into<String>) -> QueryError {
+    QueryError::Execution(msg.into())
+}
+
+/// A range-vector argument prepared for window functions: for each output
+/// step, the window `(refs[i] - range, refs[i]]`.
+pub(crate) struct Windows {
+    pub range: i64,
+    pub refs: Vec<i64>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    db: &dyn Queryable,
+    tenant: &TenantId,
+    expr: &Expr,
+    start: i64,
+    end: i64,
+    step: i64,
+    eopts: &EngineOptions,
+    qopts: &QueryOpts,
+) -> Result<QueryOutput> {
+    let instant = step == 0;
+    let ty = expr.value_type();
+    if !instant && matches!(ty, ValueType::Matrix | ValueType::String) {
+        let name = if ty == ValueType::Matrix {
+            "range vector"
+        } else {
+            "string"
+        };
+        return Err(QueryError::Parse(format!(
+            "invalid expression type \"{name}\" for range query, must be Scalar or instant Vector"
+        )));
+    }
+    let lookback = qopts
+        .lookback_delta_ms
+        .filter(|&l| l > 0)
+        .unwrap_or(eopts.lookback_delta_ms);
+    let timeout = qopts
+        .timeout
+        .map_or(eopts.timeout, |t| t.min(eopts.timeout));
+    let querier = db.querier(tenant, i64::MIN / 4, i64::MAX / 4)?;
+    let mut ev = Evaluator {
+        q: querier.as_ref(),
+        query_start: start,
+        query_end: end,
+        lookback,
+        max_samples: eopts.max_samples,
+        cur_samples: 0,
+        deadline: Instant::now() + timeout.max(Duration::from_millis(1)),
+        warnings: Vec::new(),
+        infos: Vec::new(),
+        samples_loaded: 0,
+    };
+    let steps = Steps {
+        start,
+        end,
+        step: if instant { 1 } else { step },
+    };
+    let value = if instant && ty == ValueType::Matrix {
+        Value::Matrix(ev.eval_matrix_at(expr, start)?)
+    } else {
+        let v = ev.eval(expr, steps)?;
+        to_value(v, steps, instant, keeps_order(expr))
+    };
+    Ok(QueryOutput {
+        value,
+        warnings: ev.warnings,
+        infos: ev.infos,
+        samples_loaded: ev.samples_loaded,
+    })
+}
+
+/// `sort()`-family results keep their order in instant queries.
+fn keeps_order(e: &Expr) -> bool {
+    match e {
+        Expr::Paren(p) => keeps_order(&p.expr),
+        Expr::Call(c) => matches!(
+            c.func.name,
+            "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc"
+        ),
+        _ => false,
+    }
+}
+
+fn to_value(v: Val, steps: Steps, instant: bool, keep_order: bool) -> Value {
+    match (v, instant) {
+        (Val::String(s), _) => Value::String {
+            t: steps.start,
+            v: s,
+        },
+        (Val::Scalar(vs), true) => Value::Scalar {
+            t: steps.start,
+            v: vs.first().copied().unwrap_or(f64::NAN),
+        },
+        (Val::Scalar(vs), false) => Value::Matrix(vec![RangeSeries {
+            labels: Labels::empty(),
+            samples: vs
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| Sample::new(steps.t(i), v))
+                .collect(),
+        }]),
+        (Val::Vector(mut ss), true) => {
+            if !keep_order {
+                ss.sort_by(|a, b| a.labels.cmp(&b.labels));
+            }
+            Value::Vector(
+                ss.into_iter()
+                    .filter_map(|s| {
+                        s.pts.first().map(|p| InstantSample {
+                            labels: s.labels.clone(),
+                            t: p.t,
+                            v: p.v,
+                        })
+                    })
+                    .collect(),
+            )
+        }
+        (Val::Vector(mut ss), false) => {
+            ss.retain(|s| !s.pts.is_empty());
+            ss.sort_by(|a, b| a.labels.cmp(&b.labels));
+            Value::Matrix(
+                ss.into_iter()
+                    .map(|s| RangeSeries {
+                        labels: s.labels,
+                        samples: s.pts,
+                    })
+                    .collect(),
+            )
+        }
+    }
+}
+
+pub(crate) struct Evaluator<'q> {
+    q: &'q dyn Querier,
+    pub query_start: i64,
+    pub query_end: i64,
+    pub lookback: i64,
+    max_samples: usize,
+    cur_samples: usize,
+    deadline: Instant,
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+    pub samples_loaded: u64,
+}
+
+pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => d.as_millis() as i64,
+        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+    }
+}
+
+fn system_time_ms(t: &SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+/// The matcher sets of a selector: one, or one per `or` alternative.
+pub(crate) fn to_matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>> {
+    let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<Matcher>> {
+        let mut out = Vec::with_capacity(ms.len() + 1);
+        if let Some(name) = &vs.name {
+            out.push(Matcher::equal(METRIC_NAME, name.clone()));
+        }
+        for m in ms {
+            let op = match m.op {
+                PMatchOp::Equal => MatchOp::Equal,
+                PMatchOp::NotEqual => MatchOp::NotEqual,
+                PMatchOp::Re(_) => MatchOp::RegexMatch,
+                PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
+            };
+            out.push(
+                Matcher::new(op, m.name.clone(), m.value.clone())
+                    .map_err(|e| QueryError::Parse(format!("parse error: {e}")))?,
+            );
+        }
+        if out.iter().all(|m| m.matches_empty()) {
+            return Err(QueryError::Parse(
+                "parse error: vector selector must contain at least one non-empty matcher".into(),
+            ));
+        }
+        Ok(out)
+    };
+    if vs.matchers.or_matchers.is_empty() {
+        Ok(vec![convert(&vs.matchers.matchers)?])
+    } else {
+        vs.matchers
+            .or_matchers
+            .iter()
+            .map(|alt| convert(alt))
+            .collect()
+    }
+}
+
+/// Selects the series of every matcher set; with several sets (an `or`
+/// selector) the union, each series once, sorted by labels.
+fn select_sets<'a>(
+    q: &'a dyn Querier,
+    hints: &SelectHints,
+    sets: &[Vec<Matcher>],
+) -> Result<strata_model::SeriesIter<'a>> {
+    if let [one] = sets {
+        return Ok(q.select(hints, one)?);
+    }
+    let mut all = Vec::new();
+    for set in sets {
+        for s in q.select(hints, set)? {
+            all.push(s?);
+        }
+    }
+    all.sort_by(|a, b| a.labels.cmp(&b.labels));
+    all.dedup_by(|a, b| a.labels == b.labels);
+    Ok(Box::new(all.into_iter().map(Ok)))
+}
+
+pub(crate) fn points(v: &Val) -> usize {
+    match v {
+        Val::Scalar(s) => s.len(),
+        Val::Vector(ss) => ss.iter().map(|s| s.pts.len()).sum(),
+        Val::String(_) => 0,
+    }
+}
+
+impl<'q> Evaluator<'q> {
+    /// Accounts samples held in memory against `--query.max-samples`.
+    pub fn hold(&mut self, n: usize) -> Result<()> {
+        self.cur_samples += n;
+        if self.cur_samples > self.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    pub fn release(&mut self, n: usize) {
+        self.cur_samples = self.cur_samples.saturating_sub(n);
+    }
+
+    pub fn consume(&mut self, v: &Val) {
+        self.release(points(v));
+    }
+
+    pub fn check_deadline(&self) -> Result<()> {
+        if Instant::now() > self.deadline {
+            return Err(QueryError::Timeout("expression evaluation"));
+        }
+        Ok(())
+    }
+
+    pub fn at_ms(&self, at: &Option<AtModifier>) -> Option<i64> {
+        match at {
+            None => None,
+            Some(AtModifier::Start) => Some(self.query_start),
+            Some(AtModifier::End) => Some(self.query_end),
+            Some(AtModifier::At(t)) => Some(system_time_ms(t)),
+        }
+    }
+
+    /// Reference (evaluation) time of every step for a node with these
+    /// modifiers.
+    pub fn refs(&self, steps: Steps, at: &Option<AtModifier>, offset: &Option<Offset>) -> Vec<i64> {
+        let off = offset_ms(offset);
+        match self.at_ms(at) {
+            Some(a) => vec![a - off; steps.len()],
+            None => (0..steps.len()).map(|i| steps.t(i) - off).collect(),
+        }
+    }
+
+    pub fn eval(&mut self, e: &Expr, steps: Steps) -> Result<Val> {
+        self.check_deadline()?;
+        let v = match e {
+            Expr::NumberLiteral(n) => Val::Scalar(vec![n.val; steps.len()]),
+            Expr::StringLiteral(s) => Val::String(s.val.clone()),
+            Expr::Paren(p) => return self.eval(&p.expr, steps),
+            Expr::Unary(u) => {
+                let inner = self.eval(&u.expr, steps)?;
+                match inner {
+                    Val::Scalar(mut vs) => {
+                        vs.iter_mut().for_each(|v| *v = -*v);
+                        return Ok(Val::Scalar(vs));
+                    }
+                    Val::Vector(mut ss) => {
+                        for s in &mut ss {
+                            s.labels = s.labels.without_metric_name();
+                            s.pts.iter_mut().for_each(|p| p.v = -p.v);
+                        }
+                        return Ok(Val::Vector(merge_same_labels(ss, false)?));
+                    }
+                    Val::String(_) => return Err(exec("unary minus on a string")),
+                }
+            }
+            Expr::VectorSelector(vs) => Val::Vector(self.eval_vector_selector(vs, steps, false)?),
+            Expr::MatrixSelector(_) | Expr::Subquery(_) => {
+                return Err(exec(
+                    "range vector is only allowed as a function argument or at the top level of an instant query",
+                ));
+            }
+            Expr::Call(c) => crate::functions::call(self, c, steps)?,
+            Expr::Aggregate(a) => crate::aggregate::aggregate(self, a, steps)?,
+            Expr::Binary(b) => crate::binary::binary(self, b, steps)?,
+            Expr::Extension(_) => return Err(exec("unsupported expression")),
+        };
+        self.hold(points(&v))?;
+        Ok(v)
+    }
+
+    /// Evaluates an instant-vector selector: at every step the latest sample
+    /// in `(ref - lookback, ref]`, unless it is a stale marker. With
+    /// `sample_time`, the value is the sample's own timestamp in seconds
+    /// (what `timestamp()` reports for a bare selector).
+    pub fn eval_vector_selector(
+        &mut self,
+        vs: &VectorSelector,
+        steps: Steps,
+        sample_time: bool,
+    ) -> Result<Vec<Series>> {
+        let sets = to_matcher_sets(vs)?;
+        let refs = self.refs(steps, &vs.at, &vs.offset);
+        let (Some(&min_ref), Some(&max_ref)) = (refs.iter().min(), refs.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let hints = SelectHints {
+            start: min_ref - self.lookback + 1,
+            end: max_ref,
+            series_only: false,
+            limit: 0,
+        };
+        let q = self.q;
+        let mut out = Vec::new();
+        let mut loaded = 0u64;
+        for series in select_sets(q, &hints, &sets)? {
+            self.check_deadline()?;
+            let mut series = series?;
+            let mut pts = Vec::new();
+            let mut last: Option<Sample> = None;
+            let mut pending = series.samples.seek(hints.start);
+            for (i, &r) in refs.iter().enumerate() {
+                if let Some(p) = pending
+                    && p.t <= r - self.lookback
+                {
+                    // Skip a gap without decoding it sample by sample.
+                    pending = series.samples.seek(r - self.lookback + 1);
+                    last = None;
+                }
+                while let Some(p) = pending {
+                    if p.t > r {
+                        break;
+                    }
+                    loaded += 1;
+                    last = Some(p);
+                    pending = series.samples.next();
+                }
+                if let Some(l) = last
+                    && l.t > r - self.lookback
+                    && !is_stale_nan(l.v)
+                {
+                    let v = if sample_time {
+                        l.t as f64 / 1000.0
+                    } else {
+                        l.v
+                    };
+                    pts.push(Sample::new(steps.t(i), v));
+                }
+            }
+            if let Some(e) = series.samples.err() {
+                return Err(QueryError::Storage(strata_model::StorageError::Internal(
+                    e.to_string(),
+                )));
+            }
+            if !pts.is_empty() {
+                self.hold(pts.len())?;
+                out.push(Series {
+                    labels: series.labels,
+                    pts,
+                });
+            }
+        }
+        self.samples_loaded += loaded;
+        // The caller re-accounts the whole value.
+        let n = out.iter().map(|s| s.pts.len()).sum();
+        self.release(n);
+        Ok(out)
+    }
+
+    /// Streams the series of a range-vector expression (matrix selector or
+    /// subquery) with their samples inside the union of all windows; `f`
+    /// gets each series with the windows' bounds. Stale markers are dropped.
+    pub fn for_each_range_series(
+        &mut self,
+        e: &Expr,
+        steps: Steps,
+        mut f: impl FnMut(&mut Self, Labels, &[Sample], &Windows) -> Result<()>,
+    ) -> Result<()> {
+        match e {
+            Expr::Paren(p) => self.for_each_range_series(&p.expr, steps, f),
+            Expr::MatrixSelector(ms) => {
+                let vs = &ms.vs;
+                let sets = to_matcher_sets(vs)?;
+                let range = ms.range.as_millis() as i64;
+                let w = Windows {
+                    range,
+                    refs: self.refs(steps, &vs.at, &vs.offset),
+                };
+                let (Some(&min_ref), Some(&max_ref)) = (w.refs.iter().min(), w.refs.iter().max())
+                else {
+                    return Ok(());
+                };
+                let hints = SelectHints {
+                    start: min_ref - range + 1,
+                    end: max_ref,
+                    series_only: false,
+                    limit: 0,
+                };
+                let q = self.q;
+                let mut buf = Vec::new();
+                for series in select_sets(q, &hints, &sets)? {
+                    self.check_deadline()?;
+                    let mut series = series?;
+                    buf.clear();
+                    let mut s = series.samples.seek(hints.start);
+                    while let Some(p) = s {
+                        if p.t > hints.end {
+                            break;
+                        }
+                        if !is_stale_nan(p.v) {
+                            buf.push(p);
+                        }
+                        s = series.samples.next();
+                    }
+                    if let Some(e) = series.samples.err() {
+                        return Err(QueryError::Storage(strata_model::StorageError::Internal(
+                            e.to_string(),
+                        )));
+                    }
+                    if buf.is_empty() {
+                        continue;
+                    }
+                    self.samples_loaded += buf.len() as u64;
+                    let n = buf.len();
+                    self.hold(n)?;
+                    f(self, series.labels, &buf, &w)?;
+                    self.release(n);
+                }
+                Ok(())
+            }
+            Expr::Subquery(sq) => {
+                let range = sq.range.as_millis() as i64;
+                let w = Windows {
+                    range,
+                    refs: self.refs(steps, &sq.at, &sq.offset),
+                };
+                let inner = self.eval_subquery_inner(sq, &w)?;
+                let n = points(&inner);
+                if let Val::Vector(ss) = inner {
+                    for s in ss {
+                        self.check_deadline()?;
+                        f(self, s.labels, &s.pts, &w)?;
+                    }
+                }
+                self.release(n);
+                Ok(())
+            }
+            _ => Err(exec("expected a range vector")),
+        }
+    }
+
+    /// Evaluates a subquery's inner expression at its own steps: aligned to
+    /// multiples of the subquery step, covering every window.
+    fn eval_subquery_inner(
+        &mut self,
+        sq: &promql_parser::parser::SubqueryExpr,
+        w: &Windows,
+    ) -> Result<Val> {
+        let step = sq
+            .step
+            .map(|d| d.as_millis() as i64)
+            .filter(|&s| s > 0)
+            .unwrap_or(DEFAULT_SUBQUERY_STEP_MS);
+        let (Some(&min_ref), Some(&max_ref)) = (w.refs.iter().min(), w.refs.iter().max()) else {
+            return Ok(Val::Vector(Vec::new()));
+        };
+        let lower = min_ref - w.range;
+        // Go's integer division truncates toward zero; so does Rust's.
+        let mut start = step * (lower / step);
+        if start <= lower {
+            start += step;
+        }
+        if start > max_ref {
+            return Ok(Val::Vector(Vec::new()));
+        }
+        let inner_steps = Steps {
+            start,
+            end: max_ref,
+            step,
+        };
+        match self.eval(&sq.expr, inner_steps)? {
+            Val::Scalar(vs) => Ok(Val::Vector(vec![Series {
+                labels: Labels::empty(),
+                pts: vs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| Sample::new(inner_steps.t(i), v))
+                    .collect(),
+            }])),
+            Val::Vector(ss) => Ok(Val::Vector(ss)),
+            Val::String(_) => Err(exec("subquery over a string")),
+        }
+    }
+
+    /// An instant query whose result is a range vector: the raw samples of
+    /// each window.
+    pub fn eval_matrix_at(&mut self, e: &Expr, t: i64) -> Result<Vec<RangeSeries>> {
+        let steps = Steps {
+            start: t,
+            end: t,
+            step: 1,
+        };
+        let mut out = Vec::new();
+        self.for_each_range_series(e, steps, |ev, labels, samples, w| {
+            let r = w.refs[0];
+            let win = window(samples, r - w.range, r);
+            if !win.is_empty() {
+                ev.hold(win.len())?;
+                out.push(RangeSeries {
+                    labels,
+                    samples: win.to_vec(),
+                });
+            }
+            Ok(())
+        })?;
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+}
+
+/// The samples in `(lo, hi]` of a time-sorted slice.
+pub(crate) fn window(samples: &[Sample], lo: i64, hi: i64) -> &[Sample] {
+    let a = samples.partition_point(|s| s.t <= lo);
+    let b = samples.partition_point(|s| s.t <= hi);
+    &samples[a..b.max(a)]
+}
+
+/// Merges series whose labels became equal (e.g. after `__name__` was
+/// dropped). Prometheus errors when two of them have a value at the same
+/// step; with `strict` (functions over range vectors) it errors whenever
+/// two are equal at all.
+pub(crate) fn merge_same_labels(ss: Vec<Series>, strict: bool) -> Result<Vec<Series>> {
+    if ss.len() < 2 {
+        return Ok(ss);
+    }
+    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(ss.len());
+    let mut out: Vec<Series> = Vec::with_capacity(ss.len());
+    for s in ss {
+        if s.pts.is_empty() {
+            continue;
+        }
+        match index.get(&s.labels) {
+            None => {
+                index.insert(s.labels.clone(), out.len());
+                out.push(s);
+            }
+            Some(&i) => {
+                if strict {
+                    return Err(exec("vector cannot contain metrics with the same labelset"));
+                }
+                let dst = &mut out[i];
+                let mut merged = Vec::with_capacity(dst.pts.len() + s.pts.len());
+                let (mut a, mut b) = (dst.pts.iter().peekable(), s.pts.iter().peekable());
+                loop {
+                    match (a.peek(), b.peek()) {
+                        (Some(x), Some(y)) => {
+                            if x.t == y.t {
+                                return Err(exec(
+                                    "vector cannot contain metrics with the same labelset",
+                                ));
+                            }
+                            if x.t < y.t {
+                                merged.push(**x);
+                                a.next();
+                            } else {
+                                merged.push(**y);
+                                b.next();
+                            }
+                        }
+                        (Some(x), None) => {
+                            merged.push(**x);
+                            a.next();
+                        }
+                        (None, Some(y)) => {
+                            merged.push(**y);
+                            b.next();
+                        }
+                        (None, None) => break,
+                    }
+                }
+                dst.pts = merged;
+            }
+        }
+    }
+    Ok(out)
+}
