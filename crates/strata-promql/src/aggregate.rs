@@ -206,8 +206,9 @@ fn accumulate(op: &str, a: &mut Acc, v: f64) {
                     return;
                 }
             }
-            let q = (a.count - 1.0) / a.count;
-            (a.mean, a.comp) = kahan_inc(v / a.count, q * a.mean, q * a.comp);
+            // Each side of the difference is divided by the count to avoid overflow.
+            let current = a.mean + a.comp;
+            (a.mean, a.comp) = kahan_inc(v / a.count - current / a.count, a.mean, a.comp);
         }
         "min" if (first || a.value > v || a.value.is_nan()) => {
             a.value = v;
@@ -216,7 +217,9 @@ fn accumulate(op: &str, a: &mut Acc, v: f64) {
             a.value = v;
         }
         "stddev" | "stdvar" => {
-            if v.is_nan() || v.is_infinite() {
+            // Prometheus 3: a NaN or ±Inf first sample makes the result NaN;
+            // later ones turn it NaN through the arithmetic itself.
+            if first && (v.is_nan() || v.is_infinite()) {
                 a.incremental = true; // marks "result is NaN"
                 return;
             }

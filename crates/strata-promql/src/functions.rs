@@ -734,10 +734,21 @@ fn avg_over(s: &[Sample]) -> f64 {
             mean = sum / (count - 1.0);
             c /= count - 1.0;
         }
-        let q = (count - 1.0) / count;
-        (mean, c) = kahan_inc(p.v / count, q * mean, q * c);
+        if mean.is_infinite() {
+            if p.v.is_infinite() && (mean > 0.0) == (p.v > 0.0) {
+                continue;
+            }
+            if !p.v.is_infinite() && !p.v.is_nan() {
+                continue;
+            }
+        }
+        let current = mean + c;
+        (mean, c) = kahan_inc(p.v / count - current / count, mean, c);
     }
     if incremental {
+        if mean.is_infinite() {
+            return mean;
+        }
         mean + c
     } else {
         (sum + c) / count
