@@ -14,6 +14,11 @@
 //! series, and bytes per sample on disk once the head is written out as
 //! blocks (Strata and Prometheus: an admin snapshot that includes the head;
 //! VictoriaMetrics: force_flush, then the data directory).
+//!
+//! Then, while the server still runs, the query phase (`query.rs`): a fixed
+//! PromQL set timed as range and instant queries, plus prometheus-adapter's
+//! `/api/v1/series` discovery call; p50/p99 latency per query and server,
+//! Strata's ratios to the others, and peak RSS during the phase.
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -21,6 +26,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod query;
 
 #[derive(Parser, Debug)]
 #[command(about = "Side-by-side remote-write benchmark (Strata, Prometheus, VictoriaMetrics)")]
@@ -53,6 +60,16 @@ struct Args {
     /// Write the JSON results here too.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Timed runs per query in the query phase.
+    #[arg(long, default_value_t = 20)]
+    query_runs: usize,
+    /// Untimed warm-up runs per query before the timed ones (≥ 1; the first
+    /// one checks the answer).
+    #[arg(long, default_value_t = 3)]
+    query_warmup: usize,
+    /// Ingest only: skip the query phase.
+    #[arg(long)]
+    skip_queries: bool,
 }
 
 struct Rng(u64);
@@ -706,7 +723,9 @@ fn main() -> Result<()> {
         bytes as f64 / 1048576.0,
         t0.elapsed().as_secs_f64()
     );
+    let (qruns, qwarm) = (a.query_runs.max(1), a.query_warmup.max(1));
     let mut results = Vec::new();
+    let mut phases = Vec::new();
     for name in &a.targets {
         eprintln!("== {name}");
         let srv = start(name, &a.strata)?;
@@ -719,7 +738,7 @@ fn main() -> Result<()> {
         let hwm_kb = proc_status_kb(pid, "VmHWM:");
         let rss_kb = proc_status_kb(pid, "VmRSS:");
         let disk = flush_and_measure(&srv)?;
-        let r = serde_json::json!({
+        let mut r = serde_json::json!({
             "target": name,
             "requests_ok": ok,
             "requests_rejected": rejected,
@@ -733,6 +752,12 @@ fn main() -> Result<()> {
             "bytes_per_sample": disk as f64 / total_samples as f64,
         });
         eprintln!("{r}");
+        if !a.skip_queries {
+            eprintln!("== {name}: queries");
+            let phase = query::run(name, &srv.url, pid, now, qwarm, qruns)?;
+            r["query_phase"] = phase.json(qruns, qwarm);
+            phases.push(phase);
+        }
         results.push(r);
     }
     println!(
@@ -750,6 +775,16 @@ fn main() -> Result<()> {
             r["bytes_per_sample"].as_f64().unwrap_or(0.0),
             r["requests_rejected"].as_u64().unwrap_or(0),
         );
+    }
+    if !a.skip_queries {
+        query::print_report(&phases, qruns, qwarm);
+        query::check_agreement(&phases);
+        if let (Some(ratios), Some(r)) = (
+            query::ratios_json(&phases),
+            results.iter_mut().find(|r| r["target"] == "strata"),
+        ) {
+            r["query_ratios"] = ratios;
+        }
     }
     if let Some(p) = &a.json {
         std::fs::write(p, serde_json::to_string_pretty(&results)?)?;

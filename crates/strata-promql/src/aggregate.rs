@@ -282,6 +282,8 @@ fn select_k(
     }
     let mut keep: Vec<Vec<bool>> = input.iter().map(|s| vec![false; s.pts.len()]).collect();
     let mut chosen: Vec<Vec<usize>> = vec![Vec::new(); input.len()];
+    // Instant queries answer in rank order (group by group), as Prometheus does.
+    let mut rank_order: Vec<u32> = Vec::new();
     for (slot, c) in cands.iter_mut().enumerate() {
         let step = slot % n;
         let kk = k[step];
@@ -307,6 +309,9 @@ fn select_k(
         });
         for &(si, _) in &c[..kk] {
             chosen[si as usize].push(step);
+            if n == 1 {
+                rank_order.push(si);
+            }
         }
     }
     for (si, s) in input.iter().enumerate() {
@@ -317,13 +322,20 @@ fn select_k(
             }
         }
     }
-    Ok(input
+    let mut out: Vec<Option<Series>> = input
         .into_iter()
         .zip(keep)
         .map(|(mut s, k)| {
             let mut it = k.into_iter();
             s.pts.retain(|_| it.next().unwrap_or(false));
-            s
+            Some(s)
         })
-        .collect())
+        .collect();
+    if n == 1 {
+        return Ok(rank_order
+            .iter()
+            .filter_map(|&si| out.get_mut(si as usize).and_then(Option::take))
+            .collect());
+    }
+    Ok(out.into_iter().flatten().collect())
 }

@@ -91,7 +91,7 @@ pub(crate) fn run(
     })
 }
 
-/// `sort()`-family results keep their order in instant queries.
+/// `sort()`-family and `topk`/`bottomk` results keep their order in instant queries.
 fn keeps_order(e: &Expr) -> bool {
     match e {
         Expr::Paren(p) => keeps_order(&p.expr),

@@ -690,6 +690,7 @@ fn time_dependent(expr: &str) -> bool {
         "time()",
         "@",
         "predict_linear",
+        "timestamp(",
         "hour()",
         "minute()",
         "month()",
