@@ -67,10 +67,10 @@ fn parse_when(flag: &str, s: &str) -> Result<i64> {
     if s == "now" {
         return Ok(now_ms());
     }
-    if let Some(rel) = s.strip_prefix('-') {
-        if let Ok(d) = strata_model::units::parse_duration(rel) {
-            return Ok(now_ms() - d.as_millis() as i64);
-        }
+    if let Some(rel) = s.strip_prefix('-')
+        && let Ok(d) = strata_model::units::parse_duration(rel)
+    {
+        return Ok(now_ms() - d.as_millis() as i64);
     }
     strata_http::params::parse_time(s).with_context(|| {
         format!("--{flag} {s:?}: not a unix time, RFC 3339 time, `now` or -<duration>")
@@ -148,13 +148,13 @@ fn remote(a: &QueryArgs, time: i64, range: Option<(i64, i64, i64)>) -> Result<Js
 }
 
 fn offline(
-    dir: &PathBuf,
+    dir: &std::path::Path,
     a: &QueryArgs,
     time: i64,
     range: Option<(i64, i64, i64)>,
 ) -> Result<Json> {
     let db = strata_tsdb::Db::open_read_only(strata_tsdb::DbOptions {
-        data_dir: dir.clone(),
+        data_dir: dir.to_path_buf(),
         ..Default::default()
     })
     .with_context(|| format!("opening {} read-only", dir.display()))?;
