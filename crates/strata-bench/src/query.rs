@@ -496,7 +496,8 @@ pub fn print_report(phases: &[QueryPhase], runs: usize, warmup: usize) {
         RANGE_SECS / 3600
     );
     println!();
-    let mut head = String::from("| query | mode | series |");
+    let names: Vec<&str> = phases.iter().map(|p| p.target.as_str()).collect();
+    let mut head = format!("| query | mode | series ({}) |", names.join(" / "));
     let mut rule = String::from("|---|---|---|");
     for p in phases {
         head.push_str(&format!(" {0} p50 | {0} p99 |", p.target));

@@ -13,7 +13,11 @@ pub(crate) fn parse(input: &str) -> Result<Expr, QueryError> {
     if input.trim().is_empty() {
         return Err(parse_error("no expression found in input"));
     }
-    let expr = parser::parse(input).map_err(parse_error)?;
+    // promql-parser 0.11 panics on some inputs (e.g. a range duration too
+    // large for `Duration::from_secs_f64`); input must never crash a query.
+    let parsed = std::panic::catch_unwind(|| parser::parse(input))
+        .map_err(|_| parse_error("invalid expression (rejected by the parser)"))?;
+    let expr = parsed.map_err(parse_error)?;
     check(&expr)?;
     Ok(expr)
 }
