@@ -65,6 +65,9 @@ pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateExpr, steps: Steps) -> 
         group_of.push(idx);
     }
     let n = steps.len();
+    // The dense per-group step arrays below count against the sample limit.
+    let dense = groups.len().saturating_mul(n);
+    ev.hold(dense)?;
     let scalar_param = |p: &Option<Val>| -> Result<Vec<f64>> {
         match p {
             Some(Val::Scalar(v)) => Ok(v.clone()),
@@ -169,6 +172,7 @@ pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateExpr, steps: Steps) -> 
         other => return Err(exec(format!("aggregation {other}() is not supported"))),
     };
     ev.release(held);
+    ev.release(dense);
     Ok(Val::Vector(
         result.into_iter().filter(|s| !s.pts.is_empty()).collect(),
     ))

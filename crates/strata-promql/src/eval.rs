@@ -165,18 +165,24 @@ pub(crate) struct Evaluator<'q> {
     pub samples_loaded: u64,
 }
 
+/// Milliseconds of a parsed duration, saturating: absurd durations (years
+/// beyond i64 ms) must not wrap into negative windows.
+pub(crate) fn duration_ms(d: &Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
     match o {
         None => 0,
-        Some(Offset::Pos(d)) => d.as_millis() as i64,
-        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+        Some(Offset::Pos(d)) => duration_ms(d),
+        Some(Offset::Neg(d)) => -duration_ms(d),
     }
 }
 
 fn system_time_ms(t: &SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
+        Ok(d) => duration_ms(&d),
+        Err(e) => -duration_ms(&e.duration()),
     }
 }
 
@@ -285,8 +291,10 @@ impl<'q> Evaluator<'q> {
     pub fn refs(&self, steps: Steps, at: &Option<AtModifier>, offset: &Option<Offset>) -> Vec<i64> {
         let off = offset_ms(offset);
         match self.at_ms(at) {
-            Some(a) => vec![a - off; steps.len()],
-            None => (0..steps.len()).map(|i| steps.t(i) - off).collect(),
+            Some(a) => vec![a.saturating_sub(off); steps.len()],
+            None => (0..steps.len())
+                .map(|i| steps.t(i).saturating_sub(off))
+                .collect(),
         }
     }
 
@@ -344,7 +352,7 @@ impl<'q> Evaluator<'q> {
             return Ok(Vec::new());
         };
         let hints = SelectHints {
-            start: min_ref - self.lookback + 1,
+            start: min_ref.saturating_sub(self.lookback).saturating_add(1),
             end: max_ref,
             series_only: false,
             limit: 0,
@@ -360,10 +368,12 @@ impl<'q> Evaluator<'q> {
             let mut pending = series.samples.seek(hints.start);
             for (i, &r) in refs.iter().enumerate() {
                 if let Some(p) = pending
-                    && p.t <= r - self.lookback
+                    && p.t <= r.saturating_sub(self.lookback)
                 {
                     // Skip a gap without decoding it sample by sample.
-                    pending = series.samples.seek(r - self.lookback + 1);
+                    pending = series
+                        .samples
+                        .seek(r.saturating_sub(self.lookback).saturating_add(1));
                     last = None;
                 }
                 while let Some(p) = pending {
@@ -375,7 +385,7 @@ impl<'q> Evaluator<'q> {
                     pending = series.samples.next();
                 }
                 if let Some(l) = last
-                    && l.t > r - self.lookback
+                    && l.t > r.saturating_sub(self.lookback)
                     && !is_stale_nan(l.v)
                 {
                     let v = if sample_time {
@@ -420,7 +430,7 @@ impl<'q> Evaluator<'q> {
             Expr::MatrixSelector(ms) => {
                 let vs = &ms.vs;
                 let sets = to_matcher_sets(vs)?;
-                let range = ms.range.as_millis() as i64;
+                let range = duration_ms(&ms.range);
                 let w = Windows {
                     range,
                     refs: self.refs(steps, &vs.at, &vs.offset),
@@ -430,7 +440,7 @@ impl<'q> Evaluator<'q> {
                     return Ok(());
                 };
                 let hints = SelectHints {
-                    start: min_ref - range + 1,
+                    start: min_ref.saturating_sub(range).saturating_add(1),
                     end: max_ref,
                     series_only: false,
                     limit: 0,
@@ -468,7 +478,7 @@ impl<'q> Evaluator<'q> {
                 Ok(())
             }
             Expr::Subquery(sq) => {
-                let range = sq.range.as_millis() as i64;
+                let range = duration_ms(&sq.range);
                 let w = Windows {
                     range,
                     refs: self.refs(steps, &sq.at, &sq.offset),
@@ -497,20 +507,25 @@ impl<'q> Evaluator<'q> {
     ) -> Result<Val> {
         let step = sq
             .step
-            .map(|d| d.as_millis() as i64)
+            .map(|d| duration_ms(&d))
             .filter(|&s| s > 0)
             .unwrap_or(DEFAULT_SUBQUERY_STEP_MS);
         let (Some(&min_ref), Some(&max_ref)) = (w.refs.iter().min(), w.refs.iter().max()) else {
             return Ok(Val::Vector(Vec::new()));
         };
-        let lower = min_ref - w.range;
+        let lower = min_ref.saturating_sub(w.range);
         // Go's integer division truncates toward zero; so does Rust's.
         let mut start = step * (lower / step);
         if start <= lower {
-            start += step;
+            start = start.saturating_add(step);
         }
         if start > max_ref {
             return Ok(Val::Vector(Vec::new()));
+        }
+        // Every inner step costs memory before any sample is read: a huge
+        // range over a tiny step is refused like any other oversized query.
+        if (max_ref - start) / step >= self.max_samples as i64 {
+            return Err(QueryError::TooManySamples);
         }
         let inner_steps = Steps {
             start,
@@ -542,7 +557,7 @@ impl<'q> Evaluator<'q> {
         let mut out = Vec::new();
         self.for_each_range_series(e, steps, |ev, labels, samples, w| {
             let r = w.refs[0];
-            let win = window(samples, r - w.range, r);
+            let win = window(samples, r.saturating_sub(w.range), r);
             if !win.is_empty() {
                 ev.hold(win.len())?;
                 out.push(RangeSeries {

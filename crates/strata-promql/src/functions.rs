@@ -610,7 +610,7 @@ fn for_each_window(samples: &[Sample], w: &Windows, mut f: impl FnMut(usize, &[S
         while hi < samples.len() && samples[hi].t <= r {
             hi += 1;
         }
-        while lo < hi && samples[lo].t <= r - w.range {
+        while lo < hi && samples[lo].t <= r.saturating_sub(w.range) {
             lo += 1;
         }
         f(i, &samples[lo..hi]);
@@ -622,7 +622,7 @@ fn extrapolated_rate(s: &[Sample], c: &WinCtx, is_counter: bool, is_rate: bool) 
     if s.len() < 2 {
         return None;
     }
-    let range_start = c.range_end - c.range;
+    let range_start = c.range_end.saturating_sub(c.range);
     let (first, last) = (s[0], s[s.len() - 1]);
     let mut result = last.v - first.v;
     if is_counter {
