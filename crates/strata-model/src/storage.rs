@@ -59,6 +59,21 @@ pub trait SampleIter: Send {
         }
     }
 
+    /// The newest remaining sample with `t <= ts`, for an instant selector
+    /// that needs only that one. The iterator must not be used afterwards.
+    /// The default scans; storage that knows a series' newest sample (the
+    /// head) answers without decoding anything.
+    fn newest_at_or_before(&mut self, ts: i64) -> Option<Sample> {
+        let mut last = None;
+        while let Some(s) = self.next() {
+            if s.t > ts {
+                break;
+            }
+            last = Some(s);
+        }
+        last
+    }
+
     /// Any error met while decoding (a corrupt chunk ends the iterator early).
     fn err(&self) -> Option<&StorageError> {
         None
@@ -123,6 +138,13 @@ impl SampleIter for VecSampleIter {
             self.pos += 1;
         }
         s
+    }
+
+    fn newest_at_or_before(&mut self, ts: i64) -> Option<Sample> {
+        let rest = &self.samples[self.pos..];
+        let n = rest.partition_point(|s| s.t <= ts);
+        self.pos = self.samples.len();
+        n.checked_sub(1).map(|i| rest[i])
     }
 
     fn seek(&mut self, ts: i64) -> Option<Sample> {

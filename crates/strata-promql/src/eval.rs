@@ -358,12 +358,44 @@ impl<'q> Evaluator<'q> {
             limit: 0,
         };
         let q = self.q;
+        let single_ref = refs.iter().all(|&r| r == min_ref);
         let mut out = Vec::new();
         let mut loaded = 0u64;
         for series in select_sets(q, &hints, &sets)? {
             self.check_deadline()?;
             let mut series = series?;
             let mut pts = Vec::new();
+            if single_ref {
+                // One reference time (an instant query, or `@`): only the
+                // newest sample at or before it matters, which the head
+                // knows without decoding.
+                let r = refs[0];
+                if let Some(l) = series.samples.newest_at_or_before(r)
+                    && l.t > r.saturating_sub(self.lookback)
+                    && !is_stale_nan(l.v)
+                {
+                    loaded += 1;
+                    let v = if sample_time {
+                        l.t as f64 / 1000.0
+                    } else {
+                        l.v
+                    };
+                    pts.extend((0..refs.len()).map(|i| Sample::new(steps.t(i), v)));
+                }
+                if let Some(e) = series.samples.err() {
+                    return Err(QueryError::Storage(strata_model::StorageError::Internal(
+                        e.to_string(),
+                    )));
+                }
+                if !pts.is_empty() {
+                    self.hold(pts.len())?;
+                    out.push(Series {
+                        labels: series.labels,
+                        pts,
+                    });
+                }
+                continue;
+            }
             let mut last: Option<Sample> = None;
             let mut pending = series.samples.seek(hints.start);
             for (i, &r) in refs.iter().enumerate() {

@@ -63,10 +63,37 @@ struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     fn read_bit(&mut self) -> Option<bool> {
-        Some(self.read_bits(1)? == 1)
+        let byte = *self.bytes.get(self.pos / 8)?;
+        let bit = (byte >> (7 - (self.pos % 8))) & 1;
+        self.pos += 1;
+        Some(bit == 1)
     }
 
-    fn read_bits(&mut self, mut n: u8) -> Option<u64> {
+    /// Reads `n` (≤ 64) bits, most significant first. One unaligned 8-byte
+    /// load covers any read that fits in it, which is all but the widest
+    /// value reads; those take the bytewise path.
+    fn read_bits(&mut self, n: u8) -> Option<u64> {
+        if n == 0 {
+            return Some(0);
+        }
+        let n_us = usize::from(n);
+        if self.pos + n_us > self.bytes.len() * 8 {
+            return None;
+        }
+        let byte = self.pos / 8;
+        let shift = self.pos % 8;
+        if shift + n_us <= 64 {
+            let mut buf = [0u8; 8];
+            let avail = (self.bytes.len() - byte).min(8);
+            buf[..avail].copy_from_slice(&self.bytes[byte..byte + avail]);
+            let w = u64::from_be_bytes(buf) << shift;
+            self.pos += n_us;
+            return Some(w >> (64 - n_us));
+        }
+        self.read_bits_bytewise(n)
+    }
+
+    fn read_bits_bytewise(&mut self, mut n: u8) -> Option<u64> {
         let mut v = 0u64;
         while n > 0 {
             let byte = *self.bytes.get(self.pos / 8)?;
@@ -121,6 +148,11 @@ impl XorAppender {
 
     pub fn max_t(&self) -> i64 {
         self.t
+    }
+
+    /// The newest appended sample, without decoding.
+    pub fn last(&self) -> Option<(i64, f64)> {
+        (self.count > 0).then(|| (self.t, f64::from_bits(self.v_bits)))
     }
 
     pub fn append(&mut self, t: i64, v: f64) {

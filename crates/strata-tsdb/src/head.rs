@@ -461,6 +461,7 @@ impl Head {
                         ooo: Vec::new(),
                         lo,
                         hi,
+                        newest: None,
                     });
                 }
                 continue;
@@ -482,6 +483,10 @@ impl Head {
             if closed.is_empty() && open.is_none() && ooo.is_empty() {
                 continue;
             }
+            let newest = match (&open, s.open.last()) {
+                (Some(_), Some((t, v))) if t <= hi => Some(Sample::new(t, v)),
+                _ => None,
+            };
             out.push(HeadSeriesData {
                 labels: s.labels.to_labels(),
                 closed,
@@ -489,6 +494,7 @@ impl Head {
                 ooo,
                 lo,
                 hi,
+                newest,
             });
         }
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -505,6 +511,9 @@ pub(crate) struct HeadSeriesData {
     pub ooo: Vec<Sample>,
     pub lo: i64,
     pub hi: i64,
+    /// The open chunk's newest sample when it lies within `[lo, hi]`: an
+    /// instant selector's answer without decoding a chunk.
+    pub newest: Option<Sample>,
 }
 
 impl HeadSeriesData {
@@ -516,8 +525,10 @@ impl HeadSeriesData {
             ooo,
             lo,
             hi,
+            newest,
         } = self;
         let mut it = ChunkIter {
+            newest,
             closed,
             open,
             next_chunk: 0,
@@ -546,6 +557,7 @@ impl HeadSeriesData {
 /// Decodes head chunks one at a time into a reused buffer: the closed ones
 /// (column encoded), then the open one (XOR).
 struct ChunkIter {
+    newest: Option<Sample>,
     closed: Vec<Arc<[u8]>>,
     open: Option<Vec<u8>>,
     next_chunk: usize,
@@ -592,6 +604,30 @@ impl ChunkIter {
 }
 
 impl SampleIter for ChunkIter {
+    fn newest_at_or_before(&mut self, ts: i64) -> Option<Sample> {
+        // Untouched iterator and the open chunk's last sample qualifies: it
+        // is the series' newest in-order sample, so nothing newer is <= ts.
+        if self.pos == 0
+            && self.buf.is_empty()
+            && self.next_chunk == 0
+            && let Some(n) = self.newest
+            && n.t <= ts
+            && n.t >= self.lo
+        {
+            self.closed.clear();
+            self.open = None;
+            return Some(n);
+        }
+        let mut last = None;
+        while let Some(s) = self.next() {
+            if s.t > ts {
+                break;
+            }
+            last = Some(s);
+        }
+        last
+    }
+
     fn next(&mut self) -> Option<Sample> {
         if self.pos >= self.buf.len() && !self.load_next() {
             return None;
