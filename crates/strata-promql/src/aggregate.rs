@@ -2,7 +2,6 @@
 //! computed once per series; the per-step work is then plain accumulation
 //! into dense per-group arrays.
 
-use crate::binary::keep_labels;
 use crate::eval::{Evaluator, Result, exec};
 use crate::functions::{kahan_inc, quantile};
 use crate::value::{Series, Steps, Val};
@@ -37,27 +36,42 @@ pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateExpr, steps: Steps) -> 
         Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
         None => (true, Vec::new()),
     };
-    let group_labels = |l: &Labels| -> Labels {
+    let in_group = |name: &str| -> bool {
         if by {
-            keep_labels(l, &names)
+            names.iter().any(|n| n == name)
         } else {
-            Labels::from_sorted(
-                l.iter()
-                    .filter(|lb| lb.name != METRIC_NAME && !names.contains(&lb.name))
-                    .cloned()
-                    .collect(),
-            )
+            name != METRIC_NAME && !names.iter().any(|n| n == name)
         }
     };
-    let mut group_index: HashMap<Labels, usize> = HashMap::new();
+    // Groups are found by the hash of the grouping labels; a group's label
+    // set is built once, when the group is first seen.
+    let mut group_index: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut groups: Vec<Labels> = Vec::new();
     let mut group_of = Vec::with_capacity(input.len());
     for s in &input {
-        let g = group_labels(&s.labels);
-        let idx = match group_index.get(&g) {
-            Some(&i) => i,
+        let h = strata_model::hash_pairs(
+            s.labels
+                .iter()
+                .filter(|lb| in_group(&lb.name))
+                .map(|lb| (lb.name.as_bytes(), lb.value.as_bytes())),
+        );
+        let slots = group_index.entry(h).or_default();
+        let found = slots.iter().copied().find(|&g| {
+            let mut mine = s.labels.iter().filter(|lb| in_group(&lb.name));
+            let theirs = groups[g].iter();
+            theirs.eq(&mut mine)
+        });
+        let idx = match found {
+            Some(g) => g,
             None => {
-                group_index.insert(g.clone(), groups.len());
+                let g = Labels::from_sorted(
+                    s.labels
+                        .iter()
+                        .filter(|lb| in_group(&lb.name))
+                        .cloned()
+                        .collect(),
+                );
+                slots.push(groups.len());
                 groups.push(g);
                 groups.len() - 1
             }

@@ -9,7 +9,7 @@ use crate::eval::{Evaluator, Result, exec, merge_same_labels};
 use crate::value::{Series, Steps, Val};
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 use std::collections::HashMap;
-use strata_model::{Label, Labels, METRIC_NAME, Sample, hash_pairs};
+use strata_model::{Labels, METRIC_NAME, Sample, hash_pairs};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Op {
@@ -435,14 +435,4 @@ fn vector_vector(
         });
     }
     Ok(Val::Vector(result))
-}
-
-/// Labels with only the listed names (used by aggregations' `by`).
-pub(crate) fn keep_labels(l: &Labels, names: &[String]) -> Labels {
-    Labels::from_sorted(
-        l.iter()
-            .filter(|lb| names.contains(&lb.name))
-            .cloned()
-            .collect::<Vec<Label>>(),
-    )
 }

@@ -364,7 +364,7 @@ impl<'q> Evaluator<'q> {
         for series in select_sets(q, &hints, &sets)? {
             self.check_deadline()?;
             let mut series = series?;
-            let mut pts = Vec::new();
+            let mut pts = Vec::with_capacity(if single_ref { 1 } else { refs.len() });
             if single_ref {
                 // One reference time (an instant query, or `@`): only the
                 // newest sample at or before it matters, which the head
@@ -619,54 +619,52 @@ pub(crate) fn merge_same_labels(ss: Vec<Series>, strict: bool) -> Result<Vec<Ser
     if ss.len() < 2 {
         return Ok(ss);
     }
-    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(ss.len());
+    // Indexed by label hash; equal hashes are compared, so no label set is
+    // cloned just to be a map key.
+    let mut index: HashMap<u64, Vec<usize>> = HashMap::with_capacity(ss.len());
     let mut out: Vec<Series> = Vec::with_capacity(ss.len());
     for s in ss {
         if s.pts.is_empty() {
             continue;
         }
-        match index.get(&s.labels) {
-            None => {
-                index.insert(s.labels.clone(), out.len());
-                out.push(s);
-            }
-            Some(&i) => {
-                if strict {
-                    return Err(exec("vector cannot contain metrics with the same labelset"));
-                }
-                let dst = &mut out[i];
-                let mut merged = Vec::with_capacity(dst.pts.len() + s.pts.len());
-                let (mut a, mut b) = (dst.pts.iter().peekable(), s.pts.iter().peekable());
-                loop {
-                    match (a.peek(), b.peek()) {
-                        (Some(x), Some(y)) => {
-                            if x.t == y.t {
-                                return Err(exec(
-                                    "vector cannot contain metrics with the same labelset",
-                                ));
-                            }
-                            if x.t < y.t {
-                                merged.push(**x);
-                                a.next();
-                            } else {
-                                merged.push(**y);
-                                b.next();
-                            }
-                        }
-                        (Some(x), None) => {
-                            merged.push(**x);
-                            a.next();
-                        }
-                        (None, Some(y)) => {
-                            merged.push(**y);
-                            b.next();
-                        }
-                        (None, None) => break,
+        let slots = index.entry(s.labels.hash64()).or_default();
+        let Some(&i) = slots.iter().find(|&&i| out[i].labels == s.labels) else {
+            slots.push(out.len());
+            out.push(s);
+            continue;
+        };
+        if strict {
+            return Err(exec("vector cannot contain metrics with the same labelset"));
+        }
+        let dst = &mut out[i];
+        let mut merged = Vec::with_capacity(dst.pts.len() + s.pts.len());
+        let (mut a, mut b) = (dst.pts.iter().peekable(), s.pts.iter().peekable());
+        loop {
+            match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) => {
+                    if x.t == y.t {
+                        return Err(exec("vector cannot contain metrics with the same labelset"));
+                    }
+                    if x.t < y.t {
+                        merged.push(**x);
+                        a.next();
+                    } else {
+                        merged.push(**y);
+                        b.next();
                     }
                 }
-                dst.pts = merged;
+                (Some(x), None) => {
+                    merged.push(**x);
+                    a.next();
+                }
+                (None, Some(y)) => {
+                    merged.push(**y);
+                    b.next();
+                }
+                (None, None) => break,
             }
         }
+        dst.pts = merged;
     }
     Ok(out)
 }

@@ -556,7 +556,7 @@ fn range_function(
     let mut out = Vec::new();
     let mut non_counters: Vec<String> = Vec::new();
     ev.for_each_range_series(arg, steps, |ev, labels, samples, w| {
-        let mut pts = Vec::new();
+        let mut pts = Vec::with_capacity(w.refs.len());
         for_each_window(samples, w, |i, win| {
             if win.is_empty() {
                 return;
