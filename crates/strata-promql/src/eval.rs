@@ -357,94 +357,129 @@ impl<'q> Evaluator<'q> {
             series_only: false,
             limit: 0,
         };
-        let q = self.q;
-        let single_ref = refs.iter().all(|&r| r == min_ref);
-        let mut out = Vec::new();
-        let mut loaded = 0u64;
-        for series in select_sets(q, &hints, &sets)? {
-            self.check_deadline()?;
-            let mut series = series?;
-            let mut pts = Vec::with_capacity(if single_ref { 1 } else { refs.len() });
-            if single_ref {
-                // One reference time (an instant query, or `@`): only the
-                // newest sample at or before it matters, which the head
-                // knows without decoding.
-                let r = refs[0];
-                if let Some(l) = series.samples.newest_at_or_before(r)
-                    && l.t > r.saturating_sub(self.lookback)
-                    && !is_stale_nan(l.v)
-                {
-                    loaded += 1;
-                    let v = if sample_time {
-                        l.t as f64 / 1000.0
-                    } else {
-                        l.v
-                    };
-                    pts.extend((0..refs.len()).map(|i| Sample::new(steps.t(i), v)));
+        let selected: Vec<strata_model::Series<'q>> =
+            select_sets(self.q, &hints, &sets)?.collect::<std::result::Result<_, _>>()?;
+        let (lookback, deadline) = (self.lookback, self.deadline);
+        let refs = &refs;
+        let results = par_map(selected, |mut series| -> Result<(Option<Series>, u64)> {
+            if Instant::now() > deadline {
+                return Err(QueryError::Timeout("expression evaluation"));
+            }
+            let (pts, loaded) = step_points(
+                series.samples.as_mut(),
+                refs,
+                steps,
+                lookback,
+                hints.start,
+                sample_time,
+            );
+            if let Some(e) = series.samples.err() {
+                return Err(QueryError::Storage(strata_model::StorageError::Internal(
+                    e.to_string(),
+                )));
+            }
+            Ok((
+                (!pts.is_empty()).then_some(Series {
+                    labels: series.labels,
+                    pts,
+                }),
+                loaded,
+            ))
+        });
+        let mut out = Vec::with_capacity(results.len());
+        for r in results {
+            let (s, loaded) = r?;
+            self.samples_loaded += loaded;
+            if let Some(s) = s {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Like `for_each_range_series` for window functions that need nothing
+    /// but the samples: series are processed on several threads. `f` maps a
+    /// series' samples to its output points.
+    pub fn map_range_series(
+        &mut self,
+        e: &Expr,
+        steps: Steps,
+        f: impl Fn(&Labels, &[Sample], &Windows) -> Vec<Sample> + Sync,
+    ) -> Result<Vec<(Labels, Vec<Sample>)>> {
+        let Expr::MatrixSelector(ms) = unwrap_parens(e) else {
+            let mut out = Vec::new();
+            self.for_each_range_series(e, steps, |_, labels, samples, w| {
+                let pts = f(&labels, samples, w);
+                if !pts.is_empty() {
+                    out.push((labels, pts));
+                }
+                Ok(())
+            })?;
+            return Ok(out);
+        };
+        let vs = &ms.vs;
+        let sets = to_matcher_sets(vs)?;
+        let range = duration_ms(&ms.range);
+        let w = Windows {
+            range,
+            refs: self.refs(steps, &vs.at, &vs.offset),
+        };
+        let (Some(&min_ref), Some(&max_ref)) = (w.refs.iter().min(), w.refs.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let hints = SelectHints {
+            start: min_ref.saturating_sub(range).saturating_add(1),
+            end: max_ref,
+            series_only: false,
+            limit: 0,
+        };
+        let selected: Vec<strata_model::Series<'q>> =
+            select_sets(self.q, &hints, &sets)?.collect::<std::result::Result<_, _>>()?;
+        let (deadline, max_samples) = (self.deadline, self.max_samples);
+        let (w, f) = (&w, &f);
+        let results = par_map(
+            selected,
+            |mut series| -> Result<(Option<(Labels, Vec<Sample>)>, u64)> {
+                if Instant::now() > deadline {
+                    return Err(QueryError::Timeout("expression evaluation"));
+                }
+                let mut buf = Vec::new();
+                let mut s = series.samples.seek(hints.start);
+                while let Some(p) = s {
+                    if p.t > hints.end {
+                        break;
+                    }
+                    if !is_stale_nan(p.v) {
+                        buf.push(p);
+                        if buf.len() > max_samples {
+                            return Err(QueryError::TooManySamples);
+                        }
+                    }
+                    s = series.samples.next();
                 }
                 if let Some(e) = series.samples.err() {
                     return Err(QueryError::Storage(strata_model::StorageError::Internal(
                         e.to_string(),
                     )));
                 }
-                if !pts.is_empty() {
-                    self.hold(pts.len())?;
-                    out.push(Series {
-                        labels: series.labels,
-                        pts,
-                    });
+                if buf.is_empty() {
+                    return Ok((None, 0));
                 }
-                continue;
-            }
-            let mut last: Option<Sample> = None;
-            let mut pending = series.samples.seek(hints.start);
-            for (i, &r) in refs.iter().enumerate() {
-                if let Some(p) = pending
-                    && p.t <= r.saturating_sub(self.lookback)
-                {
-                    // Skip a gap without decoding it sample by sample.
-                    pending = series
-                        .samples
-                        .seek(r.saturating_sub(self.lookback).saturating_add(1));
-                    last = None;
-                }
-                while let Some(p) = pending {
-                    if p.t > r {
-                        break;
-                    }
-                    loaded += 1;
-                    last = Some(p);
-                    pending = series.samples.next();
-                }
-                if let Some(l) = last
-                    && l.t > r.saturating_sub(self.lookback)
-                    && !is_stale_nan(l.v)
-                {
-                    let v = if sample_time {
-                        l.t as f64 / 1000.0
-                    } else {
-                        l.v
-                    };
-                    pts.push(Sample::new(steps.t(i), v));
-                }
-            }
-            if let Some(e) = series.samples.err() {
-                return Err(QueryError::Storage(strata_model::StorageError::Internal(
-                    e.to_string(),
-                )));
-            }
-            if !pts.is_empty() {
-                self.hold(pts.len())?;
-                out.push(Series {
-                    labels: series.labels,
-                    pts,
-                });
+                let pts = f(&series.labels, &buf, w);
+                Ok((
+                    (!pts.is_empty()).then_some((series.labels, pts)),
+                    buf.len() as u64,
+                ))
+            },
+        );
+        let mut out = Vec::with_capacity(results.len());
+        for r in results {
+            let (s, loaded) = r?;
+            self.samples_loaded += loaded;
+            if let Some(s) = s {
+                out.push(s);
             }
         }
-        self.samples_loaded += loaded;
-        // The caller re-accounts the whole value.
-        let n = out.iter().map(|s| s.pts.len()).sum();
-        self.release(n);
         Ok(out)
     }
 
@@ -604,6 +639,113 @@ impl<'q> Evaluator<'q> {
     }
 }
 
+fn unwrap_parens(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => unwrap_parens(&p.expr),
+        _ => e,
+    }
+}
+
+/// One series' points at every step: the newest sample in
+/// `(ref - lookback, ref]` unless it is a stale marker. Returns the points
+/// and how many samples were read.
+fn step_points(
+    it: &mut dyn strata_model::SampleIter,
+    refs: &[i64],
+    steps: Steps,
+    lookback: i64,
+    start: i64,
+    sample_time: bool,
+) -> (Vec<Sample>, u64) {
+    let value = |l: Sample| {
+        if sample_time {
+            l.t as f64 / 1000.0
+        } else {
+            l.v
+        }
+    };
+    if let Some(&r) = refs.first()
+        && refs.iter().all(|&x| x == r)
+    {
+        // One reference time (an instant query, or `@`): only the newest
+        // sample at or before it matters, which the head knows without
+        // decoding.
+        return match it.newest_at_or_before(r) {
+            Some(l) if l.t > r.saturating_sub(lookback) && !is_stale_nan(l.v) => (
+                (0..refs.len())
+                    .map(|i| Sample::new(steps.t(i), value(l)))
+                    .collect(),
+                1,
+            ),
+            _ => (Vec::new(), 0),
+        };
+    }
+    let mut pts = Vec::with_capacity(refs.len());
+    let mut loaded = 0u64;
+    let mut last: Option<Sample> = None;
+    let mut pending = it.seek(start);
+    for (i, &r) in refs.iter().enumerate() {
+        let lo = r.saturating_sub(lookback);
+        if let Some(p) = pending
+            && p.t <= lo
+        {
+            // Skip a gap without decoding it sample by sample.
+            pending = it.seek(lo.saturating_add(1));
+            last = None;
+        }
+        while let Some(p) = pending {
+            if p.t > r {
+                break;
+            }
+            loaded += 1;
+            last = Some(p);
+            pending = it.next();
+        }
+        if let Some(l) = last
+            && l.t > lo
+            && !is_stale_nan(l.v)
+        {
+            pts.push(Sample::new(steps.t(i), value(l)));
+        }
+    }
+    (pts, loaded)
+}
+
+/// Maps `items` in order, on up to `available_parallelism` threads when
+/// there are enough of them to pay for the threads.
+pub(crate) fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    const MIN_PER_THREAD: usize = 256;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let threads = threads.min(items.len() / MIN_PER_THREAD).max(1);
+    if threads == 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    let mut parts: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut rest = items;
+    while rest.len() > per {
+        let tail = rest.split_off(per);
+        parts.push(rest);
+        rest = tail;
+    }
+    parts.push(rest);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        // A panicking worker re-raises here; the HTTP layer turns a panic
+        // into an internal error, as for any other handler panic.
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 /// The samples in `(lo, hi]` of a time-sorted slice.
 pub(crate) fn window(samples: &[Sample], lo: i64, hi: i64) -> &[Sample] {
     let a = samples.partition_point(|s| s.t <= lo);
@@ -667,4 +809,18 @@ pub(crate) fn merge_same_labels(ss: Vec<Series>, strict: bool) -> Result<Vec<Ser
         dst.pts = merged;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::par_map;
+
+    #[test]
+    fn par_map_keeps_order_across_threads() {
+        let items: Vec<u64> = (0..10_000).collect();
+        let out = par_map(items, |x| x * 2);
+        assert_eq!(out, (0..10_000).map(|x| x * 2).collect::<Vec<u64>>());
+        assert_eq!(par_map(vec![1u8], |x| x), vec![1]);
+        assert!(par_map(Vec::<u8>::new(), |x| x).is_empty());
+    }
 }

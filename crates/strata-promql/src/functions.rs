@@ -553,9 +553,8 @@ fn range_function(
     };
     let keep_name = name == "last_over_time";
     let counter_check = matches!(name, "rate" | "increase");
-    let mut out = Vec::new();
-    let mut non_counters: Vec<String> = Vec::new();
-    ev.for_each_range_series(arg, steps, |ev, labels, samples, w| {
+    let param = &param;
+    let mapped = ev.map_range_series(arg, steps, |_, samples, w| {
         let mut pts = Vec::with_capacity(w.refs.len());
         for_each_window(samples, w, |i, win| {
             if win.is_empty() {
@@ -571,9 +570,11 @@ fn range_function(
                 pts.push(Sample::new(ctx.t, v));
             }
         });
-        if pts.is_empty() {
-            return Ok(());
-        }
+        pts
+    })?;
+    let mut out = Vec::with_capacity(mapped.len());
+    let mut non_counters: Vec<String> = Vec::new();
+    for (labels, pts) in mapped {
         if counter_check && let Some(n) = labels.metric_name() {
             let counter_like = ["_total", "_sum", "_count", "_bucket"]
                 .iter()
@@ -589,8 +590,7 @@ fn range_function(
             labels.without_metric_name()
         };
         out.push(Series { labels, pts });
-        Ok(())
-    })?;
+    }
     for n in non_counters {
         ev.infos.push(format!(
             "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {}",
