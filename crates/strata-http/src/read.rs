@@ -69,14 +69,24 @@ pub async fn series(
             series_only: true,
             limit: if limit > 0 { limit + 1 } else { 0 },
         };
-        let mut out: BTreeSet<Labels> = BTreeSet::new();
-        for set in &sets {
+        // Storage returns each selection sorted and unique; only a union of
+        // several `match[]` needs merging.
+        let mut v: Vec<Labels> = if let [set] = sets.as_slice() {
+            let mut v = Vec::new();
             for s in q.select(&hints, set)? {
-                out.insert(s?.labels);
+                v.push(s?.labels);
             }
-        }
-        let truncated = limit > 0 && out.len() > limit;
-        let mut v: Vec<Labels> = out.into_iter().collect();
+            v
+        } else {
+            let mut out: BTreeSet<Labels> = BTreeSet::new();
+            for set in &sets {
+                for s in q.select(&hints, set)? {
+                    out.insert(s?.labels);
+                }
+            }
+            out.into_iter().collect()
+        };
+        let truncated = limit > 0 && v.len() > limit;
         if truncated {
             v.truncate(limit);
         }
