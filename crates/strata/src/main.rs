@@ -28,7 +28,8 @@ struct Cli {
 enum Command {
     /// Run the server: remote-write ingest, storage and the HTTP API.
     Run(Box<run::RunArgs>),
-    /// Evaluate a PromQL expression against a server or a data directory.
+    // About text and examples live on `QueryArgs` (a doc comment here would
+    // replace its long help).
     Query(query_cmd::QueryArgs),
     /// Inspect a data directory offline (the server may be stopped).
     Tsdb {
