@@ -585,6 +585,7 @@ impl ChunkIter {
                 }
             } else if let Some(open) = self.open.take() {
                 let mut it = XorIter::new(&open);
+                self.buf.reserve(128);
                 self.buf.extend(it.by_ref().map(|(t, v)| Sample::new(t, v)));
                 if it.is_corrupt() {
                     self.corrupt = Some(StorageError::Corruption {
@@ -595,8 +596,12 @@ impl ChunkIter {
             } else {
                 return false;
             }
-            self.buf.retain(|s| s.t >= lo && s.t <= hi);
-            if !self.buf.is_empty() {
+            // Chunks are time-ordered: trim to [lo, hi] by position instead
+            // of moving samples.
+            let end = self.buf.partition_point(|s| s.t <= hi);
+            self.buf.truncate(end);
+            self.pos = self.buf.partition_point(|s| s.t < lo);
+            if self.pos < self.buf.len() {
                 return true;
             }
         }

@@ -8,6 +8,13 @@ mod run;
 mod tsdb_cmd;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc instead of glibc malloc: queries allocate and free many small
+/// buffers across worker threads, where glibc's per-thread arenas fragment
+/// (peak RSS more than doubled in the 100k-series query benchmark) and its
+/// free path dominated profiles. See docs/benchmarks.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
