@@ -45,7 +45,42 @@ enum Command {
     },
 }
 
+/// mimalloc's defaults trade memory for speed (arenas committed eagerly,
+/// freed pages kept for 10 ms); for a server holding millions of small head
+/// allocations that cost ~20% more RSS than glibc (docs/benchmarks.md).
+/// These options only take effect from process start — the Rust runtime
+/// allocates before `main`, which creates the first arena — so when they are
+/// not set, Strata re-executes itself once with them in the environment.
+/// Setting either variable yourself keeps your value and skips the re-exec.
+const ALLOCATOR_ENV: [(&str, &str); 2] = [
+    ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
+    ("MIMALLOC_PURGE_DELAY", "0"),
+];
+
+fn tune_allocator() {
+    if ALLOCATOR_ENV
+        .iter()
+        .any(|(k, _)| std::env::var_os(k).is_some())
+    {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(std::env::args_os().skip(1));
+    cmd.envs(ALLOCATOR_ENV);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // Only returns on failure (e.g. the binary was replaced on disk):
+        // then run on with the allocator's defaults.
+        let _ = cmd.exec();
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(*args),
