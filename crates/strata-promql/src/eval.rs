@@ -639,7 +639,7 @@ impl<'q> Evaluator<'q> {
     }
 }
 
-fn unwrap_parens(e: &Expr) -> &Expr {
+pub(crate) fn unwrap_parens(e: &Expr) -> &Expr {
     match e {
         Expr::Paren(p) => unwrap_parens(&p.expr),
         _ => e,

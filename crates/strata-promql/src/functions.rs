@@ -1,7 +1,7 @@
 //! PromQL functions, with Prometheus 3's numerics (Kahan sums, the rate
 //! extrapolation rules, bucket quantile monotonicity fixes).
 
-use crate::eval::{Evaluator, Result, Windows, exec, merge_same_labels};
+use crate::eval::{Evaluator, Result, Windows, exec, merge_same_labels, unwrap_parens};
 use crate::value::{Series, Steps, Val};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::value::ValueType;
@@ -391,13 +391,6 @@ pub(crate) fn call(ev: &mut Evaluator, c: &Call, steps: Steps) -> Result<Val> {
 /// Prometheus 3 accepts any non-empty UTF-8 label name.
 fn valid_label_name(n: &str) -> bool {
     !n.is_empty()
-}
-
-fn unwrap_parens(e: &Expr) -> &Expr {
-    match e {
-        Expr::Paren(p) => unwrap_parens(&p.expr),
-        _ => e,
-    }
 }
 
 /// `absent()` labels: the selector's equality matchers, except a name
