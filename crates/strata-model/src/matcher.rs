@@ -64,40 +64,66 @@ enum RegexKind {
 /// Largest repeat count Go's RE2 accepts.
 const MAX_REPEAT: u32 = 1000;
 
-impl PromRegex {
-    pub fn new(pattern: &str) -> Result<Self, MatcherError> {
+/// A pattern in Prometheus' (Go RE2) syntax, parsed and made to behave like
+/// RE2 (`(?s)`, ASCII classes, repeat limits), with its printed form.
+struct GoRegex {
+    wrapped: String,
+    ast: ast::Ast,
+    printed: String,
+}
+
+impl GoRegex {
+    fn parse(pattern: &str) -> Result<GoRegex, MatcherError> {
         let bad = |reason: String| MatcherError::BadRegex {
             pattern: pattern.to_string(),
             reason,
         };
-        let rewritten = rewrite_go_syntax(pattern);
-        let wrapped = format!("(?s:{rewritten})");
+        let wrapped = format!("(?s:{})", rewrite_go_syntax(pattern));
         let mut ast = ast::parse::ParserBuilder::new()
             .build()
             .parse(&wrapped)
             .map_err(|e| bad(first_line(&e.to_string())))?;
         check_repeats(&ast).map_err(bad)?;
         asciify(&mut ast);
+        let mut printed = String::new();
+        ast::print::Printer::new()
+            .print(&ast, &mut printed)
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(GoRegex {
+            wrapped,
+            ast,
+            printed,
+        })
+    }
+
+    /// The fully anchored regex, as Prometheus matches label values.
+    fn anchored(&self, pattern: &str) -> Result<regex::Regex, MatcherError> {
+        regex::RegexBuilder::new(&format!("^(?:{})$", self.printed))
+            .size_limit(64 << 20)
+            .build()
+            .map_err(|e| MatcherError::BadRegex {
+                pattern: pattern.to_string(),
+                reason: first_line(&e.to_string()),
+            })
+    }
+}
+
+impl PromRegex {
+    pub fn new(pattern: &str) -> Result<Self, MatcherError> {
+        let go = GoRegex::parse(pattern)?;
         let hir = regex_syntax::hir::translate::TranslatorBuilder::new()
             .build()
-            .translate(&wrapped, &ast)
-            .map_err(|e| bad(first_line(&e.to_string())))?;
+            .translate(&go.wrapped, &go.ast)
+            .map_err(|e| MatcherError::BadRegex {
+                pattern: pattern.to_string(),
+                reason: first_line(&e.to_string()),
+            })?;
         let kind = match classify(&hir) {
             Some(k) => k,
-            None => {
-                let mut printed = String::new();
-                ast::print::Printer::new()
-                    .print(&ast, &mut printed)
-                    .map_err(|e| bad(e.to_string()))?;
-                let re = regex::RegexBuilder::new(&format!("^(?:{printed})$"))
-                    .size_limit(64 << 20)
-                    .build()
-                    .map_err(|e| bad(first_line(&e.to_string())))?;
-                RegexKind::General {
-                    re,
-                    prefix: literal_prefix(&hir),
-                }
-            }
+            None => RegexKind::General {
+                re: go.anchored(pattern)?,
+                prefix: literal_prefix(&hir),
+            },
         };
         Ok(PromRegex {
             source: pattern.to_string(),
@@ -112,26 +138,7 @@ impl PromRegex {
     /// Compiles `pattern` with Prometheus' syntax and anchoring into a full
     /// regex with capture groups (for `label_replace`).
     pub fn compile_anchored(pattern: &str) -> Result<regex::Regex, MatcherError> {
-        let bad = |reason: String| MatcherError::BadRegex {
-            pattern: pattern.to_string(),
-            reason,
-        };
-        let rewritten = rewrite_go_syntax(pattern);
-        let wrapped = format!("(?s:{rewritten})");
-        let mut ast = ast::parse::ParserBuilder::new()
-            .build()
-            .parse(&wrapped)
-            .map_err(|e| bad(first_line(&e.to_string())))?;
-        check_repeats(&ast).map_err(bad)?;
-        asciify(&mut ast);
-        let mut printed = String::new();
-        ast::print::Printer::new()
-            .print(&ast, &mut printed)
-            .map_err(|e| bad(e.to_string()))?;
-        regex::RegexBuilder::new(&format!("^(?:{printed})$"))
-            .size_limit(64 << 20)
-            .build()
-            .map_err(|e| bad(first_line(&e.to_string())))
+        GoRegex::parse(pattern)?.anchored(pattern)
     }
 
     pub fn is_match(&self, s: &str) -> bool {

@@ -64,20 +64,26 @@ pub trait SampleIter: Send {
     /// The default scans; storage that knows a series' newest sample (the
     /// head) answers without decoding anything.
     fn newest_at_or_before(&mut self, ts: i64) -> Option<Sample> {
-        let mut last = None;
-        while let Some(s) = self.next() {
-            if s.t > ts {
-                break;
-            }
-            last = Some(s);
-        }
-        last
+        scan_newest_at_or_before(self, ts)
     }
 
     /// Any error met while decoding (a corrupt chunk ends the iterator early).
     fn err(&self) -> Option<&StorageError> {
         None
     }
+}
+
+/// `SampleIter::newest_at_or_before` by reading samples in order, for
+/// iterators that have no shortcut (or whose shortcut does not apply).
+pub fn scan_newest_at_or_before<I: SampleIter + ?Sized>(it: &mut I, ts: i64) -> Option<Sample> {
+    let mut last = None;
+    while let Some(s) = it.next() {
+        if s.t > ts {
+            break;
+        }
+        last = Some(s);
+    }
+    last
 }
 
 /// One selected series: its labels and an iterator over the samples within

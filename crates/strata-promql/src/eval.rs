@@ -386,13 +386,17 @@ impl<'q> Evaluator<'q> {
                 loaded,
             ))
         });
+        self.gather(results)
+    }
+
+    /// Collects per-series worker results in order: the first error wins;
+    /// the samples read are added to the query's count.
+    fn gather<T>(&mut self, results: Vec<Result<(Option<T>, u64)>>) -> Result<Vec<T>> {
         let mut out = Vec::with_capacity(results.len());
         for r in results {
             let (s, loaded) = r?;
             self.samples_loaded += loaded;
-            if let Some(s) = s {
-                out.push(s);
-            }
+            out.extend(s);
         }
         Ok(out)
     }
@@ -472,15 +476,7 @@ impl<'q> Evaluator<'q> {
                 ))
             },
         );
-        let mut out = Vec::with_capacity(results.len());
-        for r in results {
-            let (s, loaded) = r?;
-            self.samples_loaded += loaded;
-            if let Some(s) = s {
-                out.push(s);
-            }
-        }
-        Ok(out)
+        self.gather(results)
     }
 
     /// Streams the series of a range-vector expression (matrix selector or

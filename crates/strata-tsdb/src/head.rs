@@ -623,14 +623,7 @@ impl SampleIter for ChunkIter {
             self.open = None;
             return Some(n);
         }
-        let mut last = None;
-        while let Some(s) = self.next() {
-            if s.t > ts {
-                break;
-            }
-            last = Some(s);
-        }
-        last
+        strata_model::storage::scan_newest_at_or_before(self, ts)
     }
 
     fn next(&mut self) -> Option<Sample> {
