@@ -346,22 +346,11 @@ impl<'q> Evaluator<'q> {
         steps: Steps,
         sample_time: bool,
     ) -> Result<Vec<Series>> {
-        let sets = to_matcher_sets(vs)?;
         let refs = self.refs(steps, &vs.at, &vs.offset);
-        let (Some(&min_ref), Some(&max_ref)) = (refs.iter().min(), refs.iter().max()) else {
-            return Ok(Vec::new());
-        };
-        let hints = SelectHints {
-            start: min_ref.saturating_sub(self.lookback).saturating_add(1),
-            end: max_ref,
-            series_only: false,
-            limit: 0,
-        };
-        let selected: Vec<strata_model::Series<'q>> =
-            select_sets(self.q, &hints, &sets)?.collect::<std::result::Result<_, _>>()?;
+        let (selected, hints) = self.select(vs, &refs, self.lookback)?;
         let (lookback, deadline) = (self.lookback, self.deadline);
         let refs = &refs;
-        let results = par_map(selected, |mut series| -> Result<(Option<Series>, u64)> {
+        let map = |mut series: strata_model::Series<'q>| -> Result<(Option<Series>, u64)> {
             if Instant::now() > deadline {
                 return Err(QueryError::Timeout("expression evaluation"));
             }
@@ -385,177 +374,143 @@ impl<'q> Evaluator<'q> {
                 }),
                 loaded,
             ))
-        });
-        self.gather(results)
+        };
+        self.map_series(selected, map, |s| s.pts.len())
     }
 
-    /// Collects per-series worker results in order: the first error wins;
-    /// the samples read are added to the query's count.
-    fn gather<T>(&mut self, results: Vec<Result<(Option<T>, u64)>>) -> Result<Vec<T>> {
-        let mut out = Vec::with_capacity(results.len());
-        for r in results {
-            let (s, loaded) = r?;
-            self.samples_loaded += loaded;
-            out.extend(s);
+    /// Maps selected series on worker threads, in batches: each batch's
+    /// output is counted against `--query.max-samples` before the next one
+    /// is decoded, so an oversized selection stops after at most one batch
+    /// beyond the limit instead of materialising everything first. Results
+    /// keep storage order; samples read go to the query's stats. The held
+    /// count is released at the end: callers account for what they build.
+    fn map_series<T: Send, R: Send>(
+        &mut self,
+        series: Vec<T>,
+        f: impl Fn(T) -> Result<(Option<R>, u64)> + Sync,
+        size: impl Fn(&R) -> usize,
+    ) -> Result<Vec<R>> {
+        const BATCH: usize = 8192;
+        let mut out = Vec::with_capacity(series.len());
+        let mut held = 0;
+        let mut rest = series;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(BATCH));
+            let batch = std::mem::replace(&mut rest, tail);
+            for r in par_map(batch, &f) {
+                let (s, loaded) = r?;
+                self.samples_loaded += loaded;
+                if let Some(s) = s {
+                    let n = size(&s);
+                    held += n;
+                    self.hold(n)?;
+                    out.push(s);
+                }
+            }
         }
+        self.release(held);
         Ok(out)
     }
 
-    /// Like `for_each_range_series` for window functions that need nothing
-    /// but the samples: series are processed on several threads. `f` maps a
-    /// series' samples to its output points.
+    /// Selects a selector's series with the samples that windows ending at
+    /// `refs` and reaching `lookbehind` back can see.
+    fn select(
+        &self,
+        vs: &VectorSelector,
+        refs: &[i64],
+        lookbehind: i64,
+    ) -> Result<(Vec<strata_model::Series<'q>>, SelectHints)> {
+        let sets = to_matcher_sets(vs)?;
+        let (Some(&min_ref), Some(&max_ref)) = (refs.iter().min(), refs.iter().max()) else {
+            return Ok((Vec::new(), SelectHints::default()));
+        };
+        let hints = SelectHints {
+            start: min_ref.saturating_sub(lookbehind).saturating_add(1),
+            end: max_ref,
+            series_only: false,
+            limit: 0,
+        };
+        let selected =
+            select_sets(self.q, &hints, &sets)?.collect::<std::result::Result<_, _>>()?;
+        Ok((selected, hints))
+    }
+
+    /// Maps every series of a range-vector expression (matrix selector or
+    /// subquery) to output points: `f` gets the series' samples within the
+    /// union of all windows (stale markers dropped) and the windows' bounds.
+    /// A matrix selector's series are decoded and mapped on several threads.
     pub fn map_range_series(
         &mut self,
         e: &Expr,
         steps: Steps,
         f: impl Fn(&Labels, &[Sample], &Windows) -> Vec<Sample> + Sync,
     ) -> Result<Vec<(Labels, Vec<Sample>)>> {
-        let Expr::MatrixSelector(ms) = unwrap_parens(e) else {
-            let mut out = Vec::new();
-            self.for_each_range_series(e, steps, |_, labels, samples, w| {
-                let pts = f(&labels, samples, w);
-                if !pts.is_empty() {
-                    out.push((labels, pts));
-                }
-                Ok(())
-            })?;
-            return Ok(out);
-        };
-        let vs = &ms.vs;
-        let sets = to_matcher_sets(vs)?;
-        let range = duration_ms(&ms.range);
-        let w = Windows {
-            range,
-            refs: self.refs(steps, &vs.at, &vs.offset),
-        };
-        let (Some(&min_ref), Some(&max_ref)) = (w.refs.iter().min(), w.refs.iter().max()) else {
-            return Ok(Vec::new());
-        };
-        let hints = SelectHints {
-            start: min_ref.saturating_sub(range).saturating_add(1),
-            end: max_ref,
-            series_only: false,
-            limit: 0,
-        };
-        let selected: Vec<strata_model::Series<'q>> =
-            select_sets(self.q, &hints, &sets)?.collect::<std::result::Result<_, _>>()?;
-        let (deadline, max_samples) = (self.deadline, self.max_samples);
-        let (w, f) = (&w, &f);
-        let results = par_map(
-            selected,
-            |mut series| -> Result<(Option<(Labels, Vec<Sample>)>, u64)> {
-                if Instant::now() > deadline {
-                    return Err(QueryError::Timeout("expression evaluation"));
-                }
-                let mut buf = Vec::new();
-                let mut s = series.samples.seek(hints.start);
-                while let Some(p) = s {
-                    if p.t > hints.end {
-                        break;
-                    }
-                    if !is_stale_nan(p.v) {
-                        buf.push(p);
-                        if buf.len() > max_samples {
-                            return Err(QueryError::TooManySamples);
-                        }
-                    }
-                    s = series.samples.next();
-                }
-                if let Some(e) = series.samples.err() {
-                    return Err(QueryError::Storage(strata_model::StorageError::Internal(
-                        e.to_string(),
-                    )));
-                }
-                if buf.is_empty() {
-                    return Ok((None, 0));
-                }
-                let pts = f(&series.labels, &buf, w);
-                Ok((
-                    (!pts.is_empty()).then_some((series.labels, pts)),
-                    buf.len() as u64,
-                ))
-            },
-        );
-        self.gather(results)
-    }
-
-    /// Streams the series of a range-vector expression (matrix selector or
-    /// subquery) with their samples inside the union of all windows; `f`
-    /// gets each series with the windows' bounds. Stale markers are dropped.
-    pub fn for_each_range_series(
-        &mut self,
-        e: &Expr,
-        steps: Steps,
-        mut f: impl FnMut(&mut Self, Labels, &[Sample], &Windows) -> Result<()>,
-    ) -> Result<()> {
-        match e {
-            Expr::Paren(p) => self.for_each_range_series(&p.expr, steps, f),
+        match unwrap_parens(e) {
             Expr::MatrixSelector(ms) => {
                 let vs = &ms.vs;
-                let sets = to_matcher_sets(vs)?;
-                let range = duration_ms(&ms.range);
                 let w = Windows {
-                    range,
+                    range: duration_ms(&ms.range),
                     refs: self.refs(steps, &vs.at, &vs.offset),
                 };
-                let (Some(&min_ref), Some(&max_ref)) = (w.refs.iter().min(), w.refs.iter().max())
-                else {
-                    return Ok(());
-                };
-                let hints = SelectHints {
-                    start: min_ref.saturating_sub(range).saturating_add(1),
-                    end: max_ref,
-                    series_only: false,
-                    limit: 0,
-                };
-                let q = self.q;
-                let mut buf = Vec::new();
-                for series in select_sets(q, &hints, &sets)? {
-                    self.check_deadline()?;
-                    let mut series = series?;
-                    buf.clear();
-                    let mut s = series.samples.seek(hints.start);
-                    while let Some(p) = s {
-                        if p.t > hints.end {
-                            break;
+                let (selected, hints) = self.select(vs, &w.refs, w.range)?;
+                let (deadline, max_samples) = (self.deadline, self.max_samples);
+                let (w, f) = (&w, &f);
+                self.map_series(
+                    selected,
+                    |mut series: strata_model::Series<'q>| -> Result<(Option<(Labels, Vec<Sample>)>, u64)> {
+                        if Instant::now() > deadline {
+                            return Err(QueryError::Timeout("expression evaluation"));
                         }
-                        if !is_stale_nan(p.v) {
-                            buf.push(p);
+                        let mut buf = Vec::new();
+                        let mut s = series.samples.seek(hints.start);
+                        while let Some(p) = s {
+                            if p.t > hints.end {
+                                break;
+                            }
+                            if !is_stale_nan(p.v) {
+                                buf.push(p);
+                                if buf.len() > max_samples {
+                                    return Err(QueryError::TooManySamples);
+                                }
+                            }
+                            s = series.samples.next();
                         }
-                        s = series.samples.next();
-                    }
-                    if let Some(e) = series.samples.err() {
-                        return Err(QueryError::Storage(strata_model::StorageError::Internal(
-                            e.to_string(),
-                        )));
-                    }
-                    if buf.is_empty() {
-                        continue;
-                    }
-                    self.samples_loaded += buf.len() as u64;
-                    let n = buf.len();
-                    self.hold(n)?;
-                    f(self, series.labels, &buf, &w)?;
-                    self.release(n);
-                }
-                Ok(())
+                        if let Some(e) = series.samples.err() {
+                            return Err(QueryError::Storage(strata_model::StorageError::Internal(
+                                e.to_string(),
+                            )));
+                        }
+                        if buf.is_empty() {
+                            return Ok((None, 0));
+                        }
+                        let pts = f(&series.labels, &buf, w);
+                        Ok((
+                            (!pts.is_empty()).then_some((series.labels, pts)),
+                            buf.len() as u64,
+                        ))
+                    },
+                    |(_, pts)| pts.len(),
+                )
             }
             Expr::Subquery(sq) => {
-                let range = duration_ms(&sq.range);
                 let w = Windows {
-                    range,
+                    range: duration_ms(&sq.range),
                     refs: self.refs(steps, &sq.at, &sq.offset),
                 };
                 let inner = self.eval_subquery_inner(sq, &w)?;
                 let n = points(&inner);
+                let mut out = Vec::new();
                 if let Val::Vector(ss) = inner {
                     for s in ss {
                         self.check_deadline()?;
-                        f(self, s.labels, &s.pts, &w)?;
+                        let pts = f(&s.labels, &s.pts, &w);
+                        if !pts.is_empty() {
+                            out.push((s.labels, pts));
+                        }
                     }
                 }
                 self.release(n);
-                Ok(())
+                Ok(out)
             }
             _ => Err(exec("expected a range vector")),
         }
@@ -617,19 +572,15 @@ impl<'q> Evaluator<'q> {
             end: t,
             step: 1,
         };
-        let mut out = Vec::new();
-        self.for_each_range_series(e, steps, |ev, labels, samples, w| {
+        let mapped = self.map_range_series(e, steps, |_, samples, w| {
             let r = w.refs[0];
-            let win = window(samples, r.saturating_sub(w.range), r);
-            if !win.is_empty() {
-                ev.hold(win.len())?;
-                out.push(RangeSeries {
-                    labels,
-                    samples: win.to_vec(),
-                });
-            }
-            Ok(())
+            window(samples, r.saturating_sub(w.range), r).to_vec()
         })?;
+        self.hold(mapped.iter().map(|(_, s)| s.len()).sum())?;
+        let mut out: Vec<RangeSeries> = mapped
+            .into_iter()
+            .map(|(labels, samples)| RangeSeries { labels, samples })
+            .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
     }

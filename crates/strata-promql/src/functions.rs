@@ -467,15 +467,20 @@ fn range_function(
     }
     let arg = args[pos];
     if name == "absent_over_time" {
-        let mut present = vec![false; steps.len()];
-        ev.for_each_range_series(arg, steps, |_, _, samples, w| {
+        // A marker point at every step where some series has samples.
+        let seen = ev.map_range_series(arg, steps, |_, samples, w| {
+            let mut pts = Vec::new();
             for_each_window(samples, w, |i, win| {
                 if !win.is_empty() {
-                    present[i] = true;
+                    pts.push(Sample::new(steps.t(i), 1.0));
                 }
             });
-            Ok(())
+            pts
         })?;
+        let mut present = vec![false; steps.len()];
+        for p in seen.iter().flat_map(|(_, pts)| pts) {
+            present[steps.idx(p.t)] = true;
+        }
         return absent_result(absent_labels(arg), &present, steps);
     }
     let f: fn(&[Sample], &WinCtx) -> Option<f64> = match name {

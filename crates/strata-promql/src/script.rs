@@ -259,7 +259,9 @@ fn format_points(pts: &[Point]) -> String {
     out.join(" ")
 }
 
-fn values_equal(a: f64, b: f64) -> bool {
+/// Whether two query values agree: within 1e-9 relative (or 1e-12
+/// absolute near zero), NaN equal to NaN. Shared with the differential suite.
+pub fn values_equal(a: f64, b: f64) -> bool {
     if a.is_nan() || b.is_nan() {
         return a.is_nan() && b.is_nan();
     }

@@ -46,8 +46,17 @@ impl ScriptStorage for TsdbStorage {
         let out = db
             .append(&TenantId::single(), &batch)
             .map_err(|e| e.to_string())?;
-        let _ = out;
-        Ok(())
+        // A script whose data is silently not stored would test nothing.
+        match out.rejected.first() {
+            None => Ok(()),
+            Some(r) => Err(format!(
+                "{} series rejected, first: {} ({} samples, {:?})",
+                out.rejected.len(),
+                series[r.series_index].0,
+                r.samples,
+                r.reason
+            )),
+        }
     }
 
     fn clear(&mut self) -> Result<(), String> {

@@ -19,6 +19,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use strata_model::{Labels, Sample};
+use strata_promql::script::values_equal;
 use support::*;
 
 /// Intentional differences between Strata (Prometheus 3 semantics) and the
@@ -478,21 +479,12 @@ fn parse_answer(v: &Json) -> Answer {
     }
 }
 
-fn close(a: f64, b: f64) -> bool {
-    if a.is_nan() || b.is_nan() {
-        return a.is_nan() && b.is_nan();
-    }
-    if a == b {
-        return true;
-    }
-    let diff = (a - b).abs();
-    diff <= 1e-9 * a.abs().max(b.abs()) || diff < 1e-12
-}
-
 fn same(a: &Answer, b: &Answer) -> Result<(), String> {
     match (a, b) {
         (Answer::Error(x), Answer::Error(y)) if x == y => Ok(()),
-        (Answer::Scalar(t1, v1), Answer::Scalar(t2, v2)) if t1 == t2 && close(*v1, *v2) => Ok(()),
+        (Answer::Scalar(t1, v1), Answer::Scalar(t2, v2)) if t1 == t2 && values_equal(*v1, *v2) => {
+            Ok(())
+        }
         (Answer::Str(x), Answer::Str(y)) if x == y => Ok(()),
         (Answer::Series(x), Answer::Series(y)) => {
             if x.len() != y.len() {
@@ -506,7 +498,7 @@ fn same(a: &Answer, b: &Answer) -> Result<(), String> {
                     return Err(format!("{l1}: {} points vs {}", p1.len(), p2.len()));
                 }
                 for ((t1, v1), (t2, v2)) in p1.iter().zip(p2) {
-                    if t1 != t2 || !close(*v1, *v2) {
+                    if t1 != t2 || !values_equal(*v1, *v2) {
                         return Err(format!("{l1}: point ({t1}, {v1}) vs ({t2}, {v2})"));
                     }
                 }
