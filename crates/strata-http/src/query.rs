@@ -18,7 +18,6 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use strata_model::format::format_api;
-use strata_model::labels::quote;
 use strata_model::{Labels, Sample};
 use strata_promql::{QueryError, QueryOpts, QueryOutput, Value};
 
@@ -211,9 +210,24 @@ fn push_labels(out: &mut String, l: &Labels) {
     out.push('}');
 }
 
+/// Appends `s` as a JSON string, escaping in place: a large result has one
+/// string per label, so no temporary allocation per string.
 fn push_json_str(out: &mut String, s: &str) {
-    // serde_json escapes exactly as JSON requires; strings are short.
-    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| quote(s)));
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 fn push_point(out: &mut String, s: &Sample) {
@@ -346,4 +360,25 @@ pub async fn query_exemplars(
 /// Metadata is not stored yet (remote-write metadata is dropped): an empty map.
 pub async fn metadata() -> Response {
     success(json!({}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_json_str;
+
+    #[test]
+    fn json_strings_round_trip() {
+        for s in [
+            "plain",
+            "quote\" back\\slash",
+            "nl\ncr\rtab\t",
+            "ctl\u{1}\u{1f}",
+            "ünï☃",
+        ] {
+            let mut out = String::new();
+            push_json_str(&mut out, s);
+            let back: String = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{out}: {e}"));
+            assert_eq!(back, s);
+        }
+    }
 }
