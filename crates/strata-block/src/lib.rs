@@ -15,6 +15,7 @@
 //! Format: docs/format-block.md.
 
 pub mod codec;
+pub mod plan;
 pub mod postings;
 
 use codec::Reader;

@@ -399,6 +399,16 @@ impl Db {
         }
     }
 
+    /// Cuts every head sample before `end` (ms) of a tenant into a block, as
+    /// a scheduled head cut would; tests use it to place data across a
+    /// block/head boundary.
+    pub fn cut_head_before(&self, tenant: &TenantId, end: i64) -> Result<(), TsdbError> {
+        match self.tenant(tenant) {
+            Some(db) => db.cut_head(end),
+            None => Ok(()),
+        }
+    }
+
     /// Flushes and fsyncs every WAL. Idempotent.
     pub fn close(&self) -> Result<(), TsdbError> {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -79,6 +79,65 @@ pub(crate) fn put_sample(buf: &mut Vec<u8>, id: u32, s: Sample) {
     buf.extend_from_slice(&s.v.to_bits().to_le_bytes());
 }
 
+/// A series record under construction: the series a write created, logged
+/// before any sample that refers to them.
+#[derive(Default)]
+pub(crate) struct SeriesRecordBuilder {
+    body: Vec<u8>,
+    n: u64,
+}
+
+impl SeriesRecordBuilder {
+    pub fn push<'a>(&mut self, id: u32, labels: impl ExactSizeIterator<Item = (&'a str, &'a str)>) {
+        put_series(&mut self.body, id, labels);
+        self.n += 1;
+    }
+
+    /// The record payload, or `None` when nothing was pushed. Resets the
+    /// builder for reuse.
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        if self.n == 0 {
+            return None;
+        }
+        let mut p = Vec::with_capacity(self.body.len() + 11);
+        p.push(REC_SERIES);
+        put_uvarint(&mut p, self.n);
+        p.extend_from_slice(&self.body);
+        self.body.clear();
+        self.n = 0;
+        Some(p)
+    }
+}
+
+/// A samples record under construction.
+#[derive(Default)]
+pub(crate) struct SamplesRecordBuilder {
+    body: Vec<u8>,
+    n: u64,
+}
+
+impl SamplesRecordBuilder {
+    pub fn push(&mut self, id: u32, s: Sample) {
+        put_sample(&mut self.body, id, s);
+        self.n += 1;
+    }
+
+    /// The record payload, or `None` when nothing was pushed. Resets the
+    /// builder for reuse.
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        if self.n == 0 {
+            return None;
+        }
+        let mut p = Vec::with_capacity(self.body.len() + 11);
+        p.push(REC_SAMPLES);
+        put_uvarint(&mut p, self.n);
+        p.extend_from_slice(&self.body);
+        self.body.clear();
+        self.n = 0;
+        Some(p)
+    }
+}
+
 pub(crate) fn tombstone_record(matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<u8> {
     let mut b = vec![REC_TOMBSTONE];
     put_uvarint(&mut b, matchers.len() as u64);

@@ -1,0 +1,56 @@
+//! Loading a tenant's blocks from disk.
+
+use super::TenantDb;
+
+use crate::TsdbError;
+use std::path::Path;
+use strata_block::Block;
+
+fn is_block_dir(name: &str) -> bool {
+    name.len() == 26 && name.parse::<ulid::Ulid>().is_ok()
+}
+
+/// Opens every block in a tenant dir; a block that fails to open is moved to
+/// `corrupted/` with a loud warning instead of stopping the server.
+pub(crate) fn load_blocks(dir: &Path, read_only: bool) -> Result<(Vec<Block>, u64), TsdbError> {
+    let mut blocks = Vec::new();
+    let mut quarantined = 0;
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((blocks, 0)),
+        Err(e) => return Err(e.into()),
+    };
+    for e in rd {
+        let e = e?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".tmp") && !read_only {
+            // A block or checkpoint interrupted by a crash: never complete.
+            let _ = std::fs::remove_dir_all(e.path());
+            continue;
+        }
+        if !is_block_dir(name) {
+            continue;
+        }
+        match Block::open(&e.path()) {
+            Ok(b) => blocks.push(b),
+            Err(err) => {
+                tracing::error!(block = %e.path().display(), error = %err, "block failed to open: moving it to corrupted/");
+                quarantined += 1;
+                if !read_only {
+                    let qdir = dir.join("corrupted");
+                    std::fs::create_dir_all(&qdir)?;
+                    std::fs::rename(e.path(), qdir.join(name))?;
+                }
+            }
+        }
+    }
+    blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+    Ok((blocks, quarantined))
+}
+
+impl TenantDb {
+    pub(super) fn blocks_snapshot(&self) -> Vec<Block> {
+        self.blocks.read().clone()
+    }
+}

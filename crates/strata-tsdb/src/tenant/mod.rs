@@ -1,0 +1,226 @@
+//! One tenant's database: head + WAL (+ blocks), split by concern:
+//! `append` (writes and deletes), `read` (the querier merging head and
+//! blocks), `cut` (head → block), `compact` (planning and merging blocks),
+//! `retention`, `snapshot`, `blocks` (loading and listing).
+
+mod append;
+mod blocks;
+mod compact;
+mod cut;
+mod read;
+mod retention;
+mod snapshot;
+
+pub(crate) use blocks::load_blocks;
+pub(crate) use read::EmptyQuerier;
+
+use crate::head::Head;
+use crate::wal::{self, Record, Wal};
+use crate::{DbOptions, TsdbError, TsdbMetrics, TsdbStats};
+use parking_lot::RwLock;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use strata_block::Block;
+use strata_model::{Labels, Querier, SelectHints};
+
+pub(crate) struct TenantDb {
+    pub dir: PathBuf,
+    pub head: RwLock<Head>,
+    wal: Option<Wal>,
+    blocks: RwLock<Vec<Block>>,
+    block_range: i64,
+    max_series: usize,
+    head_cuts: AtomicU64,
+    compactions: AtomicU64,
+    compactions_failed: AtomicU64,
+    retention_deletes: AtomicU64,
+    pub series_created: AtomicU64,
+    pub replay_samples: u64,
+    pub replay_seconds: f64,
+    pub wal_truncations: u64,
+}
+
+fn apply(head: &mut Head, rec: Record) {
+    match rec {
+        Record::Series(list) => {
+            for (id, labels) in list {
+                if head.series(id).is_none() {
+                    let hash = labels.hash64();
+                    head.create(id, hash, labels);
+                }
+            }
+        }
+        Record::Samples(list) => {
+            for (id, s) in list {
+                let _ = head.append(id, s, true);
+            }
+        }
+        Record::Tombstone {
+            matchers,
+            mint,
+            maxt,
+        } => {
+            head.delete(&matchers, mint, maxt);
+        }
+        Record::Chunk { id, data } => {
+            if let Err(e) = head.load_chunk(id, &data) {
+                tracing::error!(error = %e, "skipping a corrupt checkpoint chunk");
+            }
+        }
+        Record::MinValid(t) => head.min_valid_t = head.min_valid_t.max(t),
+    }
+}
+
+impl TenantDb {
+    pub fn open(opts: &DbOptions, dir: &Path, read_only: bool) -> Result<TenantDb, TsdbError> {
+        if !read_only {
+            std::fs::create_dir_all(dir)?;
+        }
+        let (blocks, _quarantined) = load_blocks(dir, read_only)?;
+        let wal_dir = dir.join("wal");
+        let mut head = Head::new(opts.out_of_order_window_ms);
+        // Samples already in blocks are not head samples: keep the boundary.
+        if let Some(maxt) = blocks.iter().map(|b| b.meta().max_time).max() {
+            head.min_valid_t = maxt;
+        }
+        let started = std::time::Instant::now();
+        let stats = wal::replay(&wal_dir, !read_only, |rec| apply(&mut head, rec))?;
+        let secs = started.elapsed().as_secs_f64();
+        if stats.records > 0 {
+            tracing::info!(
+                tenant_dir = %dir.display(),
+                series = head.num_series,
+                samples = stats.samples,
+                seconds = format!("{secs:.3}"),
+                samples_per_sec = (stats.samples as f64 / secs.max(1e-9)) as u64,
+                "WAL replay finished"
+            );
+        }
+        let wal = if read_only {
+            None
+        } else {
+            Some(Wal::open(
+                &wal_dir,
+                stats.last_segment,
+                opts.wal_sync,
+                opts.wal_segment_bytes,
+            )?)
+        };
+        Ok(TenantDb {
+            dir: dir.to_path_buf(),
+            head: RwLock::new(head),
+            wal,
+            blocks: RwLock::new(blocks),
+            block_range: opts.block_range_ms.max(1),
+            max_series: opts.max_series_per_tenant,
+            head_cuts: AtomicU64::new(0),
+            compactions: AtomicU64::new(0),
+            compactions_failed: AtomicU64::new(0),
+            retention_deletes: AtomicU64::new(0),
+            series_created: AtomicU64::new(0),
+            replay_samples: stats.samples,
+            replay_seconds: secs,
+            wal_truncations: u64::from(stats.truncated),
+        })
+    }
+
+    fn wal(&self) -> Result<&Wal, TsdbError> {
+        self.wal
+            .as_ref()
+            .ok_or_else(|| TsdbError::BadInput("the database is open read-only".into()))
+    }
+
+    pub fn sync_wal(&self) -> Result<(), TsdbError> {
+        match &self.wal {
+            Some(w) => w.sync(),
+            None => Ok(()),
+        }
+    }
+
+    pub fn close(&self) -> Result<(), TsdbError> {
+        self.sync_wal()
+    }
+
+    pub fn stats(&self, top_n: usize) -> Result<TsdbStats, TsdbError> {
+        let head = self.head.read();
+        let (samples, chunks, mint, maxt) = head.stats();
+        let top = |mut v: Vec<(String, u64)>| {
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v.truncate(top_n);
+            v
+        };
+        let blocks: Vec<strata_block::BlockMeta> = self
+            .blocks_snapshot()
+            .iter()
+            .map(|b| b.meta().clone())
+            .collect();
+        let block_bytes = self.blocks_snapshot().iter().map(|b| b.size_bytes()).sum();
+        let mut all_series: std::collections::BTreeSet<Labels> = head
+            .iter_series()
+            .map(|(_, s)| s.labels.to_labels())
+            .collect();
+        let mut names = head.postings().cardinality();
+        for b in self.blocks_snapshot() {
+            let q = b.querier(i64::MIN, i64::MAX);
+            let hints = SelectHints {
+                start: i64::MIN,
+                end: i64::MAX,
+                series_only: true,
+                limit: 0,
+            };
+            for s in q
+                .select(&hints, &[])
+                .map_err(|e| TsdbError::Block(e.to_string()))?
+                .flatten()
+            {
+                all_series.insert(s.labels);
+            }
+            names.extend(b.label_cardinality());
+        }
+        let mut merged: std::collections::BTreeMap<String, u64> = Default::default();
+        for (n, c) in names {
+            let e = merged.entry(n).or_default();
+            *e = (*e).max(c);
+        }
+        Ok(TsdbStats {
+            num_series: all_series.len() as u64,
+            head_series: head.num_series as u64,
+            head_samples: samples,
+            head_chunks: chunks,
+            head_min_time: if samples == 0 { 0 } else { mint },
+            head_max_time: if samples == 0 { 0 } else { maxt },
+            blocks,
+            block_bytes,
+            wal_bytes: wal::dir_size(&self.dir.join("wal")),
+            top_label_names_by_cardinality: top(merged.into_iter().collect()),
+            top_series_count_by_metric_name: top(head
+                .postings()
+                .value_counts(strata_model::METRIC_NAME)),
+            top_series_count_by_label_pair: top(head.postings().pair_counts()),
+        })
+    }
+
+    pub fn add_metrics(&self, m: &mut TsdbMetrics) {
+        let head = self.head.read();
+        let (_, chunks, mint, maxt) = head.stats();
+        m.head_series += head.num_series as u64;
+        m.head_chunks += chunks;
+        if head.num_series > 0 {
+            m.head_min_time_ms = m.head_min_time_ms.min(mint);
+            m.head_max_time_ms = m.head_max_time_ms.max(maxt);
+        }
+        drop(head);
+        m.wal_bytes += self.wal.as_ref().map(|w| w.size_bytes()).unwrap_or(0);
+        m.series_created_total += self.series_created.load(Ordering::Relaxed);
+        m.wal_replay_samples += self.replay_samples;
+        m.wal_replay_seconds += self.replay_seconds;
+        m.wal_truncations_total += self.wal_truncations;
+        let blocks = self.blocks_snapshot();
+        m.blocks += blocks.len() as u64;
+        m.block_bytes += blocks.iter().map(|b| b.size_bytes()).sum::<u64>();
+        m.head_cuts_total += self.head_cuts.load(Ordering::Relaxed);
+        m.compactions_total += self.compactions.load(Ordering::Relaxed);
+        m.compactions_failed_total += self.compactions_failed.load(Ordering::Relaxed);
+        m.blocks_deleted_by_retention_total += self.retention_deletes.load(Ordering::Relaxed);
+    }
+}
