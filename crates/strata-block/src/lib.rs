@@ -920,3 +920,70 @@ pub fn rewrite_without_tombstones(
 
 #[cfg(test)]
 mod tests;
+
+// TEMPORARY until the streaming writer lands: same API, buffers samples.
+pub enum ChunkInput<'a> {
+    Encoded {
+        min_t: i64,
+        max_t: i64,
+        num_samples: u32,
+        data: &'a [u8],
+    },
+    Samples(&'a [Sample]),
+}
+
+pub struct BlockWriter {
+    parent: PathBuf,
+    min_time: i64,
+    max_time: i64,
+    level: u32,
+    sources: Vec<String>,
+    series: Vec<(Labels, Vec<Sample>)>,
+}
+
+impl BlockWriter {
+    pub fn create(
+        parent: &Path,
+        min_time: i64,
+        max_time: i64,
+        level: u32,
+        sources: Vec<String>,
+    ) -> Result<Self, BlockError> {
+        Ok(BlockWriter {
+            parent: parent.to_path_buf(),
+            min_time,
+            max_time,
+            level,
+            sources,
+            series: Vec::new(),
+        })
+    }
+
+    pub fn add_series(
+        &mut self,
+        labels: &Labels,
+        chunks: &[ChunkInput<'_>],
+    ) -> Result<(), BlockError> {
+        let mut v = Vec::new();
+        for c in chunks {
+            match c {
+                ChunkInput::Encoded { data, .. } => codec::decode(data, &mut v)
+                    .ok_or_else(|| BlockError::BadInput("bad chunk".into()))?,
+                ChunkInput::Samples(s) => v.extend_from_slice(s),
+            }
+        }
+        self.series.push((labels.clone(), v));
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<Option<BlockMeta>, BlockError> {
+        write_block(
+            &self.parent,
+            self.min_time,
+            self.max_time,
+            self.level,
+            self.sources,
+            self.series.into_iter(),
+        )
+    }
+}

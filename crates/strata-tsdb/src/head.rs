@@ -10,12 +10,18 @@
 //!    per-series buffer, merged at read and at block cut.
 //! 4. WAL replay uses the same append path in a mode that never rejects, so
 //!    every acknowledged sample comes back.
+//! 5. No lock is global: series are found through striped hash maps and
+//!    live in sharded stores (see `Head`), so appends of one tenant scale
+//!    with cores and a head cut never stops writers; it works series by
+//!    series and shard by shard.
 
 use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender, XorIter};
 use crate::{RejectReason, TsdbError};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use roaring::RoaringBitmap;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering};
 use strata_block::postings::MemPostings;
 use strata_model::{
     Label, LabelRef, Labels, Matcher, Sample, SampleIter, SelectHints, Series, SeriesIter,
@@ -24,14 +30,19 @@ use strata_model::{
 
 #[derive(Debug, Clone)]
 pub(crate) struct ClosedChunk {
+    /// Block column encoding (`strata_block::codec`).
     pub data: Arc<[u8]>,
     pub min_t: i64,
     pub max_t: i64,
+    pub num_samples: u16,
 }
 
 #[derive(Debug)]
 pub(crate) struct MemSeries {
     pub labels: CompactLabels,
+    /// The label-set hash, kept so removal finds the stripe without
+    /// rehashing.
+    pub hash: u64,
     pub closed: Vec<ClosedChunk>,
     pub open: XorAppender,
     /// Newest in-order timestamp (i64::MIN when empty).
@@ -42,9 +53,10 @@ pub(crate) struct MemSeries {
 }
 
 impl MemSeries {
-    fn new(labels: CompactLabels) -> Self {
+    fn new(labels: CompactLabels, hash: u64) -> Self {
         MemSeries {
             labels,
+            hash,
             closed: Vec::new(),
             open: XorAppender::new(),
             max_t: i64::MIN,
@@ -92,12 +104,113 @@ impl MemSeries {
             self.closed.push(ClosedChunk {
                 min_t: full.min_t,
                 max_t: full.max_t(),
+                num_samples: full.count(),
                 data: data.into(),
             });
         }
         self.open.append(s.t, s.v);
         self.max_t = s.t;
         self.last_bits = s.v.to_bits();
+    }
+
+    fn append(
+        &mut self,
+        s: Sample,
+        replay: bool,
+        min_valid: i64,
+        window: i64,
+    ) -> Result<Appended, RejectReason> {
+        if !replay && s.t < min_valid {
+            return Err(RejectReason::TooOld);
+        }
+        if self.max_t == i64::MIN || s.t > self.max_t {
+            self.append_in_order(s);
+            return Ok(Appended::Stored);
+        }
+        if s.t == self.max_t {
+            return if s.v.to_bits() == self.last_bits || replay {
+                Ok(Appended::Duplicate)
+            } else {
+                Err(RejectReason::DuplicateTimestamp)
+            };
+        }
+        if !replay && (window <= 0 || s.t < self.max_t - window) {
+            return Err(RejectReason::OutOfOrder);
+        }
+        match self.ooo.binary_search_by_key(&s.t, |x| x.t) {
+            Ok(i) => {
+                if self.ooo[i].v.to_bits() == s.v.to_bits() || replay {
+                    Ok(Appended::Duplicate)
+                } else {
+                    Err(RejectReason::DuplicateTimestamp)
+                }
+            }
+            Err(i) => {
+                self.ooo.insert(i, s);
+                Ok(Appended::Stored)
+            }
+        }
+    }
+
+    /// Drops what lies wholly before `before`: closed chunks ending before
+    /// it, the open chunk when it does, and out-of-order samples. A chunk
+    /// straddling `before` stays (reads clip it) until the next cut. The
+    /// ordering state stays, so old samples are still refused.
+    fn drop_before(&mut self, before: i64) {
+        self.closed.retain(|c| c.max_t >= before);
+        if self.open.count() > 0 && self.open.max_t() < before {
+            self.open = XorAppender::new();
+        }
+        self.ooo.retain(|s| s.t >= before);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.closed.is_empty() && self.open.count() == 0 && self.ooo.is_empty()
+    }
+
+    /// A query's copy of this series within `[lo, hi]`.
+    fn snapshot(&self, series_only: bool, lo: i64, hi: i64) -> Option<HeadSeriesData> {
+        if series_only {
+            return (self.min_t() <= hi && self.newest() >= lo).then(|| HeadSeriesData {
+                labels: self.labels.to_labels(),
+                closed: Vec::new(),
+                open: None,
+                ooo: Vec::new(),
+                lo,
+                hi,
+                newest: None,
+            });
+        }
+        let closed: Vec<Arc<[u8]>> = self
+            .closed
+            .iter()
+            .filter(|c| c.max_t >= lo && c.min_t <= hi)
+            .map(|c| c.data.clone())
+            .collect();
+        let open = (self.open.count() > 0 && self.open.max_t() >= lo && self.open.min_t <= hi)
+            .then(|| self.open.encoded());
+        let ooo: Vec<Sample> = self
+            .ooo
+            .iter()
+            .filter(|x| x.t >= lo && x.t <= hi)
+            .copied()
+            .collect();
+        if closed.is_empty() && open.is_none() && ooo.is_empty() {
+            return None;
+        }
+        let newest = match (&open, self.open.last()) {
+            (Some(_), Some((t, v))) if t <= hi => Some(Sample::new(t, v)),
+            _ => None,
+        };
+        Some(HeadSeriesData {
+            labels: self.labels.to_labels(),
+            closed,
+            open,
+            ooo,
+            lo,
+            hi,
+            newest,
+        })
     }
 
     /// All samples in [mint, maxt], in-order and out-of-order merged.
@@ -145,110 +258,290 @@ impl std::hash::Hasher for IdentityHasher {
     }
 }
 
-/// Per-tenant in-memory state.
+/// Stripes of the label-hash index and shards of the series store. Both are
+/// powers of two; neither is part of any on-disk format.
+const STRIPES: usize = 64;
+const SHARD_BITS: u32 = 6;
+const SHARDS: usize = 1 << SHARD_BITS;
+
+/// The stripe of a label-set hash. hashbrown uses the low bits for the
+/// bucket and the top seven for its tag, so the stripe takes middle bits:
+/// otherwise every key of a stripe would share its bucket bits.
+fn stripe_of(hash: u64) -> usize {
+    ((hash >> 32) as usize) & (STRIPES - 1)
+}
+
+pub(crate) fn shard_of(id: u32) -> usize {
+    id as usize & (SHARDS - 1)
+}
+
+fn slot_of(id: u32) -> usize {
+    (id >> SHARD_BITS) as usize
+}
+
+/// Series sharing one label hash: almost always one.
+enum HashEntry {
+    One(u32, CompactLabels),
+    Many(Vec<(u32, CompactLabels)>),
+}
+
+impl HashEntry {
+    fn find(&self, labels: &[LabelRef<'_>]) -> Option<u32> {
+        match self {
+            HashEntry::One(id, l) => l.eq_refs(labels).then_some(*id),
+            HashEntry::Many(v) => v.iter().find(|(_, l)| l.eq_refs(labels)).map(|(id, _)| *id),
+        }
+    }
+
+    fn find_labels(&self, labels: &CompactLabels) -> Option<u32> {
+        match self {
+            HashEntry::One(id, l) => (l.0 == labels.0).then_some(*id),
+            HashEntry::Many(v) => v.iter().find(|(_, l)| l.0 == labels.0).map(|(id, _)| *id),
+        }
+    }
+
+    fn push(&mut self, id: u32, labels: CompactLabels) {
+        match self {
+            HashEntry::One(..) => {
+                let HashEntry::One(a, la) = std::mem::replace(self, HashEntry::Many(Vec::new()))
+                else {
+                    return;
+                };
+                *self = HashEntry::Many(vec![(a, la), (id, labels)]);
+            }
+            HashEntry::Many(v) => v.push((id, labels)),
+        }
+    }
+
+    /// Removes `id`; true when the entry is left empty.
+    fn remove(&mut self, id: u32) -> bool {
+        match self {
+            HashEntry::One(a, _) => *a == id,
+            HashEntry::Many(v) => {
+                v.retain(|(x, _)| *x != id);
+                v.is_empty()
+            }
+        }
+    }
+}
+
+type Stripe = HashMap<u64, HashEntry, std::hash::BuildHasherDefault<IdentityHasher>>;
+
+/// One shard of the series store; series `id` lives in shard `id % SHARDS`
+/// at slot `id / SHARDS`.
 #[derive(Default)]
-pub(crate) struct Head {
+pub(crate) struct Shard {
     series: Vec<Option<Box<MemSeries>>>,
-    /// Keyed by the label-set hash, which is already uniformly distributed:
-    /// hashing it again would only cost time on every append.
-    by_hash: HashMap<u64, Vec<u32>, std::hash::BuildHasherDefault<IdentityHasher>>,
-    postings: MemPostings,
+}
+
+impl Shard {
+    fn get(&self, id: u32) -> Option<&MemSeries> {
+        self.series.get(slot_of(id)).and_then(|s| s.as_deref())
+    }
+
+    fn get_mut(&mut self, id: u32) -> Option<&mut MemSeries> {
+        self.series
+            .get_mut(slot_of(id))
+            .and_then(|s| s.as_deref_mut())
+    }
+
+    fn place(&mut self, id: u32, s: MemSeries) {
+        let slot = slot_of(id);
+        if self.series.len() <= slot {
+            self.series.resize_with(slot + 1, || None);
+        }
+        self.series[slot] = Some(Box::new(s));
+    }
+
+    fn iter(&self, shard: usize) -> impl Iterator<Item = (u32, &MemSeries)> {
+        self.series.iter().enumerate().filter_map(move |(slot, s)| {
+            s.as_deref()
+                .map(|s| (((slot as u32) << SHARD_BITS) | shard as u32, s))
+        })
+    }
+}
+
+/// Per-tenant in-memory state, safe for concurrent appends and reads.
+///
+/// Locks, always taken in this order and never held across I/O:
+/// a hash stripe (`stripes`, finding and creating series) → a series shard
+/// (`shards`, one series' samples) → `postings`. Appends of one request lock
+/// one shard at a time, so concurrent requests of a tenant run in parallel
+/// unless they touch the same shard at the same moment; queries copy chunk
+/// references out of each shard they need and decode without locks.
+pub(crate) struct Head {
+    stripes: Box<[RwLock<Stripe>]>,
+    shards: Box<[Mutex<Shard>]>,
+    postings: RwLock<MemPostings>,
+    next_id: AtomicU32,
     /// Samples older than this are already in blocks: "too old".
-    pub min_valid_t: i64,
-    pub num_series: usize,
+    min_valid_t: AtomicI64,
+    /// Reads of the head see only samples at or after this time: older ones
+    /// were cut into a block (and may linger in memory until dropped).
+    trunc_t: AtomicI64,
+    num_series: AtomicUsize,
     pub ooo_window: i64,
 }
 
 pub(crate) enum Appended {
     Stored,
     Duplicate,
+    /// The series was removed by a head cut after the caller looked it up.
+    Gone,
+}
+
+/// Exclusive access to one shard for appending.
+pub(crate) struct ShardGuard<'h> {
+    head: &'h Head,
+    shard: MutexGuard<'h, Shard>,
+}
+
+impl ShardGuard<'_> {
+    /// Appends one sample. `replay` accepts everything an earlier run
+    /// acknowledged (out of order or not).
+    pub fn append(&mut self, id: u32, s: Sample, replay: bool) -> Result<Appended, RejectReason> {
+        let min_valid = self.head.min_valid_t.load(Ordering::Acquire);
+        let window = self.head.ooo_window;
+        let Some(series) = self.shard.get_mut(id) else {
+            return Ok(Appended::Gone);
+        };
+        series.append(s, replay, min_valid, window)
+    }
 }
 
 impl Head {
     pub fn new(ooo_window: i64) -> Self {
         Head {
-            min_valid_t: i64::MIN,
+            stripes: (0..STRIPES)
+                .map(|_| RwLock::new(Stripe::default()))
+                .collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            postings: RwLock::new(MemPostings::default()),
+            next_id: AtomicU32::new(0),
+            min_valid_t: AtomicI64::new(i64::MIN),
+            trunc_t: AtomicI64::new(i64::MIN),
+            num_series: AtomicUsize::new(0),
             ooo_window,
-            ..Default::default()
         }
     }
 
-    pub fn series(&self, id: u32) -> Option<&MemSeries> {
-        self.series.get(id as usize).and_then(|s| s.as_deref())
+    pub fn num_series(&self) -> usize {
+        self.num_series.load(Ordering::Relaxed)
     }
 
-    pub fn next_id(&self) -> u32 {
-        self.series.len() as u32
+    pub fn min_valid_t(&self) -> i64 {
+        self.min_valid_t.load(Ordering::Acquire)
+    }
+
+    /// Raises the time before which samples are refused (never lowers it).
+    pub fn raise_min_valid(&self, t: i64) {
+        self.min_valid_t.fetch_max(t, Ordering::AcqRel);
+    }
+
+    pub fn trunc_t(&self) -> i64 {
+        self.trunc_t.load(Ordering::Acquire)
+    }
+
+    /// Hides samples before `t` from reads (they are in a block now).
+    pub fn raise_trunc(&self, t: i64) {
+        self.trunc_t.fetch_max(t, Ordering::AcqRel);
+    }
+
+    pub fn lock_shard(&self, shard: usize) -> ShardGuard<'_> {
+        ShardGuard {
+            head: self,
+            shard: self.shards[shard & (SHARDS - 1)].lock(),
+        }
     }
 
     /// Finds a series by its borrowed labels.
     pub fn lookup(&self, hash: u64, labels: &[LabelRef<'_>]) -> Option<u32> {
-        let ids = self.by_hash.get(&hash)?;
-        ids.iter()
-            .copied()
-            .find(|id| self.series(*id).is_some_and(|s| s.labels.eq_refs(labels)))
+        self.stripes[stripe_of(hash)]
+            .read()
+            .get(&hash)?
+            .find(labels)
     }
 
-    /// Creates a series with a given id (replay) or the next id.
-    pub fn create(&mut self, id: u32, hash: u64, labels: Labels) {
-        let idx = id as usize;
-        if self.series.len() <= idx {
-            self.series.resize_with(idx + 1, || None);
+    /// Finds or creates a series. On creation `log` runs (with the new id)
+    /// before any other writer can see the series, so its WAL series record
+    /// precedes every samples record that refers to it. `max_series` 0 means
+    /// no limit.
+    pub fn get_or_create(
+        &self,
+        hash: u64,
+        labels: &[LabelRef<'_>],
+        max_series: usize,
+        log: impl FnOnce(u32),
+    ) -> Result<(u32, bool), RejectReason> {
+        if let Some(id) = self.lookup(hash, labels) {
+            return Ok((id, false));
         }
-        self.postings.add(id, &labels);
-        self.by_hash.entry(hash).or_default().push(id);
-        self.series[idx] = Some(Box::new(MemSeries::new(CompactLabels::from_labels(
-            &labels,
-        ))));
-        self.num_series += 1;
-    }
-
-    /// Appends one sample. `replay` accepts everything an earlier run
-    /// acknowledged (out of order or not).
-    pub fn append(&mut self, id: u32, s: Sample, replay: bool) -> Result<Appended, RejectReason> {
-        let window = self.ooo_window;
-        let min_valid = self.min_valid_t;
-        let Some(series) = self
-            .series
-            .get_mut(id as usize)
-            .and_then(|s| s.as_deref_mut())
-        else {
-            return Err(RejectReason::TooOld);
-        };
-        if !replay && s.t < min_valid {
-            return Err(RejectReason::TooOld);
+        let mut stripe = self.stripes[stripe_of(hash)].write();
+        if let Some(id) = stripe.get(&hash).and_then(|e| e.find(labels)) {
+            return Ok((id, false));
         }
-        if series.max_t == i64::MIN || s.t > series.max_t {
-            series.append_in_order(s);
-            return Ok(Appended::Stored);
+        let before = self.num_series.fetch_add(1, Ordering::AcqRel);
+        if max_series > 0 && before >= max_series {
+            self.num_series.fetch_sub(1, Ordering::AcqRel);
+            return Err(RejectReason::SeriesLimit);
         }
-        if s.t == series.max_t {
-            return if s.v.to_bits() == series.last_bits || replay {
-                Ok(Appended::Duplicate)
-            } else {
-                Err(RejectReason::DuplicateTimestamp)
-            };
-        }
-        if !replay && (window <= 0 || s.t < series.max_t - window) {
-            return Err(RejectReason::OutOfOrder);
-        }
-        match series.ooo.binary_search_by_key(&s.t, |x| x.t) {
-            Ok(i) => {
-                if series.ooo[i].v.to_bits() == s.v.to_bits() || replay {
-                    Ok(Appended::Duplicate)
-                } else {
-                    Err(RejectReason::DuplicateTimestamp)
-                }
-            }
-            Err(i) => {
-                series.ooo.insert(i, s);
-                Ok(Appended::Stored)
+        let id = self.next_id.fetch_add(1, Ordering::AcqRel);
+        let owned = owned_labels(labels);
+        let compact = CompactLabels::from_labels(&owned);
+        self.shards[shard_of(id)]
+            .lock()
+            .place(id, MemSeries::new(compact.clone(), hash));
+        self.postings.write().add(id, &owned);
+        match stripe.get_mut(&hash) {
+            Some(e) => e.push(id, compact),
+            None => {
+                stripe.insert(hash, HashEntry::One(id, compact));
             }
         }
+        log(id);
+        Ok((id, true))
     }
 
-    /// Replaces a series' samples with a prebuilt chunk (checkpoint replay).
-    pub fn load_chunk(&mut self, id: u32, data: &[u8]) -> Result<(), TsdbError> {
+    /// Creates a series with a given id (WAL replay). A label set already
+    /// present (a checkpoint and a segment both naming it) keeps its id.
+    pub fn create_replayed(&self, id: u32, labels: Labels) {
+        let hash = labels.hash64();
+        let compact = CompactLabels::from_labels(&labels);
+        let mut stripe = self.stripes[stripe_of(hash)].write();
+        if stripe
+            .get(&hash)
+            .and_then(|e| e.find_labels(&compact))
+            .is_some()
+        {
+            return;
+        }
+        {
+            let mut shard = self.shards[shard_of(id)].lock();
+            if shard.get(id).is_some() {
+                return;
+            }
+            shard.place(id, MemSeries::new(compact.clone(), hash));
+        }
+        self.postings.write().add(id, &labels);
+        match stripe.get_mut(&hash) {
+            Some(e) => e.push(id, compact),
+            None => {
+                stripe.insert(hash, HashEntry::One(id, compact));
+            }
+        }
+        self.next_id
+            .fetch_max(id.saturating_add(1), Ordering::AcqRel);
+        self.num_series.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Appends one sample to a series (replay and tests; appends of a
+    /// request go through `lock_shard`).
+    pub fn append_one(&self, id: u32, s: Sample, replay: bool) -> Result<Appended, RejectReason> {
+        self.lock_shard(shard_of(id)).append(id, s, replay)
+    }
+
+    /// Adds a checkpoint chunk's samples to a series (checkpoint replay).
+    pub fn load_chunk(&self, id: u32, data: &[u8]) -> Result<(), TsdbError> {
         let samples: Vec<(i64, f64)> = {
             let mut it = XorIter::new(data);
             let v: Vec<_> = it.by_ref().collect();
@@ -260,97 +553,204 @@ impl Head {
             }
             v
         };
+        let mut g = self.lock_shard(shard_of(id));
         for (t, v) in samples {
-            let _ = self.append(id, Sample::new(t, v), true);
+            let _ = g.append(id, Sample::new(t, v), true);
         }
         Ok(())
     }
 
     /// Ids of series matching all matchers (all series when none).
     pub fn select_ids(&self, matchers: &[Matcher]) -> RoaringBitmap {
-        self.postings.select(matchers)
+        self.postings.read().select(matchers)
     }
 
-    pub fn postings(&self) -> &MemPostings {
-        &self.postings
+    pub fn postings(&self) -> parking_lot::RwLockReadGuard<'_, MemPostings> {
+        self.postings.read()
     }
 
-    /// Removes a series entirely (after its samples moved to a block).
-    fn remove(&mut self, id: u32) {
-        let Some(slot) = self.series.get_mut(id as usize) else {
-            return;
-        };
-        let Some(s) = slot.take() else { return };
-        let labels = s.labels.to_labels();
-        self.postings.remove(id, &labels);
-        let hash = labels.hash64();
-        if let Some(ids) = self.by_hash.get_mut(&hash) {
-            ids.retain(|x| *x != id);
-            if ids.is_empty() {
-                self.by_hash.remove(&hash);
-            }
-        }
-        self.num_series -= 1;
+    /// Every live series id (what a WAL checkpoint keeps).
+    #[allow(dead_code)]
+    pub fn live_ids(&self) -> RoaringBitmap {
+        self.postings.read().all().clone()
     }
 
-    /// Takes every sample older than `before` out of the head, sorted by
-    /// labels, and drops series left empty.
-    pub fn cut(&mut self, before: i64) -> Vec<(Labels, Vec<Sample>)> {
-        let mut out = Vec::new();
-        let mut emptied = Vec::new();
-        for id in self.postings.all().iter().collect::<Vec<_>>() {
-            let Some(series) = self
-                .series
-                .get_mut(id as usize)
-                .and_then(|s| s.as_deref_mut())
-            else {
+    /// Removes series that hold no samples (after a cut or a delete). Each
+    /// is re-checked under its locks: a sample appended meanwhile keeps it.
+    fn remove_if_empty(&self, ids: &[u32]) -> u64 {
+        let mut removed: Vec<(u32, Labels)> = Vec::new();
+        for &id in ids {
+            let Some(hash) = self.shards[shard_of(id)].lock().get(id).map(|s| s.hash) else {
                 continue;
             };
-            if series.min_t() >= before {
+            let mut stripe = self.stripes[stripe_of(hash)].write();
+            let mut shard = self.shards[shard_of(id)].lock();
+            let Some(series) = shard.get(id) else {
+                continue;
+            };
+            if !series.is_empty() {
                 continue;
             }
-            let all = series.samples(i64::MIN, i64::MAX);
-            let split = all.partition_point(|s| s.t < before);
-            let (old, keep) = all.split_at(split);
-            if !old.is_empty() {
-                out.push((series.labels.to_labels(), old.to_vec()));
+            let labels = series.labels.to_labels();
+            if let Some(slot) = shard.series.get_mut(slot_of(id)) {
+                *slot = None;
             }
-            let mut fresh = MemSeries::new(series.labels.clone());
-            for s in keep {
+            drop(shard);
+            if stripe.get_mut(&hash).is_some_and(|e| e.remove(id)) {
+                stripe.remove(&hash);
+            }
+            drop(stripe);
+            removed.push((id, labels));
+        }
+        if !removed.is_empty() {
+            let mut p = self.postings.write();
+            for (id, labels) in &removed {
+                p.remove(*id, labels);
+            }
+            self.num_series.fetch_sub(removed.len(), Ordering::AcqRel);
+        }
+        removed.len() as u64
+    }
+
+    /// Drops every sample before `before` from memory (they are in a block),
+    /// shard by shard, and removes series left empty. Returns the number of
+    /// series removed.
+    pub fn truncate(&self, before: i64) -> u64 {
+        self.raise_min_valid(before);
+        self.raise_trunc(before);
+        let mut emptied = Vec::new();
+        for (i, shard) in self.shards.iter().enumerate() {
+            let mut shard = shard.lock();
+            for slot in shard.series.iter_mut() {
+                let Some(series) = slot.as_deref_mut() else {
+                    continue;
+                };
+                series.drop_before(before);
+            }
+            emptied.extend(
+                shard
+                    .iter(i)
+                    .filter(|(_, s)| s.is_empty())
+                    .map(|(id, _)| id),
+            );
+        }
+        self.remove_if_empty(&emptied)
+    }
+
+    /// Series with samples in `[lo, end)`, sorted by labels: what a block of
+    /// that range holds. Only label references are collected, never samples.
+    pub fn series_in_range(&self, lo: i64, end: i64) -> Vec<(CompactLabels, u32)> {
+        let lo = lo.max(self.trunc_t());
+        let mut out = Vec::new();
+        for (i, shard) in self.shards.iter().enumerate() {
+            let shard = shard.lock();
+            out.extend(
+                shard
+                    .iter(i)
+                    .filter(|(_, s)| s.min_t() < end && s.newest() >= lo)
+                    .map(|(id, s)| (s.labels.clone(), id)),
+            );
+        }
+        out.sort_by(|a, b| a.0.cmp_labels(&b.0));
+        out
+    }
+
+    /// One series' data in `[lo, end)` as block writer input: closed chunks
+    /// entirely inside the range by reference (written through without
+    /// decoding), everything else decoded and clipped. `None` when the
+    /// series is gone or holds nothing there.
+    pub fn series_range_chunks(&self, id: u32, lo: i64, end: i64) -> Option<RangeChunks> {
+        let lo = lo.max(self.trunc_t());
+        let shard = self.shards[shard_of(id)].lock();
+        let s = shard.get(id)?;
+        let mut out = RangeChunks::default();
+        let hi = end.saturating_sub(1);
+        if s.ooo.iter().any(|x| x.t >= lo && x.t < end) {
+            // Out-of-order samples interleave with the chunks: merge them.
+            out.tail = s.samples(lo, hi);
+        } else {
+            for c in s.closed.iter().filter(|c| c.max_t >= lo && c.min_t <= hi) {
+                if c.min_t >= lo && c.max_t <= hi && out.tail.is_empty() {
+                    out.encoded.push(c.clone());
+                } else {
+                    let from = out.tail.len();
+                    if strata_block::codec::decode(&c.data, &mut out.tail).is_none() {
+                        tracing::error!("corrupt closed head chunk skipped");
+                        out.tail.truncate(from);
+                    }
+                }
+            }
+            if s.open.count() > 0 && s.open.min_t <= hi && s.open.max_t() >= lo {
+                let open = s.open.encoded();
+                out.tail
+                    .extend(XorIter::new(&open).map(|(t, v)| Sample::new(t, v)));
+            }
+            out.tail.retain(|x| x.t >= lo && x.t <= hi);
+        }
+        if out.encoded.is_empty() && out.tail.is_empty() {
+            return None;
+        }
+        Some(out)
+    }
+
+    /// Deletes samples of matching series in [mint, maxt].
+    pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<u32> {
+        let ids: Vec<u32> = self.select_ids(matchers).iter().collect();
+        let mut emptied = Vec::new();
+        for &id in &ids {
+            let mut shard = self.shards[shard_of(id)].lock();
+            let Some(series) = shard.get_mut(id) else {
+                continue;
+            };
+            let keep: Vec<Sample> = series
+                .samples(i64::MIN, i64::MAX)
+                .into_iter()
+                .filter(|s| s.t < mint || s.t > maxt)
+                .collect();
+            let mut fresh = MemSeries::new(series.labels.clone(), series.hash);
+            for s in &keep {
                 fresh.append_in_order(*s);
             }
             if keep.is_empty() {
-                // Keep ordering state so an old sample is still refused.
                 fresh.max_t = series.max_t;
                 fresh.last_bits = series.last_bits;
                 emptied.push(id);
             }
             *series = fresh;
         }
-        for id in emptied {
-            self.remove(id);
-        }
-        self.min_valid_t = self.min_valid_t.max(before);
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+        self.remove_if_empty(&emptied);
+        ids
     }
 
-    /// Copies every sample before `end`, sorted by labels, leaving the head
-    /// as it is.
-    pub fn copy_before(&self, end: i64) -> Vec<(Labels, Vec<Sample>)> {
-        let mut out: Vec<(Labels, Vec<Sample>)> = self
-            .iter_series()
-            .filter(|(_, s)| s.min_t() < end)
-            .map(|(_, s)| {
-                (
-                    s.labels.to_labels(),
-                    s.samples(i64::MIN, end.saturating_sub(1)),
-                )
-            })
-            .filter(|(_, v)| !v.is_empty())
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+    /// (samples, chunks, min time, max time) over the visible head.
+    pub fn stats(&self) -> (u64, u64, i64, i64) {
+        let trunc = self.trunc_t();
+        let (mut samples, mut chunks, mut mint, mut maxt) = (0u64, 0u64, i64::MAX, i64::MIN);
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            for s in shard.series.iter().flatten() {
+                samples += s.num_samples();
+                chunks += s.closed.len() as u64 + u64::from(s.open.count() > 0);
+                mint = mint.min(s.min_t().max(trunc));
+                maxt = maxt.max(s.newest());
+            }
+        }
+        (samples, chunks, mint, maxt)
+    }
+
+    pub fn time_range(&self) -> (i64, i64) {
+        let (_, _, a, b) = self.stats();
+        (a, b)
+    }
+
+    /// Visits every series (stats, checkpoints), one shard lock at a time.
+    pub fn for_each_series(&self, mut f: impl FnMut(u32, &MemSeries)) {
+        for (i, shard) in self.shards.iter().enumerate() {
+            let shard = shard.lock();
+            for (id, s) in shard.iter(i) {
+                f(id, s);
+            }
+        }
     }
 
     /// WAL checkpoint records describing the whole head: series, their
@@ -358,15 +758,16 @@ impl Head {
     pub fn checkpoint_records(&self) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let mut min_valid = vec![crate::wal::REC_MIN_VALID];
-        crate::wal::put_varint(&mut min_valid, self.min_valid_t);
+        crate::wal::put_varint(&mut min_valid, self.min_valid_t());
         out.push(min_valid);
-        for (id, s) in self.iter_series() {
+        let trunc = self.trunc_t();
+        self.for_each_series(|id, s| {
             let mut rec = vec![crate::wal::REC_SERIES];
             crate::wal::put_uvarint(&mut rec, 1);
             crate::wal::put_series(&mut rec, id, s.labels.iter());
             out.push(rec);
             for part in s
-                .samples(i64::MIN, i64::MAX)
+                .samples(trunc, i64::MAX)
                 .chunks(usize::from(SAMPLES_PER_CHUNK))
             {
                 let mut a = XorAppender::new();
@@ -380,67 +781,13 @@ impl Head {
                 rec.extend_from_slice(&data);
                 out.push(rec);
             }
-        }
+        });
         out
     }
 
-    /// Deletes samples of matching series in [mint, maxt].
-    pub fn delete(&mut self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<u32> {
-        let ids: Vec<u32> = self.select_ids(matchers).iter().collect();
-        let mut emptied = Vec::new();
-        for id in &ids {
-            let Some(series) = self
-                .series
-                .get_mut(*id as usize)
-                .and_then(|s| s.as_deref_mut())
-            else {
-                continue;
-            };
-            let keep: Vec<Sample> = series
-                .samples(i64::MIN, i64::MAX)
-                .into_iter()
-                .filter(|s| s.t < mint || s.t > maxt)
-                .collect();
-            let mut fresh = MemSeries::new(series.labels.clone());
-            for s in &keep {
-                fresh.append_in_order(*s);
-            }
-            if keep.is_empty() {
-                emptied.push(*id);
-            }
-            *series = fresh;
-        }
-        for id in emptied {
-            self.remove(id);
-        }
-        ids
-    }
-
-    pub fn stats(&self) -> (u64, u64, i64, i64) {
-        let (mut samples, mut chunks, mut mint, mut maxt) = (0u64, 0u64, i64::MAX, i64::MIN);
-        for s in self.series.iter().flatten() {
-            samples += s.num_samples();
-            chunks += s.closed.len() as u64 + u64::from(s.open.count() > 0);
-            mint = mint.min(s.min_t());
-            maxt = maxt.max(s.newest());
-        }
-        (samples, chunks, mint, maxt)
-    }
-
-    pub fn time_range(&self) -> (i64, i64) {
-        let (_, _, a, b) = self.stats();
-        (a, b)
-    }
-
-    pub fn iter_series(&self) -> impl Iterator<Item = (u32, &MemSeries)> {
-        self.series
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_deref().map(|s| (i as u32, s)))
-    }
-
-    /// A consistent copy of what a query needs, taken under the read lock so
-    /// the lock is not held while the query runs.
+    /// A consistent copy of what a query needs: chunk references and a copy
+    /// of the open chunk, taken one shard lock at a time so no lock is held
+    /// while the query runs.
     pub fn snapshot_series(
         &self,
         hints: &SelectHints,
@@ -448,58 +795,39 @@ impl Head {
         mint: i64,
         maxt: i64,
     ) -> Vec<HeadSeriesData> {
-        let (lo, hi) = (mint.max(hints.start), maxt.min(hints.end));
-        let mut out: Vec<HeadSeriesData> = Vec::new();
+        let (lo, hi) = (
+            mint.max(hints.start).max(self.trunc_t()),
+            maxt.min(hints.end),
+        );
+        let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); SHARDS];
         for id in self.select_ids(matchers).iter() {
-            let Some(s) = self.series(id) else { continue };
-            if hints.series_only {
-                if s.min_t() <= hi && s.newest() >= lo {
-                    out.push(HeadSeriesData {
-                        labels: s.labels.to_labels(),
-                        closed: Vec::new(),
-                        open: None,
-                        ooo: Vec::new(),
-                        lo,
-                        hi,
-                        newest: None,
-                    });
+            by_shard[shard_of(id)].push(id);
+        }
+        let mut out: Vec<HeadSeriesData> = Vec::new();
+        for (i, ids) in by_shard.iter().enumerate() {
+            if ids.is_empty() {
+                continue;
+            }
+            let shard = self.shards[i].lock();
+            for &id in ids {
+                let Some(s) = shard.get(id) else { continue };
+                if let Some(d) = s.snapshot(hints.series_only, lo, hi) {
+                    out.push(d);
                 }
-                continue;
             }
-            let closed: Vec<Arc<[u8]>> = s
-                .closed
-                .iter()
-                .filter(|c| c.max_t >= lo && c.min_t <= hi)
-                .map(|c| c.data.clone())
-                .collect();
-            let open = (s.open.count() > 0 && s.open.max_t() >= lo && s.open.min_t <= hi)
-                .then(|| s.open.encoded());
-            let ooo: Vec<Sample> = s
-                .ooo
-                .iter()
-                .filter(|x| x.t >= lo && x.t <= hi)
-                .copied()
-                .collect();
-            if closed.is_empty() && open.is_none() && ooo.is_empty() {
-                continue;
-            }
-            let newest = match (&open, s.open.last()) {
-                (Some(_), Some((t, v))) if t <= hi => Some(Sample::new(t, v)),
-                _ => None,
-            };
-            out.push(HeadSeriesData {
-                labels: s.labels.to_labels(),
-                closed,
-                open,
-                ooo,
-                lo,
-                hi,
-                newest,
-            });
         }
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         out
     }
+}
+
+/// One series' part of a block range, see `Head::series_range_chunks`.
+#[derive(Default)]
+pub(crate) struct RangeChunks {
+    /// Closed chunks inside the range, oldest first, already block-encoded.
+    pub encoded: Vec<ClosedChunk>,
+    /// Decoded samples after the encoded chunks, sorted, within the range.
+    pub tail: Vec<Sample>,
 }
 
 /// A query's private copy of one head series: closed chunks (column
@@ -644,8 +972,11 @@ impl SampleIter for ChunkIter {
 /// each name and value in label order. A `Labels` costs two heap strings per
 /// label; a head holds millions of series, so this is most of the saving in
 /// memory per series. `Labels` are built from it only for reads.
+///
+/// Shared (`Arc`): the series and the hash index hold the same bytes, and a
+/// head cut sorts series by label without copying them.
 #[derive(Debug, Clone)]
-pub(crate) struct CompactLabels(Box<[u8]>);
+pub(crate) struct CompactLabels(Arc<[u8]>);
 
 impl CompactLabels {
     fn from_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
@@ -656,7 +987,24 @@ impl CompactLabels {
             strata_block::codec::put_uvarint(&mut buf, v.len() as u64);
             buf.extend_from_slice(v.as_bytes());
         }
-        CompactLabels(buf.into_boxed_slice())
+        CompactLabels(buf.into())
+    }
+
+    /// Prometheus' label-set order (name, then value, label by label),
+    /// without building `Labels`.
+    pub fn cmp_labels(&self, other: &CompactLabels) -> std::cmp::Ordering {
+        let (mut a, mut b) = (self.iter(), other.iter());
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return std::cmp::Ordering::Equal,
+                (None, Some(_)) => return std::cmp::Ordering::Less,
+                (Some(_), None) => return std::cmp::Ordering::Greater,
+                (Some(x), Some(y)) => match x.0.cmp(y.0).then_with(|| x.1.cmp(y.1)) {
+                    std::cmp::Ordering::Equal => {}
+                    o => return o,
+                },
+            }
+        }
     }
 
     pub fn from_labels(l: &Labels) -> Self {

@@ -1,94 +1,184 @@
 //! Writes: appending a batch and deleting series.
+//!
+//! An append runs in three steps, none under a tenant-wide lock:
+//! 1. every series is hashed and found (or created) through the head's
+//!    striped hash index; a new series' WAL record is enqueued before any
+//!    other writer can see the series;
+//! 2. the batch's series are grouped by head shard; per shard, under that
+//!    shard's lock only, the samples are appended and their WAL record is
+//!    enqueued — so per series, WAL order equals append order;
+//! 3. the request waits, outside every lock, for its last WAL record to be
+//!    written (group commit).
 
 use super::TenantDb;
 
-use crate::head::{Appended, owned_labels};
-use crate::wal::{self};
+use crate::head::{Appended, shard_of};
+use crate::wal;
 use crate::{AppendOutcome, RejectReason, Rejection, TsdbError};
 use std::sync::atomic::Ordering;
 use strata_model::{Matcher, WriteBatch, hash_pairs};
 
+/// Rejections of one series, counted run by run of equal reasons.
+struct SeriesRejects<'o> {
+    out: &'o mut Vec<Rejection>,
+    series_index: usize,
+    run: Option<(RejectReason, u64)>,
+}
+
+impl SeriesRejects<'_> {
+    fn add(&mut self, reason: RejectReason) {
+        match &mut self.run {
+            Some((r, n)) if *r == reason => *n += 1,
+            Some((r, n)) => {
+                self.out.push(Rejection {
+                    series_index: self.series_index,
+                    samples: *n,
+                    reason: *r,
+                });
+                *r = reason;
+                *n = 1;
+            }
+            None => self.run = Some((reason, 1)),
+        }
+    }
+}
+
+impl Drop for SeriesRejects<'_> {
+    fn drop(&mut self) {
+        if let Some((reason, samples)) = self.run {
+            self.out.push(Rejection {
+                series_index: self.series_index,
+                samples,
+                reason,
+            });
+        }
+    }
+}
+
 impl TenantDb {
     pub fn append(&self, batch: &WriteBatch<'_>) -> Result<AppendOutcome, TsdbError> {
         let wal = self.wal()?;
+        let head = &self.head;
         let mut out = AppendOutcome::default();
-        let mut series_rec = wal::SeriesRecordBuilder::default();
-        let mut samples_rec = wal::SamplesRecordBuilder::default();
         let (mut n_series, mut n_samples) = (0u64, 0u64);
-        let seq = {
-            let mut head = self.head.write();
-            for i in 0..batch.len() {
-                let labels = batch.series_labels(i);
-                let samples = batch.series_samples(i);
-                let hash = hash_pairs(
-                    labels
-                        .iter()
-                        .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
-                );
-                let id = match head.lookup(hash, labels) {
-                    Some(id) => id,
-                    None => {
-                        if self.max_series > 0 && head.num_series >= self.max_series {
-                            out.rejected.push(Rejection {
-                                series_index: i,
-                                samples: samples.len() as u64,
-                                reason: RejectReason::SeriesLimit,
-                            });
-                            continue;
-                        }
-                        let id = head.next_id();
-                        head.create(id, hash, owned_labels(labels));
-                        series_rec.push(id, labels.iter().map(|l| (l.name, l.value)));
-                        n_series += 1;
-                        id
-                    }
+        let mut last_seq: Option<u64> = None;
+        let mut series_rec = wal::SeriesRecordBuilder::default();
+        // Series ids in batch order; None = rejected by the series limit.
+        let mut ids: Vec<Option<u32>> = Vec::with_capacity(batch.len());
+        for i in 0..batch.len() {
+            let labels = batch.series_labels(i);
+            let hash = hash_pairs(
+                labels
+                    .iter()
+                    .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
+            );
+            let created = head.get_or_create(hash, labels, self.max_series, |id| {
+                series_rec.push(id, labels.iter().map(|l| (l.name, l.value)));
+                if let Some(p) = series_rec.finish() {
+                    last_seq = Some(wal.enqueue(&[&p]));
+                }
+            });
+            match created {
+                Ok((id, new)) => {
+                    n_series += u64::from(new);
+                    ids.push(Some(id));
+                }
+                Err(reason) => {
+                    out.rejected.push(Rejection {
+                        series_index: i,
+                        samples: batch.series_samples(i).len() as u64,
+                        reason,
+                    });
+                    ids.push(None);
+                }
+            }
+        }
+        let mut order: Vec<(usize, u32)> = ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| id.map(|id| (i, id)))
+            .collect();
+        order.sort_unstable_by_key(|&(i, id)| (shard_of(id), i));
+        let mut samples_rec = wal::SamplesRecordBuilder::default();
+        // Series a head cut removed between lookup and append: found again
+        // (re-created) and appended in a second round.
+        let mut gone: Vec<usize> = Vec::new();
+        for run in order.chunk_by(|a, b| shard_of(a.1) == shard_of(b.1)) {
+            let mut shard = head.lock_shard(shard_of(run[0].1));
+            for &(i, id) in run {
+                let mut rejects = SeriesRejects {
+                    out: &mut out.rejected,
+                    series_index: i,
+                    run: None,
                 };
-                let mut rejected: Option<(RejectReason, u64)> = None;
-                for s in samples {
-                    match head.append(id, *s, false) {
+                for s in batch.series_samples(i) {
+                    match shard.append(id, *s, false) {
                         Ok(Appended::Stored) => {
                             samples_rec.push(id, *s);
                             n_samples += 1;
                         }
                         Ok(Appended::Duplicate) => {}
-                        Err(reason) => match &mut rejected {
-                            Some((r, n)) if *r == reason => *n += 1,
-                            Some((r, n)) => {
-                                out.rejected.push(Rejection {
-                                    series_index: i,
-                                    samples: *n,
-                                    reason: *r,
-                                });
-                                *r = reason;
-                                *n = 1;
-                            }
-                            None => rejected = Some((reason, 1)),
-                        },
+                        Ok(Appended::Gone) => {
+                            gone.push(i);
+                            break;
+                        }
+                        Err(reason) => rejects.add(reason),
                     }
                 }
-                if let Some((reason, n)) = rejected {
-                    out.rejected.push(Rejection {
-                        series_index: i,
-                        samples: n,
-                        reason,
-                    });
+            }
+            if let Some(p) = samples_rec.finish() {
+                last_seq = Some(wal.enqueue(&[&p]));
+            }
+        }
+        for i in gone {
+            let labels = batch.series_labels(i);
+            let hash = hash_pairs(
+                labels
+                    .iter()
+                    .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
+            );
+            let created = head.get_or_create(hash, labels, self.max_series, |id| {
+                series_rec.push(id, labels.iter().map(|l| (l.name, l.value)));
+                if let Some(p) = series_rec.finish() {
+                    last_seq = Some(wal.enqueue(&[&p]));
+                }
+            });
+            let mut rejects = SeriesRejects {
+                out: &mut out.rejected,
+                series_index: i,
+                run: None,
+            };
+            let id = match created {
+                Ok((id, new)) => {
+                    n_series += u64::from(new);
+                    id
+                }
+                Err(reason) => {
+                    for _ in batch.series_samples(i) {
+                        rejects.add(reason);
+                    }
+                    continue;
+                }
+            };
+            let mut shard = head.lock_shard(shard_of(id));
+            for s in batch.series_samples(i) {
+                match shard.append(id, *s, false) {
+                    Ok(Appended::Stored) => {
+                        samples_rec.push(id, *s);
+                        n_samples += 1;
+                    }
+                    Ok(_) => {}
+                    Err(reason) => rejects.add(reason),
                 }
             }
-            let payloads: Vec<Vec<u8>> = series_rec
-                .finish()
-                .into_iter()
-                .chain(samples_rec.finish())
-                .collect();
-            if payloads.is_empty() {
-                None
-            } else {
-                let refs: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
-                Some(wal.enqueue(&refs))
+            if let Some(p) = samples_rec.finish() {
+                last_seq = Some(wal.enqueue(&[&p]));
             }
-        };
-        if let Some(seq) = seq {
+        }
+        if let Some(seq) = last_seq {
             wal.wait(seq)?;
         }
+        out.rejected.sort_by_key(|r| r.series_index);
         out.samples_accepted = n_samples;
         out.series_created = n_series;
         self.series_created.fetch_add(n_series, Ordering::Relaxed);
@@ -103,11 +193,8 @@ impl TenantDb {
     ) -> Result<(), TsdbError> {
         let wal = self.wal()?;
         let rec = wal::tombstone_record(matchers, mint, maxt);
-        let seq = {
-            let mut head = self.head.write();
-            head.delete(matchers, mint, maxt);
-            wal.enqueue(&[&rec])
-        };
+        let seq = wal.enqueue(&[&rec]);
+        self.head.delete(matchers, mint, maxt);
         wal.wait(seq)?;
         wal.sync()?;
         for b in self.blocks_snapshot() {

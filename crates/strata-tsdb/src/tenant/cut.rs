@@ -1,61 +1,138 @@
 //! The head cut: the oldest range of the head becomes a block.
+//!
+//! Design constraints:
+//! 1. Writers never wait for a cut: no step holds more than one shard lock,
+//!    and none holds it across I/O, encoding of a whole head, or an fsync.
+//! 2. Memory follows the active series, not the block: the block is written
+//!    series by series from the head's own chunks (closed chunks pass
+//!    through in their block encoding), so at most one series' samples are
+//!    decoded at a time, plus the sorted list of label references.
+//! 3. Crash safety: the block is durable (temp dir, fsync, rename) before
+//!    anything is dropped; until the WAL checkpoint replaces the old
+//!    segments, a restart replays samples the block already holds, and
+//!    reads hide them (the head's truncation time starts at the newest
+//!    block's end).
 
 use super::TenantDb;
 
-use crate::wal::{self};
+use crate::wal;
 use crate::{DbOptions, TsdbError};
+use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use strata_block::Block;
+use strata_block::{Block, BlockMeta, BlockWriter, ChunkInput};
+
+/// How long a cut waits for queries opened before its block was published
+/// before dropping the cut samples anyway (such a query may then miss them).
+const READER_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl TenantDb {
-    /// Writes head samples before `end` as a block, then drops them from the
-    /// head and checkpoints the WAL. See the crash notes inline.
+    /// Writes head samples in `[lo, end)` as a block into `parent` covering
+    /// `[block_min, block_max)`, leaving the head as it is.
+    pub(crate) fn write_head_range(
+        &self,
+        parent: &Path,
+        lo: i64,
+        end: i64,
+        block_min: i64,
+        block_max: i64,
+    ) -> Result<Option<BlockMeta>, TsdbError> {
+        let block_err = |e: strata_block::BlockError| TsdbError::Block(e.to_string());
+        let series = self.head.series_in_range(lo, end);
+        if series.is_empty() {
+            return Ok(None);
+        }
+        let mut w =
+            BlockWriter::create(parent, block_min, block_max, 1, vec![]).map_err(block_err)?;
+        for (labels, id) in series {
+            let Some(rc) = self.head.series_range_chunks(id, lo, end) else {
+                continue;
+            };
+            let mut inputs: Vec<ChunkInput<'_>> = Vec::with_capacity(rc.encoded.len() + 1);
+            inputs.extend(rc.encoded.iter().map(|c| ChunkInput::Encoded {
+                min_t: c.min_t,
+                max_t: c.max_t,
+                num_samples: u32::from(c.num_samples),
+                data: &c.data,
+            }));
+            if !rc.tail.is_empty() {
+                inputs.push(ChunkInput::Samples(&rc.tail));
+            }
+            w.add_series(&labels.to_labels(), &inputs)
+                .map_err(block_err)?;
+        }
+        w.finish().map_err(block_err)
+    }
+
+    /// Cuts head samples before `end` into a block, drops them from memory
+    /// and checkpoints the WAL.
     pub(crate) fn cut_head(&self, end: i64) -> Result<(), TsdbError> {
         let wal = self.wal()?;
-        // (a) From now on samples before `end` are refused, so the copy below
-        // stays complete while we write the block without the lock.
-        let data = {
-            let mut head = self.head.write();
-            head.min_valid_t = head.min_valid_t.max(end);
-            head.copy_before(end)
-        };
-        let start = data
-            .iter()
-            .filter_map(|(_, s)| s.first().map(|x| x.t))
-            .min();
-        // (b) The block: durable before the WAL forgets anything. A crash
-        // after this and before (d) replays samples the block also holds;
-        // queries and compaction deduplicate them.
-        if let Some(start) = start {
-            let block_start = start.div_euclid(self.block_range) * self.block_range;
-            if let Some(meta) =
-                strata_block::write_block(&self.dir, block_start, end, 1, vec![], data.into_iter())
-                    .map_err(|e| TsdbError::Block(e.to_string()))?
-            {
+        let started = std::time::Instant::now();
+        // (a) From now on samples before `end` are refused: every sample of
+        // the range is in the head once each shard has been visited.
+        self.head.raise_min_valid(end);
+        let lo = self.head.trunc_t();
+        let (mint, _) = self.head.time_range();
+        // (b) The block, durable before the head forgets anything.
+        if mint < end {
+            let block_start = mint.max(lo).div_euclid(self.block_range) * self.block_range;
+            if let Some(meta) = self.write_head_range(&self.dir, lo, end, block_start, end)? {
                 let b = Block::open(&self.dir.join(&meta.ulid))
                     .map_err(|e| TsdbError::Block(e.to_string()))?;
                 let mut blocks = self.blocks.write();
                 blocks.push(b);
                 blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
-                tracing::info!(ulid = %meta.ulid, min_time = meta.min_time, max_time = meta.max_time, series = meta.stats.num_series, samples = meta.stats.num_samples, bytes = meta.stats.num_bytes, "head cut into a block");
+                drop(blocks);
+                tracing::info!(ulid = %meta.ulid, min_time = meta.min_time, max_time = meta.max_time, series = meta.stats.num_series, samples = meta.stats.num_samples, bytes = meta.stats.num_bytes, seconds = format!("{:.3}", started.elapsed().as_secs_f64()), "head cut into a block");
             }
         }
-        // (c) Drop the samples and snapshot what remains for the checkpoint.
-        let (finished, records) = {
-            let mut head = self.head.write();
-            head.cut(end);
-            let finished = wal.rotate()?;
-            (finished, head.checkpoint_records())
-        };
-        // (d) Checkpoint, then forget the segments it replaces.
+        // (c) Queries opened before the block was published read these
+        // samples from the head: let them finish first.
+        self.wait_for_older_readers();
+        // (d) Drop the range from memory, shard by shard.
+        let removed = self.head.truncate(end);
+        self.series_removed.fetch_add(removed, Ordering::Relaxed);
+        // (e) Checkpoint, then forget the segments it replaces. Appends go
+        // on meanwhile into the new segment.
+        let finished = wal.rotate()?;
+        let records = self.head.checkpoint_records();
         wal::write_checkpoint(&self.dir.join("wal"), finished, &records)?;
         wal::truncate_before(&self.dir.join("wal"), finished)?;
         self.head_cuts.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            end,
+            removed_series = removed,
+            seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
+            "head cut finished"
+        );
         Ok(())
     }
 
+    /// A fresh epoch for new queriers, then waits until none holds the old.
+    fn wait_for_older_readers(&self) {
+        let old = std::mem::replace(&mut *self.reader_epoch.lock(), Arc::new(()));
+        let started = std::time::Instant::now();
+        while Arc::strong_count(&old) > 1 {
+            if started.elapsed() > READER_WAIT {
+                tracing::warn!(
+                    "a query opened before the head cut is still running; dropping the cut samples from memory anyway"
+                );
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// A querier's hold on the current epoch, taken with the block list it
+    /// will read (see `reader_epoch`).
+    pub(crate) fn enter_read(&self) -> (Arc<()>, Vec<Block>) {
+        let epoch = self.reader_epoch.lock();
+        (epoch.clone(), self.blocks_snapshot())
+    }
+
     pub fn flush_all(&self) -> Result<(), TsdbError> {
-        let (_, maxt) = self.head.read().time_range();
+        let (_, maxt) = self.head.time_range();
         if maxt == i64::MIN {
             return Ok(());
         }
@@ -65,8 +142,8 @@ impl TenantDb {
     pub fn maintenance(&self, opts: &DbOptions) -> Result<(), TsdbError> {
         // Head cut: Prometheus' rule, when the head spans 1.5 block ranges.
         loop {
-            let (mint, maxt) = self.head.read().time_range();
-            if mint == i64::MAX || maxt - mint <= self.block_range * 3 / 2 {
+            let (mint, maxt) = self.head.time_range();
+            if mint == i64::MAX || maxt == i64::MIN || maxt - mint <= self.block_range * 3 / 2 {
                 break;
             }
             let end = mint.div_euclid(self.block_range) * self.block_range + self.block_range;

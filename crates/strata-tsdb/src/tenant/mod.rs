@@ -25,9 +25,15 @@ use strata_model::{Labels, Querier, SelectHints};
 
 pub(crate) struct TenantDb {
     pub dir: PathBuf,
-    pub head: RwLock<Head>,
+    pub head: Head,
     wal: Option<Wal>,
     blocks: RwLock<Vec<Block>>,
+    /// Held (a clone) by every querier: a head cut swaps in a fresh one
+    /// after publishing its block and waits for queriers holding the old one
+    /// before dropping the cut samples from memory, so no query created
+    /// before the block appeared loses them.
+    reader_epoch: parking_lot::Mutex<std::sync::Arc<()>>,
+    series_removed: AtomicU64,
     block_range: i64,
     max_series: usize,
     head_cuts: AtomicU64,
@@ -40,19 +46,16 @@ pub(crate) struct TenantDb {
     pub wal_truncations: u64,
 }
 
-fn apply(head: &mut Head, rec: Record) {
+fn apply(head: &Head, rec: Record) {
     match rec {
         Record::Series(list) => {
             for (id, labels) in list {
-                if head.series(id).is_none() {
-                    let hash = labels.hash64();
-                    head.create(id, hash, labels);
-                }
+                head.create_replayed(id, labels);
             }
         }
         Record::Samples(list) => {
             for (id, s) in list {
-                let _ = head.append(id, s, true);
+                let _ = head.append_one(id, s, true);
             }
         }
         Record::Tombstone {
@@ -67,7 +70,7 @@ fn apply(head: &mut Head, rec: Record) {
                 tracing::error!(error = %e, "skipping a corrupt checkpoint chunk");
             }
         }
-        Record::MinValid(t) => head.min_valid_t = head.min_valid_t.max(t),
+        Record::MinValid(t) => head.raise_min_valid(t),
     }
 }
 
@@ -78,18 +81,21 @@ impl TenantDb {
         }
         let (blocks, _quarantined) = load_blocks(dir, read_only)?;
         let wal_dir = dir.join("wal");
-        let mut head = Head::new(opts.out_of_order_window_ms);
+        let head = Head::new(opts.out_of_order_window_ms);
         // Samples already in blocks are not head samples: keep the boundary.
         if let Some(maxt) = blocks.iter().map(|b| b.meta().max_time).max() {
-            head.min_valid_t = maxt;
+            head.raise_min_valid(maxt);
         }
         let started = std::time::Instant::now();
-        let stats = wal::replay(&wal_dir, !read_only, |rec| apply(&mut head, rec))?;
+        let stats = wal::replay(&wal_dir, !read_only, |rec| apply(&head, rec))?;
+        // Samples before the min valid time are in blocks (replayed again
+        // only after a crash between a block write and its checkpoint).
+        head.raise_trunc(head.min_valid_t());
         let secs = started.elapsed().as_secs_f64();
         if stats.records > 0 {
             tracing::info!(
                 tenant_dir = %dir.display(),
-                series = head.num_series,
+                series = head.num_series(),
                 samples = stats.samples,
                 seconds = format!("{secs:.3}"),
                 samples_per_sec = (stats.samples as f64 / secs.max(1e-9)) as u64,
@@ -108,7 +114,9 @@ impl TenantDb {
         };
         Ok(TenantDb {
             dir: dir.to_path_buf(),
-            head: RwLock::new(head),
+            head,
+            reader_epoch: parking_lot::Mutex::new(std::sync::Arc::new(())),
+            series_removed: AtomicU64::new(0),
             wal,
             blocks: RwLock::new(blocks),
             block_range: opts.block_range_ms.max(1),
@@ -142,7 +150,7 @@ impl TenantDb {
     }
 
     pub fn stats(&self, top_n: usize) -> Result<TsdbStats, TsdbError> {
-        let head = self.head.read();
+        let head = &self.head;
         let (samples, chunks, mint, maxt) = head.stats();
         let top = |mut v: Vec<(String, u64)>| {
             v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -155,10 +163,10 @@ impl TenantDb {
             .map(|b| b.meta().clone())
             .collect();
         let block_bytes = self.blocks_snapshot().iter().map(|b| b.size_bytes()).sum();
-        let mut all_series: std::collections::BTreeSet<Labels> = head
-            .iter_series()
-            .map(|(_, s)| s.labels.to_labels())
-            .collect();
+        let mut all_series: std::collections::BTreeSet<Labels> = Default::default();
+        head.for_each_series(|_, s| {
+            all_series.insert(s.labels.to_labels());
+        });
         let mut names = head.postings().cardinality();
         for b in self.blocks_snapshot() {
             let q = b.querier(i64::MIN, i64::MAX);
@@ -184,7 +192,7 @@ impl TenantDb {
         }
         Ok(TsdbStats {
             num_series: all_series.len() as u64,
-            head_series: head.num_series as u64,
+            head_series: head.num_series() as u64,
             head_samples: samples,
             head_chunks: chunks,
             head_min_time: if samples == 0 { 0 } else { mint },
@@ -201,15 +209,15 @@ impl TenantDb {
     }
 
     pub fn add_metrics(&self, m: &mut TsdbMetrics) {
-        let head = self.head.read();
+        let head = &self.head;
         let (_, chunks, mint, maxt) = head.stats();
-        m.head_series += head.num_series as u64;
+        m.head_series += head.num_series() as u64;
         m.head_chunks += chunks;
-        if head.num_series > 0 {
+        if head.num_series() > 0 {
             m.head_min_time_ms = m.head_min_time_ms.min(mint);
             m.head_max_time_ms = m.head_max_time_ms.max(maxt);
         }
-        drop(head);
+        m.series_removed_total += self.series_removed.load(Ordering::Relaxed);
         m.wal_bytes += self.wal.as_ref().map(|w| w.size_bytes()).unwrap_or(0);
         m.series_created_total += self.series_created.load(Ordering::Relaxed);
         m.wal_replay_samples += self.replay_samples;

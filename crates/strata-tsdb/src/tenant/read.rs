@@ -12,14 +12,15 @@ use strata_model::{
 
 impl TenantDb {
     pub fn querier(self: &Arc<Self>, mint: i64, maxt: i64) -> TenantQuerier {
-        let blocks = self
-            .blocks_snapshot()
+        let (epoch, blocks) = self.enter_read();
+        let blocks = blocks
             .into_iter()
             .filter(|b| b.meta().max_time > mint && b.meta().min_time <= maxt)
             .map(|b| b.querier(mint, maxt))
             .collect();
         TenantQuerier {
             db: self.clone(),
+            _epoch: epoch,
             blocks,
             mint,
             maxt,
@@ -29,6 +30,9 @@ impl TenantDb {
 
 pub(crate) struct TenantQuerier {
     db: Arc<TenantDb>,
+    /// Keeps a head cut from dropping samples this querier may still read
+    /// from the head (see `TenantDb::reader_epoch`).
+    _epoch: Arc<()>,
     blocks: Vec<BlockQuerier>,
     mint: i64,
     maxt: i64,
@@ -61,7 +65,6 @@ impl Querier for TenantQuerier {
         let data = self
             .db
             .head
-            .read()
             .snapshot_series(hints, matchers, self.mint, self.maxt);
         if self.blocks.is_empty() {
             let mut data = data;
@@ -118,7 +121,7 @@ impl Querier for TenantQuerier {
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
         let mut out: std::collections::BTreeSet<String> = {
-            let head = self.db.head.read();
+            let head = &self.db.head;
             if matchers.is_empty() {
                 head.postings().label_names(None).into_iter().collect()
             } else {
@@ -137,7 +140,7 @@ impl Querier for TenantQuerier {
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
         let mut out: std::collections::BTreeSet<String> = {
-            let head = self.db.head.read();
+            let head = &self.db.head;
             if matchers.is_empty() {
                 head.postings()
                     .label_values(name, None)

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use strata_block::Block;
 
 impl TenantDb {
+    /// Writes existing blocks (hard-linked) and the head (as a new block)
     /// into `dir`.
     pub fn snapshot(&self, dir: &Path) -> Result<Vec<PathBuf>, TsdbError> {
         std::fs::create_dir_all(dir)?;
@@ -23,22 +24,10 @@ impl TenantDb {
             }
             out.push(target);
         }
-        let data = self.head.read().copy_before(i64::MAX);
-        let mint = data
-            .iter()
-            .filter_map(|(_, s)| s.first().map(|x| x.t))
-            .min();
-        let maxt = data.iter().filter_map(|(_, s)| s.last().map(|x| x.t)).max();
-        if let (Some(mint), Some(maxt)) = (mint, maxt)
-            && let Some(meta) = strata_block::write_block(
-                dir,
-                mint,
-                maxt.saturating_add(1),
-                1,
-                vec![],
-                data.into_iter(),
-            )
-            .map_err(|e| TsdbError::Block(e.to_string()))?
+        let (mint, maxt) = self.head.time_range();
+        if mint <= maxt
+            && let Some(meta) =
+                self.write_head_range(dir, i64::MIN, i64::MAX, mint, maxt.saturating_add(1))?
         {
             out.push(dir.join(meta.ulid));
         }
