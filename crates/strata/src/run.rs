@@ -108,8 +108,11 @@ pub struct RunArgs {
     #[arg(long = "storage.wal-fsync", default_value = "1s", value_parser = wal_sync)]
     pub wal_fsync: WalSync,
 
-    /// Time range of the blocks the head is cut into.
-    #[arg(long = "storage.block-range", default_value = "2h", value_parser = duration, hide = true)]
+    /// Time range of the blocks the head is cut into (Prometheus'
+    /// --storage.tsdb.min-block-duration). The head is cut when it spans 1.5
+    /// ranges; compaction merges blocks into 3x, 9x, … ranges. Smaller values
+    /// mean more, smaller blocks; meant for tests and benchmarks.
+    #[arg(long = "storage.block-range", default_value = "2h", value_parser = duration, help_heading = "Advanced")]
     pub block_range: Duration,
 
     /// Take the tenant from the X-Scope-OrgID header; requests without it get 401.
@@ -178,7 +181,7 @@ pub struct RunArgs {
     pub log_format: LogFormat,
 
     /// How often the head is cut into blocks, blocks compacted and retention applied.
-    #[arg(long = "storage.maintenance-interval", default_value = "30s", value_parser = duration, hide = true)]
+    #[arg(long = "storage.maintenance-interval", default_value = "30s", value_parser = duration, help_heading = "Advanced")]
     pub maintenance_interval: Duration,
 }
 
