@@ -192,6 +192,8 @@ pub struct Db {
     read_only: bool,
     _lock: Option<std::fs::File>,
     closed: std::sync::atomic::AtomicBool,
+    /// Set when shutdown begins: maintenance stops between steps.
+    stopping: std::sync::atomic::AtomicBool,
     fsync_thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
     stop_fsync: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -267,6 +269,7 @@ impl Db {
             read_only,
             _lock: lock,
             closed: std::sync::atomic::AtomicBool::new(false),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             fsync_thread: parking_lot::Mutex::new(None),
             stop_fsync: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
@@ -386,9 +389,16 @@ impl Db {
         }
         let all: Vec<Arc<TenantDb>> = self.tenants.read().values().cloned().collect();
         for t in all {
-            t.maintenance(&self.opts)?;
+            t.maintenance(&self.opts, &self.stopping)?;
         }
         Ok(())
+    }
+
+    /// Asks running and future maintenance to stop after its current step
+    /// (a cut or a compaction), so shutdown does not wait for a backlog.
+    pub fn stop_maintenance(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Cuts the whole head of a tenant into a block.

@@ -418,6 +418,7 @@ async fn serve(args: RunArgs) -> Result<()> {
         Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
         Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
     }
+    db.stop_maintenance();
     let _ = maintenance.await;
     tracing::info!("making the head durable");
     let close_db = db.clone();

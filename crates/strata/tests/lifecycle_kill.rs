@@ -6,6 +6,8 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -25,7 +27,7 @@ fn metric(server: &Server, name: &str) -> f64 {
 /// Pushes one sample per series per request, 10 s of data time apart, until
 /// the server stops answering. Returns the data time of every acknowledged
 /// request.
-fn push_until_killed(url: String, start_t: i64) -> Vec<i64> {
+fn push_until_killed(url: String, start_t: i64, acks: Arc<AtomicUsize>) -> Vec<i64> {
     let client = reqwest::blocking::Client::new();
     let mut acked = Vec::new();
     for i in 0..1_000_000i64 {
@@ -44,6 +46,7 @@ fn push_until_killed(url: String, start_t: i64) -> Vec<i64> {
             break;
         }
         acked.push(t);
+        acks.fetch_add(1, Ordering::SeqCst);
     }
     acked
 }
@@ -99,7 +102,11 @@ fn kill_9_during_head_cuts_and_compactions_loses_and_doubles_nothing() -> TestRe
     for round in 0..8u64 {
         let server = Server::start(dir.path(), &flags);
         let url = server.url("/api/v1/write");
-        let writer = std::thread::spawn(move || push_until_killed(url, next_t));
+        let acks = Arc::new(AtomicUsize::new(0));
+        let writer = {
+            let acks = acks.clone();
+            std::thread::spawn(move || push_until_killed(url, next_t, acks))
+        };
         // Kill at a different moment of the lifecycle each round: just after
         // a cut started, after several, after compactions.
         let (counter, want) = match round % 4 {
@@ -110,7 +117,7 @@ fn kill_9_during_head_cuts_and_compactions_loses_and_doubles_nothing() -> TestRe
         };
         let base = metric(&server, counter);
         let deadline = Instant::now() + Duration::from_secs(60);
-        while metric(&server, counter) < base + want {
+        while metric(&server, counter) < base + want || acks.load(Ordering::SeqCst) < 3 {
             assert!(
                 Instant::now() < deadline,
                 "round {round}: {counter} never reached +{want}"

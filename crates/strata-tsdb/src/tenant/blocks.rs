@@ -54,3 +54,19 @@ impl TenantDb {
         self.blocks.read().clone()
     }
 }
+
+/// Deletes a block directory so that a crash midway never leaves a block
+/// with some files gone: it is renamed to `<ulid>.tmp` first (what startup
+/// removes as unfinished), then removed.
+pub(crate) fn delete_block_dir(dir: &Path) -> Result<(), TsdbError> {
+    let Some(name) = dir.file_name().and_then(|n| n.to_str()) else {
+        return Ok(());
+    };
+    let doomed = dir.with_file_name(format!("{name}.tmp"));
+    std::fs::rename(dir, &doomed)?;
+    if let Some(parent) = dir.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    std::fs::remove_dir_all(&doomed)?;
+    Ok(())
+}

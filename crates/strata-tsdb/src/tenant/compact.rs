@@ -9,13 +9,20 @@ use strata_block::Block;
 impl TenantDb {
     /// Merges overlapping blocks, then neighbours within exponentially larger
     /// aligned windows (3×, 9×, … the block range), as Prometheus does.
-    pub(super) fn compact(&self, opts: &DbOptions) -> Result<(), TsdbError> {
+    pub(super) fn compact(
+        &self,
+        opts: &DbOptions,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<(), TsdbError> {
         let cap = opts
             .retention_time_ms
             .map(|r| r / 10)
             .unwrap_or(i64::MAX)
             .min(31 * 24 * 3600 * 1000);
         loop {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(());
+            }
             let blocks = self.blocks_snapshot();
             let metas: Vec<strata_block::BlockMeta> =
                 blocks.iter().map(|b| b.meta().clone()).collect();
@@ -48,7 +55,7 @@ impl TenantDb {
                 blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
             }
             for b in &group {
-                std::fs::remove_dir_all(b.dir())?;
+                super::blocks::delete_block_dir(b.dir())?;
             }
             self.compactions.fetch_add(1, Ordering::Relaxed);
         }

@@ -139,7 +139,11 @@ impl TenantDb {
         self.cut_head(maxt.saturating_add(1))
     }
 
-    pub fn maintenance(&self, opts: &DbOptions) -> Result<(), TsdbError> {
+    pub fn maintenance(
+        &self,
+        opts: &DbOptions,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<(), TsdbError> {
         // Head cut: Prometheus' rule, when the head spans 1.5 block ranges.
         // Only up to the head's end as of now: a writer catching up faster
         // than cuts complete must not starve compaction and retention.
@@ -149,10 +153,13 @@ impl TenantDb {
             if mint == i64::MAX || maxt == i64::MIN || maxt - mint <= self.block_range * 3 / 2 {
                 break;
             }
+            if stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
             let end = mint.div_euclid(self.block_range) * self.block_range + self.block_range;
             self.cut_head(end)?;
         }
-        if let Err(e) = self.compact(opts) {
+        if let Err(e) = self.compact(opts, stop) {
             self.compactions_failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!(error = %e, tenant_dir = %self.dir.display(), "compaction failed; the inputs are untouched");
         }

@@ -44,7 +44,7 @@ impl TenantDb {
             .retain(|b| !gone.contains(&b.meta().ulid));
         for b in &doomed {
             tracing::info!(ulid = %b.meta().ulid, max_time = b.meta().max_time, "deleting block by retention");
-            std::fs::remove_dir_all(b.dir())?;
+            super::blocks::delete_block_dir(b.dir())?;
             self.retention_deletes.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())

@@ -55,7 +55,7 @@ impl TenantDb {
                 blocks.extend(new_block);
                 blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
             }
-            std::fs::remove_dir_all(b.dir())?;
+            super::blocks::delete_block_dir(b.dir())?;
         }
         Ok(())
     }
