@@ -4,7 +4,8 @@
 //! them in step. For one label set, chunks that overlap no other chunk and no
 //! tombstone are copied through as bytes; only overlapping or tombstoned
 //! chunks are decoded, merged (duplicate timestamps: the earlier input wins)
-//! and re-encoded. Memory: one decompressed page per input plus the chunks
+//! and re-encoded. Runs of chunks smaller than a full block chunk are merged
+//! into full ones by the writer (`merge_small_chunks`). Memory: one decompressed page per input plus the chunks
 //! of one series, and the output's index.
 
 use crate::codec::Reader;
@@ -46,7 +47,10 @@ pub fn compact(
         .collect();
     sources.sort();
     sources.dedup();
-    let writer = BlockWriter::create(parent, min_time, max_time, level, sources)?;
+    let mut writer = BlockWriter::create(parent, min_time, max_time, level, sources)?;
+    // Compaction output lives long: small chunks (the head's 120-sample ones,
+    // a block's partial last chunk) are worth merging; full ones are copied.
+    writer.merge_small_chunks(true);
     merge_into(writer, blocks)
 }
 
@@ -57,13 +61,14 @@ pub fn rewrite_without_tombstones(
     block: &Block,
 ) -> Result<Option<BlockMeta>, BlockError> {
     let m = block.meta();
-    let writer = BlockWriter::create(
+    let mut writer = BlockWriter::create(
         parent,
         m.min_time,
         m.max_time,
         m.compaction.level,
         m.compaction.sources.clone(),
     )?;
+    writer.merge_small_chunks(true);
     merge_into(writer, &[block])
 }
 

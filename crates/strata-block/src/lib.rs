@@ -233,3 +233,6 @@ pub fn fuzz_decode_chunk(bytes: &[u8]) -> usize {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod stream_tests;
