@@ -31,7 +31,7 @@ fn series(rng: &mut Rng, kind: u64, t0: i64) -> Vec<Sample> {
     let rate = 1 + rng.below(50);
     for i in 0..480i64 {
         // Scrape jitter of a few ms on half the targets.
-        let jitter = if kind % 2 == 0 {
+        let jitter = if kind.is_multiple_of(2) {
             rng.below(5) as i64
         } else {
             0

@@ -10,7 +10,11 @@
 
 use crate::codec::Reader;
 use crate::reader::BlockInner;
-use crate::{Block, BlockError, BlockMeta, BlockWriter, ChunkInput, ChunkMeta, corrupt};
+use crate::{
+    Block, BlockError, BlockMeta, BlockWriter, ChunkInput, ChunkMeta, corrupt, read_frame_at,
+};
+use std::fs::File;
+use std::path::PathBuf;
 use std::sync::Arc;
 use strata_model::{Labels, Sample};
 
@@ -75,6 +79,10 @@ pub fn rewrite_without_tombstones(
 /// One input block being walked in label order.
 struct Cursor<'a> {
     block: &'a BlockInner,
+    /// The chunks file, read with positioned reads rather than the mmap.
+    file: File,
+    file_len: u64,
+    path: PathBuf,
     next: usize,
     /// The last page read: a block's series are laid out in order, so the
     /// next series' chunks are usually in the same page.
@@ -90,7 +98,7 @@ impl Cursor<'_> {
         if let Some((_, p)) = self.page.as_ref().filter(|(p, _)| *p == at) {
             return Ok(p.clone());
         }
-        let p = Arc::new(self.block.read_page(at)?);
+        let p = Arc::new(read_frame_at(&self.file, self.file_len, &self.path, at)?);
         self.page = Some((at, p.clone()));
         Ok(p)
     }
@@ -114,14 +122,20 @@ enum Piece {
 }
 
 fn merge_into(mut writer: BlockWriter, blocks: &[&Block]) -> Result<Option<BlockMeta>, BlockError> {
-    let mut cursors: Vec<Cursor<'_>> = blocks
-        .iter()
-        .map(|b| Cursor {
+    let mut cursors: Vec<Cursor<'_>> = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        let path = b.inner.dir.join("chunks");
+        let file = File::open(&path)?;
+        let file_len = file.metadata()?.len();
+        cursors.push(Cursor {
             block: &b.inner,
+            file,
+            file_len,
+            path,
             next: 0,
             page: None,
-        })
-        .collect();
+        });
+    }
     let mut members: Vec<usize> = Vec::with_capacity(cursors.len());
     loop {
         // The smallest label set among the cursors, and every input holding it.

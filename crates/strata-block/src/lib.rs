@@ -151,27 +151,31 @@ pub(crate) fn write_framed(w: &mut impl Write, raw: &[u8]) -> Result<u64, BlockE
     Ok(12 + compressed.len() as u64)
 }
 
-/// Reads a framed zstd body at `at`; returns (body, bytes consumed).
-pub(crate) fn read_framed(
-    path: &Path,
-    b: &[u8],
-    at: usize,
-) -> Result<(Vec<u8>, usize), BlockError> {
-    let hdr = b
-        .get(at..at + 12)
-        .ok_or_else(|| corrupt(path, format!("truncated frame header at {at}")))?;
-    let clen = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
-    let rlen = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
-    let crc = u32::from_le_bytes([hdr[8], hdr[9], hdr[10], hdr[11]]);
+/// The 12-byte frame header: (compressed length, raw length, crc32c).
+fn frame_header(path: &Path, at: u64, hdr: &[u8]) -> Result<(usize, usize, u32), BlockError> {
+    let word = |i: usize| {
+        hdr.get(i..i + 4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+            .ok_or_else(|| corrupt(path, format!("truncated frame header at {at}")))
+    };
+    let (clen, rlen, crc) = (word(0)? as usize, word(4)? as usize, word(8)?);
     if rlen > MAX_DECOMPRESSED {
         return Err(corrupt(
             path,
             format!("frame at {at} claims {rlen} decompressed bytes"),
         ));
     }
-    let body = b
-        .get(at + 12..at + 12 + clen)
-        .ok_or_else(|| corrupt(path, format!("truncated frame at {at}")))?;
+    Ok((clen, rlen, crc))
+}
+
+/// Checks and decompresses a frame body whose header said (rlen, crc).
+fn frame_body(
+    path: &Path,
+    at: u64,
+    body: &[u8],
+    rlen: usize,
+    crc: u32,
+) -> Result<Vec<u8>, BlockError> {
     if crc32c::crc32c(body) != crc {
         return Err(corrupt(path, format!("checksum mismatch in frame at {at}")));
     }
@@ -186,7 +190,53 @@ pub(crate) fn read_framed(
             ),
         ));
     }
-    Ok((raw, 12 + clen))
+    Ok(raw)
+}
+
+/// Reads a framed zstd body at `at` of `b`; returns (body, bytes consumed).
+pub(crate) fn read_framed(
+    path: &Path,
+    b: &[u8],
+    at: usize,
+) -> Result<(Vec<u8>, usize), BlockError> {
+    let truncated = || corrupt(path, format!("truncated frame at {at}"));
+    let hdr = at
+        .checked_add(12)
+        .and_then(|e| b.get(at..e))
+        .ok_or_else(truncated)?;
+    let (clen, rlen, crc) = frame_header(path, at as u64, hdr)?;
+    let body = (at + 12)
+        .checked_add(clen)
+        .and_then(|e| b.get(at + 12..e))
+        .ok_or_else(truncated)?;
+    Ok((frame_body(path, at as u64, body, rlen, crc)?, 12 + clen))
+}
+
+/// Reads the frame at `at` of an open file of `file_len` bytes with
+/// positioned reads: compaction streams through whole files, and reading
+/// them through the mmap would count every page it touched in its RSS.
+pub(crate) fn read_frame_at(
+    file: &File,
+    file_len: u64,
+    path: &Path,
+    at: u64,
+) -> Result<Vec<u8>, BlockError> {
+    use std::os::unix::fs::FileExt;
+    let truncated = || corrupt(path, format!("truncated frame at {at}"));
+    let body_at = at
+        .checked_add(12)
+        .filter(|e| *e <= file_len)
+        .ok_or_else(truncated)?;
+    let mut hdr = [0u8; 12];
+    file.read_exact_at(&mut hdr, at)?;
+    let (clen, rlen, crc) = frame_header(path, at, &hdr)?;
+    // Checked against the file before allocating what the header claims.
+    if (clen as u64) > file_len - body_at {
+        return Err(truncated());
+    }
+    let mut body = vec![0u8; clen];
+    file.read_exact_at(&mut body, body_at)?;
+    frame_body(path, at, &body, rlen, crc)
 }
 
 pub(crate) fn header(magic: &[u8; 4]) -> [u8; 8] {

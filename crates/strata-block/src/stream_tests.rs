@@ -131,7 +131,10 @@ struct GenBlock {
 
 fn series_labels(i: usize) -> Labels {
     Labels::from_pairs([
-        ("__name__", if i % 3 == 0 { "a_total" } else { "b" }),
+        (
+            "__name__",
+            if i.is_multiple_of(3) { "a_total" } else { "b" },
+        ),
         ("k", &(i % 4).to_string()),
         ("i", &i.to_string()),
     ])
