@@ -89,8 +89,9 @@ struct Cursor<'a> {
     page: Option<(u64, Arc<Vec<u8>>)>,
 }
 
-impl Cursor<'_> {
-    fn labels(&self) -> Option<&Labels> {
+impl<'a> Cursor<'a> {
+    /// Borrowed from the block, not the cursor, so it outlives `&mut self`.
+    fn labels(&self) -> Option<&'a Labels> {
         self.block.series.get(self.next).map(|s| &s.labels)
     }
 
@@ -109,7 +110,8 @@ struct SourceChunk<'a> {
     input: usize,
     meta: &'a ChunkMeta,
     page: Arc<Vec<u8>>,
-    /// Whether a tombstone interval of its series touches the chunk.
+    /// Whether a tombstone interval of its series touches the chunk (the
+    /// intervals are in `dels[input]`).
     tombstoned: bool,
 }
 
@@ -137,10 +139,12 @@ fn merge_into(mut writer: BlockWriter, blocks: &[&Block]) -> Result<Option<Block
         });
     }
     let mut members: Vec<usize> = Vec::with_capacity(cursors.len());
+    // Per input, the tombstone intervals of the series being merged.
+    let mut dels: Vec<Vec<(i64, i64)>> = vec![Vec::new(); cursors.len()];
     loop {
         // The smallest label set among the cursors, and every input holding it.
         members.clear();
-        let mut min: Option<&Labels> = None;
+        let mut min: Option<&'_ Labels> = None;
         for (i, c) in cursors.iter().enumerate() {
             let Some(l) = c.labels() else { continue };
             match min.map(|m| l.cmp(m)) {
@@ -153,8 +157,8 @@ fn merge_into(mut writer: BlockWriter, blocks: &[&Block]) -> Result<Option<Block
                 Some(std::cmp::Ordering::Greater) => {}
             }
         }
-        let Some(labels) = min.cloned() else { break };
-        merge_series(&mut writer, &labels, &mut cursors, &members)?;
+        let Some(labels) = min else { break };
+        merge_series(&mut writer, labels, &mut cursors, &members, &mut dels)?;
         for &i in &members {
             cursors[i].next += 1;
         }
@@ -167,6 +171,7 @@ fn merge_series(
     labels: &Labels,
     cursors: &mut [Cursor<'_>],
     members: &[usize],
+    dels: &mut [Vec<(i64, i64)>],
 ) -> Result<(), BlockError> {
     let mut sources: Vec<SourceChunk<'_>> = Vec::new();
     for &i in members {
@@ -176,9 +181,10 @@ fn merge_series(
         let Some(series) = block.series.get(id) else {
             continue;
         };
-        let dels = u32::try_from(id)
+        dels[i] = u32::try_from(id)
             .map(|id| block.deleted(id))
             .unwrap_or_default();
+        let dels = &dels[i];
         for meta in &series.chunks {
             let page = c.page(meta.page)?;
             sources.push(SourceChunk {
@@ -211,7 +217,7 @@ fn merge_series(
             // a copy of itself after a crash): first-wins keeps it as is.
             pieces.push(Piece::Copy(start));
         } else {
-            let samples = merge_run(cursors, labels, run)?;
+            let samples = merge_run(cursors, dels, labels, run)?;
             if !samples.is_empty() {
                 pieces.push(Piece::Samples(merged.len()));
                 merged.push(samples);
@@ -267,6 +273,7 @@ fn all_same_chunk(cursors: &[Cursor<'_>], run: &[SourceChunk<'_>]) -> Result<boo
 /// time; for a timestamp present in several inputs the earliest input wins.
 fn merge_run(
     cursors: &[Cursor<'_>],
+    dels: &[Vec<(i64, i64)>],
     labels: &Labels,
     run: &[SourceChunk<'_>],
 ) -> Result<Vec<Sample>, BlockError> {
@@ -278,9 +285,7 @@ fn merge_run(
         let before = out.len();
         block.decode_in(s.meta, &s.page, &mut out)?;
         if s.tombstoned {
-            let dels = usize_id(cursors, s.input)
-                .map(|id| block.deleted(id))
-                .unwrap_or_default();
+            let dels = dels.get(s.input).map(Vec::as_slice).unwrap_or_default();
             let mut k = before;
             for j in before..out.len() {
                 let t = out[j].t;
@@ -300,8 +305,4 @@ fn merge_run(
         tracing::debug!(series = %labels, "every sample of a merged run was deleted");
     }
     Ok(out)
-}
-
-fn usize_id(cursors: &[Cursor<'_>], input: usize) -> Option<u32> {
-    cursors.get(input).and_then(|c| u32::try_from(c.next).ok())
 }

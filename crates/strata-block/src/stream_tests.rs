@@ -363,6 +363,15 @@ fn writer_refuses_bad_input_and_stays_usable() -> R {
         bad(w.add_series(&next, &[chunk(0, 135_000, 10, &[0x80])])),
         "garbage"
     );
+    let long = regular(CHUNK_SAMPLES as i64 + 1, 0, |i| i as f64);
+    let mut long_enc = Vec::new();
+    codec::encode_chunk(&long, &mut long_enc);
+    let n = long.len() as u32;
+    let last = long[long.len() - 1].t;
+    assert!(
+        bad(w.add_series(&next, &[chunk(0, last, n, &long_enc)])),
+        "over 480"
+    );
     // None of the refusals wrote anything: the block holds the good series.
     w.add_series(&next, &[chunk(0, 135_000, 10, &enc)])?;
     let m = w.finish()?.ok_or("no block")?;
@@ -506,5 +515,38 @@ fn compacting_a_block_with_its_copy_yields_one_copy() -> R {
         stored_chunks(&a)?,
         "chunks copied, not re-encoded"
     );
+    Ok(())
+}
+
+#[test]
+fn failed_compaction_leaves_only_the_inputs() -> R {
+    let dir = tempfile::tempdir()?;
+    let data: Vec<(Labels, Vec<Sample>)> = (0..400)
+        .map(|i| {
+            (
+                Labels::from_pairs([("__name__", "g"), ("i", &format!("{i:03}"))]),
+                regular(480, 0, |k| ((k * 7919 + i) % 1013) as f64 * 0.37),
+            )
+        })
+        .collect();
+    let m = write_block(dir.path(), 0, 7_200_000, 1, vec![], data.into_iter())?.ok_or("none")?;
+    let bdir = dir.path().join(&m.ulid);
+    // A flipped byte inside a page body: open does not read pages, compaction does.
+    let path = bdir.join("chunks");
+    let mut bytes = std::fs::read(&path)?;
+    let at = bytes.len() * 2 / 3;
+    bytes[at] ^= 0x5a;
+    std::fs::write(&path, &bytes)?;
+    let b = Block::open(&bdir)?;
+    let r = compact(dir.path(), &[&b]);
+    assert!(
+        matches!(r, Err(BlockError::Corruption { .. })),
+        "{:?}",
+        r.map(|m| m.map(|m| m.ulid))
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(left, vec![std::ffi::OsString::from(&m.ulid)]);
     Ok(())
 }

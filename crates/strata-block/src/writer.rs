@@ -122,6 +122,10 @@ fn check_chunk(labels: &Labels, c: &ChunkInput<'_>) -> Result<Option<CheckedChun
             if n != u64::from(*num_samples) {
                 return Err(bad("num_samples differs from the chunk header"));
             }
+            // The format promises chunks of at most CHUNK_SAMPLES samples.
+            if n > CHUNK_SAMPLES as u64 {
+                return Err(bad("more samples than a block chunk holds"));
+            }
             if n == 0 {
                 return Ok(None);
             }
