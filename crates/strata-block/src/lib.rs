@@ -11,6 +11,13 @@
 //!    and pages of ~64 KiB of such chunks are zstd-compressed.
 //! 4. The chunks file is mmap'd; the index is loaded into memory on open and
 //!    its postings rebuilt as roaring bitmaps.
+//! 5. Writing and compacting cost memory per series, not per block: the
+//!    writer (`writer.rs`) takes one series at a time and flushes pages as
+//!    they fill, and compaction (`compact.rs`) merges its inputs series by
+//!    series, copying chunks that overlap nothing as bytes.
+//!
+//! Modules: `writer` (BlockWriter, write_block), `reader` (Block, queriers),
+//! `compact` (compact, rewrite_without_tombstones), `codec`, `postings`, `plan`.
 //!
 //! Format: docs/format-block.md.
 

@@ -197,7 +197,10 @@ impl BlockWriter {
     /// Adds one series. Series must come in strictly increasing label order;
     /// chunks in time order, non-overlapping. A series without samples is
     /// skipped. Bad input is refused with `BadInput` before anything of the
-    /// series is written, so the writer stays usable.
+    /// series is written, so the writer stays usable — except an encoded chunk
+    /// whose body turns out malformed when `merge_small_chunks` decodes it,
+    /// and I/O errors: after those the writer refuses everything and must be
+    /// dropped (which removes its temp dir).
     pub fn add_series(
         &mut self,
         labels: &Labels,
