@@ -1,5 +1,5 @@
 use super::*;
-use strata_model::{MatchOp, Matcher};
+use strata_model::{MatchOp, Matcher, Querier, Sample, SelectHints};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 

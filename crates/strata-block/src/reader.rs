@@ -1,0 +1,449 @@
+//! Reading blocks: open (index parsed, postings rebuilt, chunks mmap'd),
+//! queriers, lazily decoded series, tombstones.
+
+use crate::codec::{self, Reader};
+use crate::postings::MemPostings;
+use crate::{
+    BlockError, BlockMeta, BlockSeries, CHUNKS_MAGIC, ChunkMeta, FORMAT_VERSION, INDEX_MAGIC,
+    Tombstone, TombstoneEntry, TombstoneFile, check_header, corrupt, fsync_dir, read_framed,
+    write_json_atomic,
+};
+use parking_lot::{Mutex, RwLock};
+use roaring::RoaringBitmap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use strata_model::{
+    Label, Labels, Matcher, Querier, Sample, SampleIter, SelectHints, Series, SeriesIter,
+    StorageError,
+};
+
+pub(crate) struct BlockInner {
+    pub(crate) dir: PathBuf,
+    pub(crate) meta: BlockMeta,
+    pub(crate) series: Vec<BlockSeries>,
+    postings: MemPostings,
+    pub(crate) chunks: memmap2::Mmap,
+    pub(crate) tombstones: RwLock<Vec<Tombstone>>,
+    /// The last decompressed page: neighbouring series share pages.
+    page_cache: Mutex<Option<(u64, Arc<Vec<u8>>)>>,
+}
+
+/// An open block; cheap to clone.
+#[derive(Clone)]
+pub struct Block {
+    pub(crate) inner: Arc<BlockInner>,
+}
+
+fn parse_index(path: &Path, body: &[u8]) -> Result<Vec<BlockSeries>, BlockError> {
+    let bad = || corrupt(path, "malformed index body");
+    let mut r = Reader::new(body);
+    let n = r.uvarint().ok_or_else(bad)? as usize;
+    let mut out = Vec::with_capacity(n.min(body.len()));
+    for _ in 0..n {
+        let nl = r.uvarint().ok_or_else(bad)? as usize;
+        let mut labels = Vec::with_capacity(nl.min(64));
+        for _ in 0..nl {
+            let name = r.str().ok_or_else(bad)?;
+            let value = r.str().ok_or_else(bad)?;
+            labels.push(Label::new(name, value));
+        }
+        let nc = r.uvarint().ok_or_else(bad)? as usize;
+        let mut chunks = Vec::with_capacity(nc.min(body.len()));
+        for _ in 0..nc {
+            chunks.push(ChunkMeta {
+                min_t: r.varint().ok_or_else(bad)?,
+                max_t: r.varint().ok_or_else(bad)?,
+                page: r.uvarint().ok_or_else(bad)?,
+                off: u32::try_from(r.uvarint().ok_or_else(bad)?).map_err(|_| bad())?,
+                len: u32::try_from(r.uvarint().ok_or_else(bad)?).map_err(|_| bad())?,
+            });
+        }
+        out.push(BlockSeries {
+            labels: Labels::new(labels),
+            chunks,
+        });
+    }
+    if r.pos != body.len() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+impl Block {
+    pub fn open(dir: &Path) -> Result<Block, BlockError> {
+        let meta_path = dir.join("meta.json");
+        let meta_bytes = std::fs::read(&meta_path)?;
+        let meta: BlockMeta = serde_json::from_slice(&meta_bytes)
+            .map_err(|e| corrupt(&meta_path, format!("meta.json: {e}")))?;
+        if meta.version > FORMAT_VERSION {
+            return Err(corrupt(
+                &meta_path,
+                format!(
+                    "block version {} is newer than this Strata understands",
+                    meta.version
+                ),
+            ));
+        }
+        let index_path = dir.join("index");
+        let ib = std::fs::read(&index_path)?;
+        check_header(&index_path, &ib, INDEX_MAGIC)?;
+        let (body, _) = read_framed(&index_path, &ib, 8)?;
+        let series = parse_index(&index_path, &body)?;
+        let chunks_path = dir.join("chunks");
+        let cf = File::open(&chunks_path)?;
+        // SAFETY: blocks are immutable once renamed into place; Strata never
+        // writes to a block's chunks file after that, so the mapping is not
+        // mutated underneath us by this process.
+        let chunks = unsafe { memmap2::Mmap::map(&cf)? };
+        check_header(&chunks_path, &chunks, CHUNKS_MAGIC)?;
+        let mut postings = MemPostings::default();
+        for (i, s) in series.iter().enumerate() {
+            postings.add(i as u32, &s.labels);
+            for c in &s.chunks {
+                let end = c
+                    .page
+                    .checked_add(12)
+                    .filter(|e| *e as usize <= chunks.len());
+                if end.is_none() {
+                    return Err(corrupt(
+                        &chunks_path,
+                        format!("chunk page offset {} beyond the file", c.page),
+                    ));
+                }
+            }
+        }
+        let tombstones = read_tombstones(dir)?;
+        Ok(Block {
+            inner: Arc::new(BlockInner {
+                dir: dir.to_path_buf(),
+                meta,
+                series,
+                postings,
+                chunks,
+                tombstones: RwLock::new(tombstones),
+                page_cache: Mutex::new(None),
+            }),
+        })
+    }
+
+    pub fn meta(&self) -> &BlockMeta {
+        &self.inner.meta
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        dir_size(&self.inner.dir)
+    }
+
+    pub fn querier(&self, mint: i64, maxt: i64) -> BlockQuerier {
+        BlockQuerier {
+            inner: self.inner.clone(),
+            mint,
+            maxt,
+        }
+    }
+
+    pub fn label_cardinality(&self) -> Vec<(String, u64)> {
+        self.inner.postings.cardinality()
+    }
+
+    pub fn postings(&self) -> &MemPostings {
+        &self.inner.postings
+    }
+
+    pub fn postings_count(&self, name: &str, value: &str) -> u64 {
+        self.inner.postings.count(name, value)
+    }
+
+    pub fn has_tombstones(&self) -> bool {
+        !self.inner.tombstones.read().is_empty()
+    }
+
+    /// Hides samples of matching series in [mint, maxt] (a `tombstones` file
+    /// written atomically). Returns the number of series affected.
+    pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<u64, BlockError> {
+        if maxt < self.inner.meta.min_time || mint >= self.inner.meta.max_time {
+            return Ok(0);
+        }
+        let ids = self.inner.postings.select(matchers);
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let n = ids.len();
+        let mut ts = self.inner.tombstones.write();
+        ts.push(Tombstone { ids, mint, maxt });
+        let file = TombstoneFile {
+            version: FORMAT_VERSION,
+            intervals: ts
+                .iter()
+                .map(|t| TombstoneEntry {
+                    ids: t.ids.iter().collect(),
+                    mint: t.mint,
+                    maxt: t.maxt,
+                })
+                .collect(),
+        };
+        write_json_atomic(&self.inner.dir.join("tombstones"), &file)?;
+        fsync_dir(&self.inner.dir)?;
+        Ok(n)
+    }
+}
+
+fn read_tombstones(dir: &Path) -> Result<Vec<Tombstone>, BlockError> {
+    let path = dir.join("tombstones");
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let f: TombstoneFile =
+        serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, e.to_string()))?;
+    Ok(f.intervals
+        .into_iter()
+        .map(|t| Tombstone {
+            ids: t.ids.into_iter().collect(),
+            mint: t.mint,
+            maxt: t.maxt,
+        })
+        .collect())
+}
+
+impl BlockInner {
+    fn page(&self, at: u64) -> Result<Arc<Vec<u8>>, BlockError> {
+        if let Some((_, data)) = self.page_cache.lock().as_ref().filter(|(p, _)| *p == at) {
+            return Ok(data.clone());
+        }
+        let raw = Arc::new(self.read_page(at)?);
+        *self.page_cache.lock() = Some((at, raw.clone()));
+        Ok(raw)
+    }
+
+    /// Decompresses the page at file offset `at`, bypassing the cache (which
+    /// compaction leaves to queries).
+    pub(crate) fn read_page(&self, at: u64) -> Result<Vec<u8>, BlockError> {
+        let path = self.dir.join("chunks");
+        let at_usize = usize::try_from(at).map_err(|_| corrupt(&path, "page offset overflows"))?;
+        let (raw, _) = read_framed(&path, &self.chunks, at_usize)?;
+        Ok(raw)
+    }
+
+    /// The bytes of chunk `c` within its decompressed page.
+    pub(crate) fn chunk_bytes<'p>(
+        &self,
+        c: &ChunkMeta,
+        page: &'p [u8],
+    ) -> Result<&'p [u8], BlockError> {
+        let s = c.off as usize;
+        s.checked_add(c.len as usize)
+            .and_then(|e| page.get(s..e))
+            .ok_or_else(|| corrupt(&self.dir.join("chunks"), "chunk outside its page"))
+    }
+
+    /// Decodes chunk `c`, whose page is `page`, appending to `out`.
+    pub(crate) fn decode_in(
+        &self,
+        c: &ChunkMeta,
+        page: &[u8],
+        out: &mut Vec<Sample>,
+    ) -> Result<(), BlockError> {
+        let bytes = self.chunk_bytes(c, page)?;
+        codec::decode_chunk(&mut Reader::new(bytes), out)
+            .ok_or_else(|| corrupt(&self.dir.join("chunks"), "malformed chunk"))
+    }
+
+    fn decode(&self, c: &ChunkMeta, out: &mut Vec<Sample>) -> Result<(), BlockError> {
+        let page = self.page(c.page)?;
+        self.decode_in(c, &page, out)
+    }
+
+    /// The tombstone intervals `[mint, maxt]` hiding samples of series `id`.
+    pub(crate) fn deleted(&self, id: u32) -> Vec<(i64, i64)> {
+        self.tombstones
+            .read()
+            .iter()
+            .filter(|t| t.ids.contains(id))
+            .map(|t| (t.mint, t.maxt))
+            .collect()
+    }
+}
+
+/// A read view of one block over a time range.
+pub struct BlockQuerier {
+    inner: Arc<BlockInner>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl BlockQuerier {
+    fn ids(&self, matchers: &[Matcher], lo: i64, hi: i64) -> Vec<u32> {
+        self.inner
+            .postings
+            .select(matchers)
+            .iter()
+            .filter(|id| {
+                self.inner
+                    .series
+                    .get(*id as usize)
+                    .is_some_and(|s| s.chunks.iter().any(|c| c.max_t >= lo && c.min_t <= hi))
+            })
+            .collect()
+    }
+}
+
+impl Querier for BlockQuerier {
+    fn select<'a>(
+        &'a self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> Result<SeriesIter<'a>, StorageError> {
+        let (lo, hi) = (self.mint.max(hints.start), self.maxt.min(hints.end));
+        let mut ids = self.ids(matchers, lo, hi);
+        if hints.limit > 0 {
+            ids.truncate(hints.limit);
+        }
+        let inner = self.inner.clone();
+        let series_only = hints.series_only;
+        Ok(Box::new(ids.into_iter().filter_map(move |id| {
+            let labels = inner.series.get(id as usize)?.labels.clone();
+            if series_only {
+                return Some(Ok(Series {
+                    labels,
+                    samples: Box::new(strata_model::VecSampleIter::new(Vec::new())),
+                }));
+            }
+            let chunks: Vec<ChunkMeta> = inner.series[id as usize]
+                .chunks
+                .iter()
+                .filter(|c| c.max_t >= lo && c.min_t <= hi)
+                .cloned()
+                .collect();
+            let dels = inner.deleted(id);
+            let it = BlockSeriesIter {
+                inner: inner.clone(),
+                chunks,
+                next: 0,
+                buf: Vec::new(),
+                pos: 0,
+                lo,
+                hi,
+                dels,
+                err: None,
+            };
+            Some(Ok(Series {
+                labels,
+                samples: Box::new(it),
+            }))
+        })))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        if matchers.is_empty() {
+            return Ok(self.inner.postings.label_names(None));
+        }
+        let ids: RoaringBitmap = self
+            .ids(matchers, self.mint, self.maxt)
+            .into_iter()
+            .collect();
+        Ok(self.inner.postings.label_names(Some(&ids)))
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        if matchers.is_empty() {
+            return Ok(self.inner.postings.label_values(name, None));
+        }
+        let ids: RoaringBitmap = self
+            .ids(matchers, self.mint, self.maxt)
+            .into_iter()
+            .collect();
+        Ok(self.inner.postings.label_values(name, Some(&ids)))
+    }
+}
+
+/// Decodes a block series chunk by chunk into a reused buffer.
+struct BlockSeriesIter {
+    inner: Arc<BlockInner>,
+    chunks: Vec<ChunkMeta>,
+    next: usize,
+    buf: Vec<Sample>,
+    pos: usize,
+    lo: i64,
+    hi: i64,
+    dels: Vec<(i64, i64)>,
+    err: Option<StorageError>,
+}
+
+impl BlockSeriesIter {
+    fn load(&mut self) -> bool {
+        while let Some(c) = self.chunks.get(self.next).cloned() {
+            self.next += 1;
+            self.buf.clear();
+            self.pos = 0;
+            if let Err(e) = self.inner.decode(&c, &mut self.buf) {
+                self.err = Some(e.into());
+                self.buf.clear();
+                return false;
+            }
+            let (lo, hi) = (self.lo, self.hi);
+            let dels = &self.dels;
+            self.buf.retain(|x| {
+                x.t >= lo && x.t <= hi && !dels.iter().any(|(a, b)| x.t >= *a && x.t <= *b)
+            });
+            if !self.buf.is_empty() {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+impl SampleIter for BlockSeriesIter {
+    fn next(&mut self) -> Option<Sample> {
+        if self.pos >= self.buf.len() && !self.load() {
+            return None;
+        }
+        let s = self.buf.get(self.pos).copied();
+        self.pos += 1;
+        s
+    }
+
+    fn seek(&mut self, ts: i64) -> Option<Sample> {
+        if self.buf.last().is_some_and(|s| s.t >= ts) {
+            let from = self.pos.saturating_sub(1);
+            let idx = from + self.buf[from..].partition_point(|s| s.t < ts);
+            self.pos = idx;
+            return self.next();
+        }
+        // Skip whole chunks that end before ts without decoding them.
+        while self.chunks.get(self.next).is_some_and(|c| c.max_t < ts) {
+            self.next += 1;
+        }
+        self.buf.clear();
+        self.pos = 0;
+        loop {
+            let s = self.next()?;
+            if s.t >= ts {
+                return Some(s);
+            }
+        }
+    }
+
+    fn err(&self) -> Option<&StorageError> {
+        self.err.as_ref()
+    }
+}
