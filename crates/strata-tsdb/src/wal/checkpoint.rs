@@ -17,12 +17,11 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 use super::record::{
-    Record, SamplesRecordBuilder, SeriesRecordBuilder, encode_record, min_valid_record,
-    put_uvarint,
+    Record, SamplesRecordBuilder, SeriesRecordBuilder, encode_record, min_valid_record, put_uvarint,
 };
 use super::segment::{FRAME_TARGET, FrameEncoder, segment_header};
-use super::{ReplayStats, checkpoint_files, latest_checkpoint, list_segments, read_segment};
 use super::{READ_BUFFER, segment_name};
+use super::{ReplayStats, checkpoint_files, latest_checkpoint, list_segments, read_segment};
 use crate::TsdbError;
 use crate::chunk::XorIter;
 use roaring::RoaringBitmap;

@@ -41,9 +41,8 @@ mod tests;
 pub(crate) use checkpoint::{CheckpointStats, checkpoint, write_checkpoint};
 #[allow(unused_imports)]
 pub(crate) use record::{
-    REC_CHUNK, REC_MIN_VALID, REC_SAMPLES, REC_SERIES, REC_TOMBSTONE, Record,
-    SamplesRecordBuilder, SeriesRecordBuilder, decode_record, put_series, put_uvarint, put_varint,
-    tombstone_record,
+    REC_CHUNK, REC_MIN_VALID, REC_SAMPLES, REC_SERIES, REC_TOMBSTONE, Record, SamplesRecordBuilder,
+    SeriesRecordBuilder, decode_record, put_series, put_uvarint, put_varint, tombstone_record,
 };
 #[allow(unused_imports)]
 pub(crate) use segment::{HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};

@@ -69,8 +69,10 @@ impl FrameEncoder {
             && let Some(z) = &mut self.zstd
         {
             self.scratch.clear();
-            self.scratch.reserve(zstd::zstd_safe::compress_bound(raw.len()));
-            if z.compress_to_buffer(raw, &mut self.scratch).is_ok() && self.scratch.len() < raw.len()
+            self.scratch
+                .reserve(zstd::zstd_safe::compress_bound(raw.len()));
+            if z.compress_to_buffer(raw, &mut self.scratch).is_ok()
+                && self.scratch.len() < raw.len()
             {
                 codec = CODEC_ZSTD;
             }
@@ -122,7 +124,7 @@ pub(crate) struct SegmentReader<R> {
     remaining: u64,
     body: Vec<u8>,
     raw: Vec<u8>,
-    zstd: Option<zstd::bulk::Decompressor<'static>>,
+    zstd: Option<zstd::stream::raw::Decoder<'static>>,
 }
 
 /// What `SegmentReader::open` found.
@@ -246,27 +248,21 @@ impl<R: Read> SegmentReader<R> {
             CODEC_ZSTD => {
                 if self.zstd.is_none() {
                     self.zstd = Some(
-                        zstd::bulk::Decompressor::new()
+                        zstd::stream::raw::Decoder::new()
                             .map_err(|e| bad(format!("zstd context: {e}")))?,
                     );
                 }
                 let Some(z) = self.zstd.as_mut() else {
                     return Err(bad("zstd context".into()));
                 };
-                // The output buffer's capacity is the bound: a stream that
-                // would decompress to more than raw_len is an error, not a
-                // reallocation.
-                self.raw.clear();
-                self.raw.reserve(raw_len);
-                match z.decompress_to_buffer(&self.body, &mut self.raw) {
-                    Ok(n) if n == raw_len => &self.raw,
-                    Ok(n) => {
-                        return Err(bad(format!(
-                            "frame decompressed to {n} bytes, header says {raw_len}"
-                        )));
-                    }
-                    Err(e) => return Err(bad(format!("undecompressable frame: {e}"))),
+                zstd_bounded(z, &self.body, raw_len, &mut self.raw).map_err(bad)?;
+                if self.raw.len() != raw_len {
+                    return Err(bad(format!(
+                        "frame decompressed to {} bytes, header says {raw_len}",
+                        self.raw.len()
+                    )));
                 }
+                &self.raw
             }
             c => return Err(bad(format!("unknown frame codec {c}"))),
         };
@@ -287,6 +283,12 @@ impl<R: Read> SegmentReader<R> {
             pos: 0,
             single: false,
         }))
+    }
+
+    /// Bytes held in the reader's buffers.
+    #[cfg(test)]
+    pub fn buffered_bytes(&self) -> usize {
+        self.body.capacity() + self.raw.capacity()
     }
 
     /// Offset of the next frame (the end of the valid log once `next_frame`
@@ -322,5 +324,48 @@ impl<'a> Iterator for FrameRecords<'a> {
         let end = start.checked_add(l).filter(|e| *e <= self.b.len())?;
         self.pos = end;
         Some(&self.b[start..end])
+    }
+}
+
+/// Decompresses one zstd frame into `out`, refusing to produce more than
+/// `limit` bytes. `out` grows with the output actually produced (doubling
+/// from 64 KiB), so a size claimed by a header never is an allocation by
+/// itself.
+fn zstd_bounded(
+    dec: &mut zstd::stream::raw::Decoder<'static>,
+    src: &[u8],
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
+    dec.reinit().map_err(|e| format!("zstd reset: {e}"))?;
+    out.clear();
+    let mut input = InBuffer::around(src);
+    loop {
+        if out.len() == out.capacity() {
+            if out.len() >= limit {
+                return Err(format!(
+                    "frame decompresses to more than the {limit} bytes it declares"
+                ));
+            }
+            let grow = out.len().max(64 << 10).min(limit - out.len());
+            out.reserve_exact(grow);
+        }
+        let before = (input.pos(), out.len());
+        let pos = out.len();
+        let hint = {
+            let mut o = OutBuffer::around_pos(out, pos);
+            dec.run(&mut input, &mut o)
+                .map_err(|e| format!("undecompressable frame: {e}"))?
+        };
+        if hint == 0 {
+            if input.pos() != src.len() {
+                return Err("bytes after the compressed frame".into());
+            }
+            return Ok(());
+        }
+        if (input.pos(), out.len()) == before {
+            return Err("truncated compressed frame".into());
+        }
     }
 }

@@ -292,6 +292,16 @@ fn decompression_is_bounded_by_the_declared_size() -> Result<(), TsdbError> {
     let short = handmade_frame(CODEC_ZSTD, 100, &z);
     let bad = read_segment(&short[..], short.len() as u64, "t", |_| {}, &mut st)?;
     assert!(bad.is_some_and(|b| b.offset == HEADER_LEN as u64));
+    // Claims 512 MiB, within the cap: refused once the stream ends, having
+    // allocated only about what it really produced.
+    let liar = handmade_frame(CODEC_ZSTD, 512 << 20, &z);
+    let segment::Opened::Reader(mut r) =
+        segment::SegmentReader::open(&liar[..], liar.len() as u64, "t")?
+    else {
+        panic!("header is fine");
+    };
+    assert!(r.next_frame().is_err());
+    assert!(r.buffered_bytes() < 1 << 20, "{}", r.buffered_bytes());
     // Claims more than the cap: corruption before any allocation.
     let huge = handmade_frame(CODEC_ZSTD, (MAX_FRAME + 1) as u32, &z);
     let bad = read_segment(&huge[..], huge.len() as u64, "t", |_| {}, &mut st)?;
@@ -364,7 +374,12 @@ fn segment_ts(path: &Path) -> Result<Vec<i64>, TsdbError> {
 fn rotate_under_concurrent_enqueues_loses_and_splits_nothing() -> Result<(), TsdbError> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("wal");
-    let wal = Arc::new(Wal::open(&dir, 0, WalSync::Interval(std::time::Duration::from_secs(60)), 1 << 20)?);
+    let wal = Arc::new(Wal::open(
+        &dir,
+        0,
+        WalSync::Interval(std::time::Duration::from_secs(60)),
+        1 << 20,
+    )?);
     // Timestamps acknowledged so far, shared with the rotating thread.
     let acked = Arc::new(parking_lot::Mutex::new(Vec::<i64>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -412,7 +427,10 @@ fn rotate_under_concurrent_enqueues_loses_and_splits_nothing() -> Result<(), Tsd
         for i in 0..n {
             let t = th as i64 * 1_000_000 + i * 2;
             let (a, b) = (where_is.get(&t), where_is.get(&(t + 1)));
-            assert!(a.is_some() && a == b, "enqueue {t} lost or split: {a:?} {b:?}");
+            assert!(
+                a.is_some() && a == b,
+                "enqueue {t} lost or split: {a:?} {b:?}"
+            );
         }
     }
     for (before, done) in rotations {
@@ -585,7 +603,11 @@ fn checkpoint_filters_and_folds_the_previous_one() -> Result<(), TsdbError> {
     wal.wait(wal.enqueue(&[&x3]))?;
     let st = checkpoint(&dir, upto, &live(&[1, 3]), 200)?;
     truncate_before(&dir, upto)?;
-    let tomb_n = Norm::Tombstone(vec![("__name__".into(), MatchOp::Equal, "a".into())], 150, 160);
+    let tomb_n = Norm::Tombstone(
+        vec![("__name__".into(), MatchOp::Equal, "a".into())],
+        150,
+        160,
+    );
     let first = vec![
         Norm::MinValid(200),
         Norm::Series(vec![(1, series(a))]),
@@ -621,7 +643,10 @@ fn checkpoint_filters_and_folds_the_previous_one() -> Result<(), TsdbError> {
         ]
     );
     // A checkpoint that is already there is not redone.
-    assert_eq!(checkpoint(&dir, upto2, &live(&[]), 0)?, CheckpointStats::default());
+    assert_eq!(
+        checkpoint(&dir, upto2, &live(&[]), 0)?,
+        CheckpointStats::default()
+    );
     Ok(())
 }
 
@@ -732,7 +757,7 @@ fn kind_of(i: usize) -> Kind {
     let c = |rate, decimals| Kind::Counter { rate, decimals };
     let g = |step, round| Kind::Gauge { step, round };
     match i % 20 {
-        0..=4 => c(if i % 8 == 0 { 14.8 } else { 0.4 }, 2),
+        0..=4 => c(if i.is_multiple_of(8) { 14.8 } else { 0.4 }, 2),
         5 => g(204_800.0, true),
         6 => g(0.05, false),
         7 => c(125_000.0, 0),
@@ -756,7 +781,12 @@ fn kind_of(i: usize) -> Kind {
 fn wal_bytes_per_sample(series: usize, steps: usize) -> Result<(f64, f64), TsdbError> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("wal");
-    let wal = Wal::open(&dir, 0, WalSync::Interval(std::time::Duration::from_secs(60)), 128 << 20)?;
+    let wal = Wal::open(
+        &dir,
+        0,
+        WalSync::Interval(std::time::Duration::from_secs(60)),
+        128 << 20,
+    )?;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let kinds: Vec<Kind> = (0..series).map(kind_of).collect();
     let mut values: Vec<f64> = (0..series).map(|_| (rng.unit() * 1e6).round()).collect();
@@ -834,7 +864,9 @@ fn wal_bytes_per_sample(series: usize, steps: usize) -> Result<(f64, f64), TsdbE
 #[test]
 fn wal_bytes_per_sample_on_remote_write_traffic() -> Result<(), TsdbError> {
     let (steady, all) = wal_bytes_per_sample(20_000, 12)?;
-    eprintln!("WAL bytes/sample: {steady:.2} steady state, {all:.2} incl. series records over 12 scrapes");
+    eprintln!(
+        "WAL bytes/sample: {steady:.2} steady state, {all:.2} incl. series records over 12 scrapes"
+    );
     // Prometheus 2.42 writes ~7.5 B/sample for such traffic (snappy records).
     assert!(steady <= 7.5, "{steady:.2} B/sample");
     Ok(())
