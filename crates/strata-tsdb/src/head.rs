@@ -570,7 +570,6 @@ impl Head {
     }
 
     /// Every live series id (what a WAL checkpoint keeps).
-    #[allow(dead_code)]
     pub fn live_ids(&self) -> RoaringBitmap {
         self.postings.read().all().clone()
     }
@@ -751,38 +750,6 @@ impl Head {
                 f(id, s);
             }
         }
-    }
-
-    /// WAL checkpoint records describing the whole head: series, their
-    /// samples as XOR chunks, and the minimum valid time.
-    pub fn checkpoint_records(&self) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut min_valid = vec![crate::wal::REC_MIN_VALID];
-        crate::wal::put_varint(&mut min_valid, self.min_valid_t());
-        out.push(min_valid);
-        let trunc = self.trunc_t();
-        self.for_each_series(|id, s| {
-            let mut rec = vec![crate::wal::REC_SERIES];
-            crate::wal::put_uvarint(&mut rec, 1);
-            crate::wal::put_series(&mut rec, id, s.labels.iter());
-            out.push(rec);
-            for part in s
-                .samples(trunc, i64::MAX)
-                .chunks(usize::from(SAMPLES_PER_CHUNK))
-            {
-                let mut a = XorAppender::new();
-                for x in part {
-                    a.append(x.t, x.v);
-                }
-                let data = a.encoded();
-                let mut rec = vec![crate::wal::REC_CHUNK];
-                crate::wal::put_uvarint(&mut rec, u64::from(id));
-                crate::wal::put_uvarint(&mut rec, data.len() as u64);
-                rec.extend_from_slice(&data);
-                out.push(rec);
-            }
-        });
-        out
     }
 
     /// A consistent copy of what a query needs: chunk references and a copy

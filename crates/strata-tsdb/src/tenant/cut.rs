@@ -95,10 +95,15 @@ impl TenantDb {
         self.series_removed.fetch_add(removed, Ordering::Relaxed);
         // (e) Checkpoint, then forget the segments it replaces. Appends go
         // on meanwhile into the new segment.
+        // The checkpoint streams the finished segments: series still in the
+        // head and their samples from `end` on; nothing is re-encoded from
+        // memory and no head lock is held.
         let finished = wal.rotate()?;
-        let records = self.head.checkpoint_records();
-        wal::write_checkpoint(&self.dir.join("wal"), finished, &records)?;
-        wal::truncate_before(&self.dir.join("wal"), finished)?;
+        let live = self.head.live_ids();
+        let wal_dir = self.dir.join("wal");
+        let cp = wal::checkpoint(&wal_dir, finished, &live, end)?;
+        wal::truncate_before(&wal_dir, finished)?;
+        tracing::debug!(?cp, "WAL checkpoint written");
         self.head_cuts.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(
             end,

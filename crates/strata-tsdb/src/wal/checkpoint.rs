@@ -14,7 +14,6 @@
 
 // Until the head cut calls `checkpoint` (the lead's head rewrite), only the
 // tests do.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use super::record::{
     Record, SamplesRecordBuilder, SeriesRecordBuilder, encode_record, min_valid_record, put_uvarint,
@@ -129,19 +128,6 @@ fn publish<T>(
     std::fs::rename(&tmp, &fin)?;
     File::open(dir)?.sync_all()?;
     Ok((res, bytes))
-}
-
-/// Writes a checkpoint from ready-made record payloads (the head's own
-/// snapshot, `Head::checkpoint_records`). Kept while the head cut still
-/// builds checkpoints from memory; `checkpoint` replaces it.
-pub(crate) fn write_checkpoint(dir: &Path, n: u64, records: &[Vec<u8>]) -> Result<(), TsdbError> {
-    publish(dir, n, |out| {
-        for r in records {
-            out.record(r)?;
-        }
-        Ok(())
-    })?;
-    Ok(())
 }
 
 /// The filter between the records read and the checkpoint written.

@@ -38,7 +38,7 @@ mod tests;
 // `checkpoint` replaces `write_checkpoint` once the head cut streams its
 // checkpoint (the lead's head rewrite).
 #[allow(unused_imports)]
-pub(crate) use checkpoint::{CheckpointStats, checkpoint, write_checkpoint};
+pub(crate) use checkpoint::{CheckpointStats, checkpoint};
 #[allow(unused_imports)]
 pub(crate) use record::{
     REC_CHUNK, REC_MIN_VALID, REC_SAMPLES, REC_SERIES, REC_TOMBSTONE, Record, SamplesRecordBuilder,

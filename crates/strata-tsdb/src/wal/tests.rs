@@ -1,4 +1,4 @@
-use super::record::{REC_SAMPLES_V1, encode_record};
+use super::record::REC_SAMPLES_V1;
 use super::segment::{CODEC_STORED, CODEC_ZSTD, FRAME_V2_HEADER, MAX_FRAME};
 use super::*;
 use proptest::prelude::*;
@@ -699,31 +699,6 @@ fn checkpoint_refuses_a_damaged_segment() -> Result<(), TsdbError> {
     assert!(checkpoint(&dir, upto, &live(&[1]), 0).is_err());
     assert!(latest_checkpoint(&dir)?.is_none());
     assert!(seg.exists());
-    Ok(())
-}
-
-#[test]
-fn write_checkpoint_from_head_records_replays() -> Result<(), TsdbError> {
-    let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("wal");
-    std::fs::create_dir_all(&dir)?;
-    let recs = vec![
-        encode_record(&Record::MinValid(5)),
-        series_rec(&[(9, &[("__name__", "z")])]),
-        encode_record(&Record::Chunk {
-            id: 9,
-            data: xor_chunk(&[(10, 1f64.to_bits())]),
-        }),
-    ];
-    write_checkpoint(&dir, 3, &recs)?;
-    assert_eq!(
-        replay_all(&dir, false)?,
-        vec![
-            Norm::MinValid(5),
-            Norm::Series(vec![(9, series(&[("__name__", "z")]))]),
-            Norm::Chunk(9, xor_chunk(&[(10, 1f64.to_bits())])),
-        ]
-    );
     Ok(())
 }
 
