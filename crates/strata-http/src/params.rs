@@ -204,7 +204,8 @@ mod tests {
         let limit = |v: &str| Params::parse(Some(&format!("limit={v}")), None).limit();
         assert_eq!(limit("5").ok(), Some(5));
         assert_eq!(limit("").ok(), Some(0));
-        assert_eq!(limit("+3").ok(), Some(3));
+        // `%2B` is a `+` (a bare one is a space in a query string).
+        assert_eq!(limit("%2B3").ok(), Some(3));
         let msg = |v: &str| limit(v).err().map(|e| e.message).unwrap_or_default();
         assert_eq!(
             msg("-1"),
