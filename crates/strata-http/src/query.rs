@@ -5,7 +5,7 @@
 //! is mostly numbers, and building a `serde_json::Value` tree for it would
 //! cost more than the evaluation.
 
-use crate::params::Params;
+use crate::params::{Params, go_quote};
 use crate::read::params;
 use crate::status::success;
 use crate::{ApiError, ErrorType, SharedState, blocking};
@@ -22,7 +22,7 @@ use strata_model::{Labels, Sample};
 use strata_promql::{QueryError, QueryOpts, QueryOutput, Value};
 
 /// Prometheus refuses range queries with more points per series than this.
-const MAX_POINTS: i64 = 11_000;
+const MAX_POINTS: i128 = 11_000;
 
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
@@ -54,20 +54,32 @@ impl ApiError {
     }
 }
 
-/// Prometheus' `parseDuration`: float seconds or a duration string.
-pub fn parse_duration_param(name: &str, s: &str) -> Result<Duration, ApiError> {
-    let bad = || {
-        ApiError::bad_data(format!(
-            "invalid parameter \"{name}\": cannot parse \"{s}\" to a valid duration"
-        ))
-    };
+/// Prometheus' `parseDuration`: float seconds or a duration string, in
+/// nanoseconds (Go's `time.Duration`; negative values parse, callers decide).
+pub fn parse_duration_ns(s: &str) -> Result<i128, String> {
     if let Ok(f) = s.parse::<f64>() {
-        if !f.is_finite() || f < 0.0 || f * 1000.0 > i64::MAX as f64 {
-            return Err(bad());
+        let ns = f * 1e9;
+        if ns.is_nan() || ns > i64::MAX as f64 || ns < i64::MIN as f64 {
+            return Err(format!(
+                "cannot parse {} to a valid duration. It overflows int64",
+                go_quote(s)
+            ));
         }
-        return Ok(Duration::from_millis((f * 1000.0).round() as u64));
+        return Ok(ns as i128);
     }
-    strata_model::units::parse_duration(s).map_err(|_| bad())
+    strata_model::units::parse_duration(s)
+        .map(|d| d.as_nanos() as i128)
+        .map_err(|_| format!("cannot parse {} to a valid duration", go_quote(s)))
+}
+
+/// A duration parameter, as a non-negative `Duration` (negative ones clamp
+/// to zero: a timeout already past).
+pub fn parse_duration_param(name: &str, s: &str) -> Result<Duration, ApiError> {
+    let ns = parse_duration_ns(s)
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"{name}\": {e}")))?;
+    Ok(Duration::from_nanos(
+        u64::try_from(ns.max(0)).unwrap_or(u64::MAX),
+    ))
 }
 
 fn query_opts(p: &Params) -> Result<QueryOpts, ApiError> {
@@ -77,7 +89,12 @@ fn query_opts(p: &Params) -> Result<QueryOpts, ApiError> {
     };
     let lookback = match p.get("lookback_delta") {
         None | Some("") => None,
-        Some(s) => Some(parse_duration_param("lookback_delta", s)?.as_millis() as i64),
+        Some(s) => {
+            let ns = parse_duration_ns(s).map_err(|e| {
+                ApiError::bad_data(format!("error parsing lookback delta duration: {e}"))
+            })?;
+            Some(i64::try_from(ns / 1_000_000).unwrap_or(i64::MAX))
+        }
     };
     Ok(QueryOpts {
         timeout,
@@ -111,10 +128,12 @@ pub async fn instant(
     st.metrics.read_requests.fetch_add(1, Ordering::Relaxed);
     let p = params(&method, query, &body);
     let tenant = st.tenant(&headers)?;
-    let expr = expr_param(&p)?;
+    // Prometheus' order of checks, so a request with several faults gets
+    // the same error.
+    let limit = p.limit()?;
     let ts = p.time("time", now_ms())?;
     let opts = query_opts(&p)?;
-    let limit = p.limit()?;
+    let expr = expr_param(&p)?;
     let db = st.db()?;
     let _permit = st.acquire_query_slot().await?;
     let engine = st.engine.clone();
@@ -132,49 +151,33 @@ pub async fn range(
     st.metrics.read_requests.fetch_add(1, Ordering::Relaxed);
     let p = params(&method, query, &body);
     let tenant = st.tenant(&headers)?;
-    let expr = expr_param(&p)?;
-    let start = match p.get("start") {
-        Some(_) => p.time("start", 0)?,
-        None => {
-            return Err(ApiError::bad_data(
-                "invalid parameter \"start\": cannot parse \"\" to a valid timestamp",
-            ));
-        }
-    };
-    let end = match p.get("end") {
-        Some(_) => p.time("end", 0)?,
-        None => {
-            return Err(ApiError::bad_data(
-                "invalid parameter \"end\": cannot parse \"\" to a valid timestamp",
-            ));
-        }
-    };
+    let limit = p.limit()?;
+    let start = p.required_time("start")?;
+    let end = p.required_time("end")?;
     if end < start {
         return Err(ApiError::bad_data(
             "invalid parameter \"end\": end timestamp must not be before start time",
         ));
     }
-    let step = match p.get("step") {
-        Some(s) => parse_duration_param("step", s)?,
-        None => {
-            return Err(ApiError::bad_data(
-                "invalid parameter \"step\": cannot parse \"\" to a valid duration",
-            ));
-        }
-    };
-    let step_ms = step.as_millis() as i64;
-    if step_ms <= 0 {
+    let step_ns = parse_duration_ns(p.get("step").unwrap_or(""))
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?;
+    if step_ns <= 0 {
         return Err(ApiError::bad_data(
             "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
         ));
     }
-    if (end - start) / step_ms > MAX_POINTS {
+    // Go divides the range by the step as durations, in nanoseconds.
+    if (end as i128 - start as i128) * 1_000_000 / step_ns > MAX_POINTS {
         return Err(ApiError::bad_data(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
+    // The engine steps in milliseconds, as Prometheus' does.
+    let step_ms = i64::try_from(step_ns / 1_000_000)
+        .unwrap_or(i64::MAX)
+        .max(1);
     let opts = query_opts(&p)?;
-    let limit = p.limit()?;
+    let expr = expr_param(&p)?;
     let db = st.db()?;
     let _permit = st.acquire_query_slot().await?;
     let engine = st.engine.clone();

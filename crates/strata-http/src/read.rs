@@ -1,10 +1,11 @@
 //! `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`.
 
-use crate::params::{MAX_TIME_MS, MIN_TIME_MS, Params};
+use crate::params::{MAX_TIME_MS, MIN_TIME_MS, Params, go_quote};
 use crate::{ApiError, SharedState, blocking};
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::json;
@@ -52,13 +53,13 @@ pub async fn series(
     st.metrics.read_requests.fetch_add(1, Ordering::Relaxed);
     let p = params(&method, query, &body);
     let tenant = st.tenant(&headers)?;
-    let sets = p.match_sets()?;
-    if sets.is_empty() {
+    if p.get_all("match[]").is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
+    let limit = p.limit()?;
     let start = p.time("start", MIN_TIME_MS)?;
     let end = p.time("end", MAX_TIME_MS)?;
-    let limit = p.limit()?;
+    let sets = p.match_sets()?;
     let db = st.db()?;
     let (series, truncated) = blocking(move || {
         let q = strata_model::Queryable::querier(db.as_ref(), &tenant, start, end)?;
@@ -131,10 +132,10 @@ pub async fn labels(
     st.metrics.read_requests.fetch_add(1, Ordering::Relaxed);
     let p = params(&method, query, &body);
     let tenant = st.tenant(&headers)?;
-    let sets = p.match_sets()?;
+    let limit = p.limit()?;
     let start = p.time("start", MIN_TIME_MS)?;
     let end = p.time("end", MAX_TIME_MS)?;
-    let limit = p.limit()?;
+    let sets = p.label_match_sets()?;
     let db = st.db()?;
     let names = blocking(move || {
         let q = strata_model::Queryable::querier(db.as_ref(), &tenant, start, end)?;
@@ -147,21 +148,36 @@ pub async fn labels(
 
 pub async fn label_values(
     State(st): State<SharedState>,
-    Path(name): Path<String>,
+    path: Result<Path<String>, PathRejection>,
+    uri: Uri,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     st.metrics.read_requests.fetch_add(1, Ordering::Relaxed);
     let p = Params::parse(query.as_deref(), None);
     let tenant = st.tenant(&headers)?;
-    let name = unescape_label_name(&name);
+    // Prometheus 3 takes any UTF-8 name (legacy or `U__`-escaped); what
+    // it refuses is the empty name and bytes that are not UTF-8, which
+    // axum reports as a path it cannot decode.
+    let name = match path {
+        Ok(Path(name)) => unescape_label_name(&name),
+        Err(_) => {
+            return Err(ApiError::bad_data(format!(
+                "invalid label name: {}",
+                quote_path_name(uri.path())
+            )));
+        }
+    };
     if name.is_empty() {
-        return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
+        return Err(ApiError::bad_data(format!(
+            "invalid label name: {}",
+            go_quote(&name)
+        )));
     }
-    let sets = p.match_sets()?;
+    let limit = p.limit()?;
     let start = p.time("start", MIN_TIME_MS)?;
     let end = p.time("end", MAX_TIME_MS)?;
-    let limit = p.limit()?;
+    let sets = p.label_match_sets()?;
     let db = st.db()?;
     let values = blocking(move || {
         let q = strata_model::Queryable::querier(db.as_ref(), &tenant, start, end)?;
@@ -170,6 +186,48 @@ pub async fn label_values(
     .await?;
     let (values, truncated) = limit_strings(values, limit);
     Ok(respond(values, truncated))
+}
+
+/// The label name of a `/api/v1/label/<name>/values` path whose bytes are
+/// not UTF-8, quoted as Go's `%q` shows them (`"\xff"`).
+fn quote_path_name(path: &str) -> String {
+    let raw = path
+        .strip_prefix("/api/v1/label/")
+        .and_then(|r| r.strip_suffix("/values"))
+        .unwrap_or("");
+    let bytes = percent_decode(raw.as_bytes());
+    let mut out = String::from("\"");
+    for chunk in bytes.utf8_chunks() {
+        let valid = go_quote(chunk.valid());
+        out.push_str(&valid[1..valid.len() - 1]);
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `%XX` escapes decoded to bytes; a malformed escape stays as written.
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                s.get(i + 1).copied().and_then(hex),
+                s.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    out
 }
 
 /// Prometheus 3 lets clients put UTF-8 label names in the URL path with the
@@ -209,6 +267,14 @@ fn unescape_label_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::unescape_label_name;
+
+    #[test]
+    fn undecodable_names_are_quoted_like_go() {
+        assert_eq!(
+            super::quote_path_name("/api/v1/label/a%ff%22/values"),
+            r#""a\xff\"""#
+        );
+    }
 
     #[test]
     fn utf8_label_names_in_paths() {

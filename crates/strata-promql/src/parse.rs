@@ -49,7 +49,14 @@ fn check(e: &Expr) -> Result<(), QueryError> {
             check(&b.rhs)?;
         }
         Expr::Paren(p) => check(&p.expr)?,
-        Expr::Subquery(s) => check(&s.expr)?,
+        Expr::Subquery(s) => {
+            check_duration(&s.range)?;
+            if let Some(step) = &s.step {
+                check_duration(step)?;
+            }
+            check_offset(&s.offset)?;
+            check(&s.expr)?;
+        }
         Expr::Call(c) => {
             if c.func.experimental {
                 return Err(parse_error(format!(
@@ -62,12 +69,30 @@ fn check(e: &Expr) -> Result<(), QueryError> {
             }
         }
         Expr::Extension(_) => return Err(parse_error("unsupported expression")),
-        Expr::NumberLiteral(_)
-        | Expr::StringLiteral(_)
-        | Expr::VectorSelector(_)
-        | Expr::MatrixSelector(_) => {}
+        Expr::VectorSelector(vs) => check_offset(&vs.offset)?,
+        Expr::MatrixSelector(ms) => {
+            check_duration(&ms.range)?;
+            check_offset(&ms.vs.offset)?;
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
     }
     Ok(())
+}
+
+/// Prometheus holds durations as Go's `time.Duration` (int64 nanoseconds,
+/// about 292 years) and refuses longer ones when parsing.
+fn check_duration(d: &std::time::Duration) -> Result<(), QueryError> {
+    if d.as_nanos() > i64::MAX as u128 {
+        return Err(parse_error("duration out of range"));
+    }
+    Ok(())
+}
+
+fn check_offset(o: &Option<parser::Offset>) -> Result<(), QueryError> {
+    match o {
+        Some(parser::Offset::Pos(d) | parser::Offset::Neg(d)) => check_duration(d),
+        None => Ok(()),
+    }
 }
 
 /// `/api/v1/format_query`: the expression in Prometheus' canonical layout.

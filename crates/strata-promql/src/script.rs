@@ -40,11 +40,20 @@ use std::time::{Duration, UNIX_EPOCH};
 use strata_model::{Label, Labels, Queryable, Sample, TenantId, stale_nan};
 
 /// Where a script's series are loaded and queried.
+///
+/// A storage may offer several layouts of the same data (all in the head,
+/// all in blocks, split across a block/head boundary, ...): every eval runs
+/// against each, and each must answer exactly as the first does.
 pub trait ScriptStorage {
     fn load(&mut self, series: &[(Labels, Vec<Sample>)]) -> Result<(), String>;
     /// Drops everything loaded so far.
     fn clear(&mut self) -> Result<(), String>;
-    fn queryable(&self) -> &dyn Queryable;
+    /// Names of the layouts; the first is the reference (and bless mode's).
+    fn layouts(&self) -> Vec<String> {
+        vec!["storage".into()]
+    }
+    /// Everything loaded since the last `clear`, read through `layout`.
+    fn queryable(&mut self, layout: usize) -> Result<&dyn Queryable, String>;
 }
 
 /// What running one script found.
@@ -411,19 +420,41 @@ pub fn run_script(text: &str, storage: &mut dyn ScriptStorage, bless: bool) -> S
                 i += 1;
             }
             report.evals += 1;
-            let outcome = run_eval(&engine, storage.queryable(), &kind, &expr, &exp);
-            match outcome {
-                Ok(actual) => {
-                    blessed.extend(expect_lines);
-                    blessed.extend(actual.lines);
-                    for f in actual.failures {
-                        report.failures.push(format!("line {lineno}: {expr}: {f}"));
+            let layouts = storage.layouts();
+            let mut reference: Option<(&str, Outcome)> = None;
+            for (k, layout) in layouts.iter().enumerate() {
+                let outcome = match storage.queryable(k) {
+                    Ok(db) => run_eval(&engine, db, &kind, &expr, &exp),
+                    Err(e) => Err(format!("preparing the {layout} layout: {e}")),
+                };
+                let summary = Outcome::of(&outcome);
+                match &reference {
+                    None => {
+                        match outcome {
+                            Ok(actual) => {
+                                blessed.extend(expect_lines.iter().cloned());
+                                blessed.extend(actual.lines);
+                                for f in actual.failures {
+                                    report.failures.push(format!("line {lineno}: {expr}: {f}"));
+                                }
+                            }
+                            Err(f) => {
+                                // Keep the block as written: there is nothing to bless from.
+                                blessed.extend(lines[block_start..i].iter().map(|l| l.to_string()));
+                                report.failures.push(format!("line {lineno}: {expr}: {f}"));
+                            }
+                        }
+                        reference = Some((layout, summary));
                     }
-                }
-                Err(f) => {
-                    // Keep the block as written: there is nothing to bless from.
-                    blessed.extend(lines[block_start..i].iter().map(|l| l.to_string()));
-                    report.failures.push(format!("line {lineno}: {expr}: {f}"));
+                    // The data is the same whatever its layout: any
+                    // difference is a storage bug.
+                    Some((ref_layout, want)) if *want != summary => {
+                        report.failures.push(format!(
+                            "line {lineno}: {expr}: read through the {layout} layout: {summary:?}, \
+                             through the {ref_layout} layout: {want:?}"
+                        ));
+                    }
+                    Some(_) => {}
                 }
             }
             continue;
@@ -467,6 +498,33 @@ struct Actual {
     /// Result lines for bless mode.
     lines: Vec<String>,
     failures: Vec<String>,
+    /// The error an `expect fail` eval got.
+    error: Option<String>,
+}
+
+/// What one eval gave, for comparing layouts: the exact result lines and
+/// expectation failures, or the error.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Answered {
+        lines: Vec<String>,
+        failures: Vec<String>,
+        error: Option<String>,
+    },
+    Failed(String),
+}
+
+impl Outcome {
+    fn of(r: &Result<Actual, String>) -> Self {
+        match r {
+            Ok(a) => Outcome::Answered {
+                lines: a.lines.clone(),
+                failures: a.failures.clone(),
+                error: a.error.clone(),
+            },
+            Err(e) => Outcome::Failed(e.clone()),
+        }
+    }
 }
 
 fn run_eval(
@@ -498,6 +556,7 @@ fn run_eval(
             return Ok(Actual {
                 lines: Vec::new(),
                 failures,
+                error: Some(e.to_string()),
             });
         }
         Ok(o) => o,
@@ -528,7 +587,11 @@ fn run_eval(
     if let EvalKind::Instant(t) = kind {
         cross_check(engine, db, expr, *t, &out.value, &mut failures);
     }
-    Ok(Actual { lines, failures })
+    Ok(Actual {
+        lines,
+        failures,
+        error: None,
+    })
 }
 
 type Rendered = (

@@ -5,6 +5,10 @@
 //! answers must agree: same label sets, values within 1e-9 relative (NaN
 //! equals NaN), same error type.
 //!
+//! Strata runs with 20-minute blocks, and the test waits until the older
+//! two thirds of the hour have been cut into two blocks, so every query reads
+//! blocks, the head and the boundaries between them.
+//!
 //! Strata follows Prometheus 3 semantics; the local Prometheus is 2.42. The
 //! dataset is shaped so the documented 2→3 differences cannot show (samples
 //! never sit exactly on a range boundary, so left-open vs left-closed windows
@@ -328,6 +332,47 @@ fn dataset(base: i64) -> Vec<(Labels, Vec<Sample>)> {
     out
 }
 
+/// Strata's block range in the differential run: the hour of data spans
+/// three ranges, and a head spanning more than 1.5 ranges is cut.
+const BLOCK_RANGE_MS: i64 = 20 * 60 * 1000;
+
+/// A gauge or counter from Strata's `/metrics`.
+fn metric(client: &reqwest::blocking::Client, strata: &Server, name: &str) -> Option<f64> {
+    let text = client
+        .get(strata.url("/metrics"))
+        .send()
+        .ok()?
+        .text()
+        .ok()?;
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Waits until maintenance has made `cuts` head cuts (and compaction, if it
+/// merged them, left at least one block).
+fn wait_for_cuts(
+    client: &reqwest::blocking::Client,
+    strata: &Server,
+    cuts_wanted: u64,
+) -> TestResult {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let cuts = metric(client, strata, "strata_tsdb_head_cuts_total").unwrap_or(0.0);
+        let have = metric(client, strata, "strata_tsdb_blocks").unwrap_or(0.0);
+        if cuts >= cuts_wanted as f64 && have >= 1.0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "strata did not make {cuts_wanted} head cuts in 60s: {cuts} cuts, {have} blocks"
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 struct Peer {
     child: Child,
     port: u16,
@@ -530,7 +575,17 @@ fn promql_agrees_with_prometheus() -> TestResult {
     };
     let strata_dir = dir.path().join("strata");
     std::fs::create_dir_all(&strata_dir)?;
-    let strata = Server::start(&strata_dir, &[]);
+    // Small blocks and frequent maintenance: the older two thirds of the
+    // hour are cut into blocks before the queries run, so answers are read
+    // from blocks, across block/block and block/head boundaries, and from
+    // the head.
+    let strata = Server::start(
+        &strata_dir,
+        &[
+            &format!("--storage.block-range={}ms", BLOCK_RANGE_MS),
+            "--storage.maintenance-interval=500ms",
+        ],
+    );
     let now = now_ms();
     let base = (now / 3_600_000) * 3_600_000 - 2 * 3_600_000;
     let data = dataset(base);
@@ -543,6 +598,8 @@ fn promql_agrees_with_prometheus() -> TestResult {
         &data,
     )?;
     push(&client, &strata.url("/api/v1/write"), &data)?;
+    // [base, base+20m) and [base+20m, base+40m) become blocks.
+    wait_for_cuts(&client, &strata, 2)?;
 
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/queries.txt"),
@@ -557,7 +614,15 @@ fn promql_agrees_with_prometheus() -> TestResult {
     // ms). The 7 s shift keeps subquery steps (aligned to multiples of their
     // step) off window boundaries, where 2.42's left-closed windows and 3.x's
     // left-open ones differ by design.
-    let instants = [base_s + 1807, base_s + 3007, base_s + 3707];
+    // Two instants sit just after the block/block (20m) and block/head
+    // (40m) boundaries, where windows read both sides.
+    let instants = [
+        base_s + 1207,
+        base_s + 1807,
+        base_s + 2407,
+        base_s + 3007,
+        base_s + 3707,
+    ];
     let (rstart, rend, rstep) = (base_s + 607, base_s + 3607, 60);
     let mut checked = 0;
     let mut failures = Vec::new();

@@ -342,3 +342,262 @@ fn strata_query_cli_against_a_server_and_a_data_dir() -> TestResult {
     );
     Ok(())
 }
+
+/// Parameter validation of every read endpoint, worded as Prometheus 3's
+/// web/api/v1/api.go words it (status, `errorType` and message).
+#[test]
+fn read_parameters_are_validated_like_prometheus_3() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path(), &[]);
+    let t0 = (now_ms() / 60_000) * 60_000 - 600_000;
+    load(&server, t0);
+    let end_s = (t0 + 19 * 15_000) / 1000;
+    let atoi = |v: &str| {
+        format!("invalid parameter \"limit\": strconv.Atoi: parsing \"{v}\": invalid syntax")
+    };
+    let negative = "invalid parameter \"limit\": limit must be non-negative".to_string();
+    let mut cases: Vec<(String, u16, &str, String)> = Vec::new();
+    // `limit` on every endpoint that takes it, checked before anything else.
+    for base in [
+        "/api/v1/query?query=up&time=yesterday",
+        "/api/v1/query_range?query=up",
+        "/api/v1/series?match[]=up&start=x",
+        "/api/v1/labels?start=x",
+        "/api/v1/label/job/values?start=x",
+    ] {
+        cases.push((
+            format!("{base}&limit=-1"),
+            400,
+            "bad_data",
+            negative.clone(),
+        ));
+        cases.push((format!("{base}&limit=1.5"), 400, "bad_data", atoi("1.5")));
+        cases.push((format!("{base}&limit=ten"), 400, "bad_data", atoi("ten")));
+    }
+    cases.extend([
+        (
+            "/api/v1/series?match[]=up&limit=99999999999999999999".into(),
+            400,
+            "bad_data",
+            "invalid parameter \"limit\": strconv.Atoi: parsing \"99999999999999999999\": value out of range".into(),
+        ),
+        // Optional times name the parameter twice; query_range's required ones once.
+        (
+            "/api/v1/query?query=up&time=yesterday".into(),
+            400,
+            "bad_data",
+            "invalid parameter \"time\": invalid time value for 'time': cannot parse \"yesterday\" to a valid timestamp".into(),
+        ),
+        (
+            "/api/v1/series?match[]=up&end=x".into(),
+            400,
+            "bad_data",
+            "invalid parameter \"end\": invalid time value for 'end': cannot parse \"x\" to a valid timestamp".into(),
+        ),
+        (
+            "/api/v1/query_range?query=up&end=1&step=1".into(),
+            400,
+            "bad_data",
+            "invalid parameter \"start\": cannot parse \"\" to a valid timestamp".into(),
+        ),
+        (
+            "/api/v1/query_range?query=up&start=1&end=0.5&step=1".into(),
+            400,
+            "bad_data",
+            "invalid parameter \"end\": end timestamp must not be before start time".into(),
+        ),
+        (
+            "/api/v1/query_range?query=up&start=0&end=1".into(),
+            400,
+            "bad_data",
+            "invalid parameter \"step\": cannot parse \"\" to a valid duration".into(),
+        ),
+        (
+            "/api/v1/query_range?query=up&start=0&end=1&step=-1".into(),
+            400,
+            "bad_data",
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+        ),
+        (
+            "/api/v1/query_range?query=up&start=0&end=1&step=1e300".into(),
+            400,
+            "bad_data",
+            "invalid parameter \"step\": cannot parse \"1e300\" to a valid duration. It overflows int64".into(),
+        ),
+        // 11,000 points counted in nanoseconds, as Go divides durations.
+        (
+            "/api/v1/query_range?query=up&start=0&end=2&step=0.0001".into(),
+            400,
+            "bad_data",
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+        ),
+        (
+            "/api/v1/query?query=up&lookback_delta=soon".into(),
+            400,
+            "bad_data",
+            "error parsing lookback delta duration: cannot parse \"soon\" to a valid duration".into(),
+        ),
+        // Durations beyond Go's int64 nanoseconds (~292y) do not parse.
+        (
+            "/api/v1/query?query=up%20offset%20300y".into(),
+            400,
+            "bad_data",
+            "invalid parameter \"query\": parse error: duration out of range".into(),
+        ),
+        (
+            "/api/v1/query?query=rate(up%5B300y%5D)".into(),
+            400,
+            "bad_data",
+            "invalid parameter \"query\": parse error: duration out of range".into(),
+        ),
+        (
+            "/api/v1/query?query=up%5B5m:300y%5D".into(),
+            400,
+            "bad_data",
+            "invalid parameter \"query\": parse error: duration out of range".into(),
+        ),
+        // count_values' label: any UTF-8 name but the empty one (an
+        // execution error, raised before any series is read).
+        (
+            "/api/v1/query?query=count_values(%22%22,vector(1))".into(),
+            422,
+            "execution",
+            "invalid label name \"\"".into(),
+        ),
+        // match[]: series names the parameter, the label endpoints do not.
+        (
+            "/api/v1/series".into(),
+            400,
+            "bad_data",
+            "no match[] parameter provided".into(),
+        ),
+        (
+            "/api/v1/series?match[]=%7Bx%3D%22%22%7D".into(),
+            400,
+            "bad_data",
+            "invalid parameter \"match[]\": parse error: vector selector must contain at least one non-empty matcher".into(),
+        ),
+        (
+            "/api/v1/labels?match[]=%7Bx%3D%22%22%7D".into(),
+            400,
+            "bad_data",
+            "parse error: vector selector must contain at least one non-empty matcher".into(),
+        ),
+        // Label names in the path: UTF-8 (and `U__` escapes) are fine; the
+        // empty name and bytes that are not UTF-8 are not.
+        (
+            "/api/v1/label/U__/values".into(),
+            400,
+            "bad_data",
+            "invalid label name: \"\"".into(),
+        ),
+        (
+            "/api/v1/label/a%FFb/values".into(),
+            400,
+            "bad_data",
+            "invalid label name: \"a\\xffb\"".into(),
+        ),
+    ]);
+    for (path, want_code, want_type, want_msg) in &cases {
+        let (code, body) = server.get_json(path, None);
+        assert_eq!(code, *want_code, "{path}: {body}");
+        assert_eq!(body["status"], "error", "{path}: {body}");
+        assert_eq!(body["errorType"], *want_type, "{path}: {body}");
+        assert_eq!(body["error"].as_str().unwrap_or(""), want_msg, "{path}");
+    }
+
+    // What Prometheus 3 accepts.
+    let ok = |path: &str| -> serde_json::Value {
+        let (code, body) = server.get_json(path, None);
+        assert_eq!(code, 200, "{path}: {body}");
+        body
+    };
+    let body = ok("/api/v1/query?query=count_values(%22a.b%22,vector(7))&time=100");
+    assert_eq!(body["data"]["result"][0]["metric"], json!({"a.b": "7"}));
+    let body = ok("/api/v1/label/U__j_6f_b/values");
+    assert_eq!(body["data"], json!(["api"]), "U__j_6f_b is job");
+    ok("/api/v1/label/http.method/values");
+    // client_golang sends Prometheus' MinTime/MaxTime for open ranges.
+    let body = ok(
+        "/api/v1/series?match[]=temperature&start=-292273086-05-16T16:47:06Z&end=292277025-08-18T07:12:54.999999999Z",
+    );
+    assert_eq!(body["data"].as_array().map(|a| a.len()), Some(1));
+    // limit=0 is no limit.
+    let body = ok("/api/v1/series?match[]=http_requests_total&limit=0");
+    assert_eq!(body["data"].as_array().map(|a| a.len()), Some(2));
+    let body = ok("/api/v1/labels?limit=2");
+    assert_eq!(body["data"], json!(["__name__", "code"]));
+    assert_eq!(body["warnings"], json!(["results truncated due to limit"]));
+    let body = ok(&format!(
+        "/api/v1/query_range?query=http_requests_total&start={}&end={end_s}&step=60&limit=1",
+        end_s - 120
+    ));
+    assert_eq!(body["data"]["result"].as_array().map(|a| a.len()), Some(1));
+    assert_eq!(body["warnings"], json!(["results truncated due to limit"]));
+    Ok(())
+}
+
+/// A form body's value wins over the query string's, as with Go's
+/// `Request.FormValue`.
+#[test]
+fn form_body_wins_over_query_string() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path(), &[]);
+    let client = reqwest::blocking::Client::new();
+    let r = client
+        .post(server.url("/api/v1/query?query=1&time=100"))
+        .form(&[("query", "2")])
+        .send()?;
+    let body: serde_json::Value = r.json()?;
+    assert_eq!(body["data"]["result"], json!([100, "2"]), "{body}");
+    Ok(())
+}
+
+/// Long queries by GET: hyper (through the `http` crate's `Uri`) takes
+/// request targets up to 64 KiB, Prometheus up to its 1 MiB header limit;
+/// anything longer must go by POST (docs/promql.md, differences).
+#[test]
+fn long_queries_by_get_and_post() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path(), &[]);
+    let t0 = (now_ms() / 60_000) * 60_000 - 600_000;
+    load(&server, t0);
+    let end_s = (t0 + 19 * 15_000) / 1000;
+    let alternatives: Vec<String> = (0..3000).map(|i| format!("room{i}")).collect();
+    let q = format!("temperature{{room=~\"{}|a\"}}", alternatives.join("|"));
+    assert!(q.len() > 20_000);
+    let (code, body) = server.get_json(
+        &format!("/api/v1/query?time={end_s}&query={}", urlencode(&q)),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"]["result"].as_array().map(|a| a.len()), Some(1));
+    // ~500 KiB by POST.
+    let big = format!(
+        "temperature{{room=~\"{}|a\"}}",
+        (0..60_000)
+            .map(|i| format!("r{i}"))
+            .collect::<Vec<_>>()
+            .join("|")
+    );
+    assert!(big.len() > 400_000);
+    let (code, body) = post_form(
+        &server,
+        "/api/v1/query",
+        &[("query", &big), ("time", &end_s.to_string())],
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"]["result"].as_array().map(|a| a.len()), Some(1));
+    Ok(())
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
