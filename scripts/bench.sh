@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: the same remote-write workload against Strata,
 # Prometheus and VictoriaMetrics (Debian packages), in one run. Figures go to
-# stdout as a markdown table and to bench-out/results.json.
+# stdout as markdown tables and to bench-out/*.json.
 #
-#   ./scripts/bench.sh                      # 100k series × 2h (the documented run)
+#   ./scripts/bench.sh                      # ingest + queries, 100k series × 2h (the documented run)
 #   ./scripts/bench.sh --series 10000 --steps 40   # a quick smoke run
+#   ./scripts/bench.sh lifecycle            # head cuts / compaction / restart, 100k series × 1h
+#   ./scripts/bench.sh lifecycle --series 10000 --duration 30m --cut-block-range 2m   # smoke (~1-2 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,4 +23,11 @@ fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata/target}"
 cargo build --release -p strata -p strata-bench
 mkdir -p bench-out
-"$CARGO_TARGET_DIR/release/strata-bench" --strata "$CARGO_TARGET_DIR/release/strata" --json bench-out/results.json "$@"
+bench="$CARGO_TARGET_DIR/release/strata-bench"
+strata="$CARGO_TARGET_DIR/release/strata"
+if [ "${1:-}" = lifecycle ]; then
+  shift
+  "$bench" lifecycle --strata "$strata" --json bench-out/lifecycle.json "$@"
+else
+  "$bench" --strata "$strata" --json bench-out/results.json "$@"
+fi
