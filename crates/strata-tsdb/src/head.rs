@@ -85,8 +85,10 @@ impl MemSeries {
     }
 
     fn num_samples(&self) -> u64 {
-        // Closed chunks hold exactly SAMPLES_PER_CHUNK samples each.
-        self.closed.len() as u64 * u64::from(SAMPLES_PER_CHUNK)
+        self.closed
+            .iter()
+            .map(|c| u64::from(c.num_samples))
+            .sum::<u64>()
             + u64::from(self.open.count())
             + self.ooo.len() as u64
     }
@@ -152,14 +154,45 @@ impl MemSeries {
         }
     }
 
-    /// Drops what lies wholly before `before`: closed chunks ending before
-    /// it, the open chunk when it does, and out-of-order samples. A chunk
-    /// straddling `before` stays (reads clip it) until the next cut. The
-    /// ordering state stays, so old samples are still refused.
+    /// Drops every sample before `before`: closed chunks ending before it
+    /// go whole, a chunk straddling it is re-encoded with what remains (one
+    /// chunk per series, so the work is bounded). The ordering state stays,
+    /// so old samples are still refused.
     fn drop_before(&mut self, before: i64) {
         self.closed.retain(|c| c.max_t >= before);
-        if self.open.count() > 0 && self.open.max_t() < before {
-            self.open = XorAppender::new();
+        if let Some(first) = self.closed.first()
+            && first.min_t < before
+        {
+            let mut kept = Vec::with_capacity(usize::from(first.num_samples));
+            if strata_block::codec::decode(&first.data, &mut kept).is_none() {
+                tracing::error!("corrupt closed head chunk dropped at a head cut");
+                kept.clear();
+            }
+            kept.retain(|s| s.t >= before);
+            if kept.is_empty() {
+                self.closed.remove(0);
+            } else {
+                let mut data = Vec::new();
+                strata_block::codec::encode_chunk(&kept, &mut data);
+                self.closed[0] = ClosedChunk {
+                    min_t: kept[0].t,
+                    max_t: kept[kept.len() - 1].t,
+                    num_samples: kept.len() as u16,
+                    data: data.into(),
+                };
+            }
+        }
+        if self.open.count() > 0 {
+            if self.open.max_t() < before {
+                self.open = XorAppender::new();
+            } else if self.open.min_t < before {
+                let old = self.open.encoded();
+                let mut fresh = XorAppender::new();
+                for (t, v) in XorIter::new(&old).filter(|(t, _)| *t >= before) {
+                    fresh.append(t, v);
+                }
+                self.open = fresh;
+            }
         }
         self.ooo.retain(|s| s.t >= before);
     }
@@ -618,20 +651,27 @@ impl Head {
         self.raise_min_valid(before);
         self.raise_trunc(before);
         let mut emptied = Vec::new();
+        // A few hundred series per lock hold, so appends to the shard wait
+        // microseconds, not the whole shard's trimming.
+        const BATCH: usize = 256;
         for (i, shard) in self.shards.iter().enumerate() {
-            let mut shard = shard.lock();
-            for slot in shard.series.iter_mut() {
-                let Some(series) = slot.as_deref_mut() else {
-                    continue;
-                };
-                series.drop_before(before);
+            let mut from = 0;
+            loop {
+                let mut shard = shard.lock();
+                if from >= shard.series.len() {
+                    break;
+                }
+                let to = (from + BATCH).min(shard.series.len());
+                for slot in from..to {
+                    if let Some(series) = shard.series[slot].as_deref_mut() {
+                        series.drop_before(before);
+                        if series.is_empty() {
+                            emptied.push(((slot as u32) << SHARD_BITS) | i as u32);
+                        }
+                    }
+                }
+                from = to;
             }
-            emptied.extend(
-                shard
-                    .iter(i)
-                    .filter(|(_, s)| s.is_empty())
-                    .map(|(id, _)| id),
-            );
         }
         self.remove_if_empty(&emptied)
     }

@@ -22,6 +22,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use strata_block::{Block, BlockMeta, BlockWriter, ChunkInput};
 
+/// Head cuts per maintenance round before compaction gets its turn.
+const MAX_CUTS_PER_ROUND: usize = 16;
+
 /// How long a cut waits for queries opened before its block was published
 /// before dropping the cut samples anyway (such a query may then miss them).
 const READER_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -150,10 +153,11 @@ impl TenantDb {
         stop: &std::sync::atomic::AtomicBool,
     ) -> Result<(), TsdbError> {
         // Head cut: Prometheus' rule, when the head spans 1.5 block ranges.
-        // Only up to the head's end as of now: a writer catching up faster
-        // than cuts complete must not starve compaction and retention.
+        // Only up to the head's end as of now, and at most a few cuts per
+        // round: a writer catching up faster than cuts complete must not
+        // starve compaction and retention.
         let (_, maxt) = self.head.time_range();
-        loop {
+        for _ in 0..MAX_CUTS_PER_ROUND {
             let (mint, _) = self.head.time_range();
             if mint == i64::MAX || maxt == i64::MIN || maxt - mint <= self.block_range * 3 / 2 {
                 break;
