@@ -31,7 +31,8 @@ pub struct MergeSampleIter<'a> {
     /// first child wins ties. Only used with more than two children; two are
     /// compared directly.
     heap: BinaryHeap<Reverse<(i64, usize)>>,
-    /// The last sample returned: what a seek to an earlier time returns.
+    /// The last sample returned (none before the first or after the end):
+    /// what a seek to an earlier time returns.
     cur: Option<Sample>,
 }
 
@@ -177,9 +178,6 @@ impl SampleIter for MergeSampleIter<'_> {
     /// the merged answer is the newest of those, the first child winning a
     /// tie — a child holding that timestamp at all has it as its newest.
     fn newest_at_or_before(&mut self, ts: i64) -> Option<Sample> {
-        if !self.primed && self.children.len() == 1 {
-            return self.children[0].newest_at_or_before(ts);
-        }
         let floor = self.cur.map(|c| c.t);
         let mut best: Option<Sample> = None;
         for i in 0..self.children.len() {
