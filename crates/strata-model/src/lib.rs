@@ -7,6 +7,7 @@
 pub mod format;
 pub mod labels;
 pub mod matcher;
+pub mod merge;
 pub mod sample;
 pub mod storage;
 pub mod tenant;
@@ -15,6 +16,7 @@ pub mod write;
 
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME, hash_pairs};
 pub use matcher::{MatchOp, Matcher, MatcherError, PromRegex};
+pub use merge::{MergeSampleIter, merge_series_sets, merge_series_sets_labels_only};
 pub use sample::{STALE_NAN_BITS, Sample, is_stale_nan, stale_nan};
 pub use storage::{
     Querier, Queryable, SampleIter, SelectHints, Series, SeriesIter, StorageError, VecSampleIter,

@@ -59,7 +59,10 @@ pub(crate) fn run(
     let timeout = qopts
         .timeout
         .map_or(eopts.timeout, |t| t.min(eopts.timeout));
-    let querier = db.querier(tenant, i64::MIN / 4, i64::MAX / 4)?;
+    // The querier covers only what the selectors can read, so storage opens
+    // only the blocks overlapping it.
+    let (mint, maxt) = selected_time_range(expr, start, end, lookback).unwrap_or((0, 0));
+    let querier = db.querier(tenant, mint, maxt)?;
     let mut ev = Evaluator {
         q: querier.as_ref(),
         query_start: start,
@@ -163,6 +166,116 @@ pub(crate) struct Evaluator<'q> {
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
     pub samples_loaded: u64,
+}
+
+/// The time range a query's selectors read, as Prometheus'
+/// `FindMinMaxTime` (promql/engine.go) computes it: a selector evaluated at
+/// times `[lo, hi]` reads `[lo - offset - (range or lookback), hi - offset]`,
+/// where a subquery turns its evaluation times `[lo, hi]` into inner ones
+/// `[lo - offset - range, hi - offset]` and `@` pins both ends. `None` when
+/// the expression selects nothing.
+pub(crate) fn selected_time_range(
+    expr: &Expr,
+    start: i64,
+    end: i64,
+    lookback: i64,
+) -> Option<(i64, i64)> {
+    let mut span = None;
+    let ctx = RangeCtx {
+        query_start: start,
+        query_end: end,
+        lookback,
+    };
+    ctx.walk(expr, (start, end), &mut span);
+    // The bounds the whole-range querier used before: nothing a store
+    // computes with them can overflow.
+    span.map(|(lo, hi): (i64, i64)| {
+        (
+            lo.clamp(i64::MIN / 4, i64::MAX / 4),
+            hi.clamp(i64::MIN / 4, i64::MAX / 4),
+        )
+    })
+}
+
+struct RangeCtx {
+    query_start: i64,
+    query_end: i64,
+    lookback: i64,
+}
+
+impl RangeCtx {
+    /// Adds what `e`, evaluated at times `evals`, selects to `span`.
+    fn walk(&self, e: &Expr, evals: (i64, i64), span: &mut Option<(i64, i64)>) {
+        match e {
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+            Expr::Paren(p) => self.walk(&p.expr, evals, span),
+            Expr::Unary(u) => self.walk(&u.expr, evals, span),
+            Expr::Binary(b) => {
+                self.walk(&b.lhs, evals, span);
+                self.walk(&b.rhs, evals, span);
+            }
+            Expr::Aggregate(a) => {
+                self.walk(&a.expr, evals, span);
+                if let Some(p) = &a.param {
+                    self.walk(p, evals, span);
+                }
+            }
+            Expr::Call(c) => {
+                for arg in &c.args.args {
+                    self.walk(arg, evals, span);
+                }
+            }
+            Expr::VectorSelector(vs) => self.add_selector(vs, self.lookback, evals, span),
+            Expr::MatrixSelector(ms) => {
+                self.add_selector(&ms.vs, duration_ms(&ms.range), evals, span)
+            }
+            Expr::Subquery(sq) => {
+                let (lo, hi) = self.shift(&sq.at, &sq.offset, evals);
+                let inner = (lo.saturating_sub(duration_ms(&sq.range)), hi);
+                self.walk(&sq.expr, inner, span);
+            }
+        }
+    }
+
+    /// Evaluation times `evals` as a node with these modifiers sees them.
+    fn shift(
+        &self,
+        at: &Option<AtModifier>,
+        offset: &Option<Offset>,
+        evals: (i64, i64),
+    ) -> (i64, i64) {
+        let (lo, hi) = match at_time(at, self.query_start, self.query_end) {
+            Some(a) => (a, a),
+            None => evals,
+        };
+        let off = offset_ms(offset);
+        (lo.saturating_sub(off), hi.saturating_sub(off))
+    }
+
+    fn add_selector(
+        &self,
+        vs: &VectorSelector,
+        lookbehind: i64,
+        evals: (i64, i64),
+        span: &mut Option<(i64, i64)>,
+    ) {
+        let (lo, hi) = self.shift(&vs.at, &vs.offset, evals);
+        let lo = lo.saturating_sub(lookbehind);
+        *span = Some(match *span {
+            None => (lo, hi),
+            Some((a, b)) => (a.min(lo), b.max(hi)),
+        });
+    }
+}
+
+/// The time an `@` modifier pins, in ms.
+fn at_time(at: &Option<AtModifier>, query_start: i64, query_end: i64) -> Option<i64> {
+    match at {
+        None => None,
+        Some(AtModifier::Start) => Some(query_start),
+        Some(AtModifier::End) => Some(query_end),
+        Some(AtModifier::At(t)) => Some(system_time_ms(t)),
+    }
 }
 
 /// Milliseconds of a parsed duration, saturating: absurd durations (years
@@ -278,12 +391,7 @@ impl<'q> Evaluator<'q> {
     }
 
     pub fn at_ms(&self, at: &Option<AtModifier>) -> Option<i64> {
-        match at {
-            None => None,
-            Some(AtModifier::Start) => Some(self.query_start),
-            Some(AtModifier::End) => Some(self.query_end),
-            Some(AtModifier::At(t)) => Some(system_time_ms(t)),
-        }
+        at_time(at, self.query_start, self.query_end)
     }
 
     /// Reference (evaluation) time of every step for a node with these
@@ -760,7 +868,60 @@ pub(crate) fn merge_same_labels(ss: Vec<Series>, strict: bool) -> Result<Vec<Ser
 
 #[cfg(test)]
 mod tests {
-    use super::par_map;
+    use super::{par_map, selected_time_range};
+
+    const M: i64 = 60_000;
+    const H: i64 = 60 * M;
+
+    fn range_of(q: &str, start: i64, end: i64) -> Option<(i64, i64)> {
+        let e = crate::parse::parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        selected_time_range(&e, start, end, 5 * M)
+    }
+
+    #[test]
+    fn selected_range_follows_ranges_offsets_at_and_subqueries() {
+        let (s, e) = (100 * H, 101 * H);
+        for (q, want) in [
+            ("up", Some((s - 5 * M, e))),
+            ("rate(up[10m])", Some((s - 10 * M, e))),
+            ("up offset 1h", Some((s - H - 5 * M, e - H))),
+            ("up offset -30m", Some((s + 30 * M - 5 * M, e + 30 * M))),
+            ("up @ 3600", Some((H - 5 * M, H))),
+            ("rate(up[1h] @ 7200 offset 1h)", Some((0, H))),
+            ("up @ start()", Some((s - 5 * M, s))),
+            ("rate(up[5m] @ end())", Some((e - 5 * M, e))),
+            // A subquery reaches back its range, its inner selector further.
+            (
+                "max_over_time(rate(up[5m])[30m:1m] offset 10m)",
+                Some((s - 10 * M - 30 * M - 5 * M, e - 10 * M)),
+            ),
+            // Nested subqueries add up; an inner @ resets what is outside.
+            (
+                "max_over_time(max_over_time(up[10m:])[1h:] offset 1h)",
+                Some((s - H - H - 10 * M - 5 * M, e - H)),
+            ),
+            (
+                "max_over_time(max_over_time(up[10m:] @ 7200)[1h:] offset 1h)",
+                Some((2 * H - 10 * M - 5 * M, 2 * H)),
+            ),
+            // Both sides of an operator, function and aggregation arguments.
+            (
+                "up + on() group_left() (down offset 2h)",
+                Some((s - 2 * H - 5 * M, e)),
+            ),
+            (
+                "topk(scalar(k offset 1d), label_replace(up, \"a\", \"b\", \"c\", \"d\"))",
+                Some((s - 24 * H - 5 * M, e)),
+            ),
+            ("1 + 2", None),
+            ("time()", None),
+        ] {
+            assert_eq!(range_of(q, s, e), want, "{q}");
+        }
+        // The lookback is the query's own.
+        let e2 = crate::parse::parse("up").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(selected_time_range(&e2, s, s, M), Some((s - M, s)));
+    }
 
     #[test]
     fn par_map_keeps_order_across_threads() {

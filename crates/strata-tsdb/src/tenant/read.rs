@@ -6,8 +6,8 @@ use crate::head::select_from_head;
 use std::sync::Arc;
 use strata_block::BlockQuerier;
 use strata_model::{
-    Matcher, Querier, Sample, SampleIter, SelectHints, Series, SeriesIter, StorageError,
-    VecSampleIter,
+    Matcher, Querier, SelectHints, SeriesIter, StorageError, merge_series_sets,
+    merge_series_sets_labels_only,
 };
 
 impl TenantDb {
@@ -38,85 +38,35 @@ pub(crate) struct TenantQuerier {
     maxt: i64,
 }
 
-/// Merges one series' samples from several sources by time; a timestamp
-/// present in several sources (a crash between block write and WAL
-/// checkpoint, or overlapping blocks) is returned once.
-fn merge_samples(iters: Vec<Box<dyn SampleIter + '_>>) -> Result<Vec<Sample>, StorageError> {
-    let mut all = Vec::new();
-    for mut it in iters {
-        while let Some(s) = it.next() {
-            all.push(s);
-        }
-        if let Some(e) = it.err() {
-            return Err(StorageError::Internal(e.to_string()));
-        }
-    }
-    all.sort_by_key(|s| s.t);
-    all.dedup_by_key(|s| s.t);
-    Ok(all)
-}
-
 impl Querier for TenantQuerier {
+    /// Every source's select is already sorted by labels (block series ids
+    /// follow label order, the head sorts its snapshot), so one lazy k-way
+    /// merge orders them: blocks oldest first, then the head, the earlier
+    /// source winning a timestamp several hold.
     fn select<'a>(
         &'a self,
         hints: &SelectHints,
         matchers: &[Matcher],
     ) -> Result<SeriesIter<'a>, StorageError> {
-        let data = self
+        let head = self
             .db
             .head
             .snapshot_series(hints, matchers, self.mint, self.maxt);
-        if self.blocks.is_empty() {
-            let mut data = data;
-            if hints.limit > 0 {
-                data.truncate(hints.limit);
-            }
-            return Ok(select_from_head(data));
-        }
-        // Gather every source's series, then merge equal label sets.
-        let mut all: Vec<Series<'a>> = Vec::new();
+        let mut sources: Vec<SeriesIter<'a>> = Vec::with_capacity(self.blocks.len() + 1);
         for b in &self.blocks {
-            for s in b.select(hints, matchers)? {
-                all.push(s?);
-            }
+            sources.push(b.select(hints, matchers)?);
         }
-        all.extend(data.into_iter().map(|d| d.into_series()));
-        all.sort_by(|a, b| a.labels.cmp(&b.labels));
-        let mut out: Vec<Series<'a>> = Vec::with_capacity(all.len());
-        let mut group: Vec<Series<'a>> = Vec::new();
-        let flush =
-            |group: &mut Vec<Series<'a>>, out: &mut Vec<Series<'a>>| -> Result<(), StorageError> {
-                match group.len() {
-                    0 => {}
-                    1 => out.append(group),
-                    _ => {
-                        let labels = group[0].labels.clone();
-                        let iters: Vec<Box<dyn SampleIter + 'a>> =
-                            group.drain(..).map(|s| s.samples).collect();
-                        let samples = if hints.series_only {
-                            Vec::new()
-                        } else {
-                            merge_samples(iters)?
-                        };
-                        out.push(Series {
-                            labels,
-                            samples: Box::new(VecSampleIter::new(samples)),
-                        });
-                    }
-                }
-                Ok(())
-            };
-        for s in all {
-            if group.first().is_some_and(|g| g.labels != s.labels) {
-                flush(&mut group, &mut out)?;
-            }
-            group.push(s);
-        }
-        flush(&mut group, &mut out)?;
-        if hints.limit > 0 {
-            out.truncate(hints.limit);
-        }
-        Ok(Box::new(out.into_iter().map(Ok)))
+        sources.push(select_from_head(head));
+        let merged = if hints.series_only {
+            merge_series_sets_labels_only(sources)
+        } else {
+            merge_series_sets(sources)
+        };
+        Ok(if hints.limit > 0 {
+            Box::new(merged.take(hints.limit))
+        } else {
+            merged
+        })
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
@@ -176,5 +126,175 @@ impl Querier for EmptyQuerier {
     }
     fn label_values(&self, _: &str, _: &[Matcher]) -> Result<Vec<String>, StorageError> {
         Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DbOptions, WalSync};
+    use strata_model::{LabelRef, Labels, MatchOp, Sample, WriteBatch};
+
+    const H: i64 = 3_600_000;
+
+    fn open(dir: &std::path::Path) -> Arc<TenantDb> {
+        let opts = DbOptions {
+            data_dir: dir.to_path_buf(),
+            retention_time_ms: None,
+            wal_sync: WalSync::Always,
+            ..DbOptions::default()
+        };
+        Arc::new(TenantDb::open(&opts, dir, false).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    fn append(db: &TenantDb, inst: &str, samples: &[Sample]) {
+        let labels = [
+            LabelRef {
+                name: "__name__",
+                value: "up",
+            },
+            LabelRef {
+                name: "instance",
+                value: inst,
+            },
+        ];
+        let mut b = WriteBatch::new();
+        b.push(&labels, samples);
+        let out = db.append(&b).unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    }
+
+    fn up(inst: &str) -> Labels {
+        Labels::from_pairs([("__name__", "up"), ("instance", inst)])
+    }
+
+    fn every_minute(from: i64, to: i64, v: f64) -> Vec<Sample> {
+        (from / 60_000..to / 60_000)
+            .map(|m| Sample::new(m * 60_000, v))
+            .collect()
+    }
+
+    fn select_all(q: &TenantQuerier, hints: &SelectHints) -> Vec<(Labels, Vec<(i64, f64)>)> {
+        let m = [Matcher::new(MatchOp::Equal, "__name__", "up").unwrap_or_else(|e| panic!("{e}"))];
+        q.select(hints, &m)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|s| {
+                let mut s = s.unwrap_or_else(|e| panic!("{e}"));
+                let mut v = Vec::new();
+                while let Some(x) = s.samples.next() {
+                    v.push((x.t, x.v));
+                }
+                assert!(s.samples.err().is_none());
+                (s.labels, v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn querier_opens_only_the_blocks_overlapping_its_range() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let db = open(dir.path());
+        // Six two-hour blocks, then an hour in the head.
+        for b in 0..6 {
+            append(
+                &db,
+                "a",
+                &every_minute(b * 2 * H, (b + 1) * 2 * H, b as f64),
+            );
+            db.cut_head((b + 1) * 2 * H)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        append(&db, "a", &every_minute(12 * H, 13 * H, 6.0));
+        assert_eq!(db.blocks_snapshot().len(), 6);
+        // (mint, maxt) → block queriers held; a block's max time is exclusive.
+        for (mint, maxt, want) in [
+            (12 * H - 10 * 60_000, 13 * H, 1),
+            (13 * H - 65 * 60_000, 13 * H, 1),
+            (3 * H, 5 * H, 2),
+            (2 * H, 2 * H, 1),
+            (2 * H - 1, 2 * H, 2),
+            (12 * H, 13 * H, 0),
+            (i64::MIN / 4, i64::MAX / 4, 6),
+        ] {
+            assert_eq!(
+                db.querier(mint, maxt).blocks.len(),
+                want,
+                "[{mint}, {maxt}]"
+            );
+        }
+        // What a narrow querier answers is what a wide one does over its range.
+        let hints = SelectHints {
+            start: 11 * H,
+            end: 13 * H,
+            ..Default::default()
+        };
+        let narrow = select_all(&db.querier(11 * H, 13 * H), &hints);
+        let wide = select_all(&db.querier(i64::MIN / 4, i64::MAX / 4), &hints);
+        assert_eq!(narrow, wide);
+        assert_eq!(narrow[0].1.len(), 120);
+    }
+
+    #[test]
+    fn select_merges_overlapping_blocks_and_the_head_lazily() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // Overlapping blocks as an interrupted compaction leaves them: the
+        // older one (by min time) wins the shared timestamps.
+        let older = vec![
+            (up("a"), every_minute(0, 2 * H, 1.0)),
+            (up("c"), every_minute(0, H, 1.0)),
+        ];
+        let newer = vec![
+            (up("a"), every_minute(H, 3 * H, 2.0)),
+            (up("b"), every_minute(H, 3 * H, 2.0)),
+        ];
+        strata_block::write_block(dir.path(), 0, 2 * H, 1, vec![], older.into_iter())
+            .unwrap_or_else(|e| panic!("{e}"));
+        strata_block::write_block(dir.path(), H, 3 * H, 1, vec![], newer.into_iter())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let db = open(dir.path());
+        append(&db, "a", &every_minute(3 * H, 4 * H, 3.0));
+        append(&db, "d", &every_minute(3 * H, 4 * H, 3.0));
+
+        let all = SelectHints {
+            start: i64::MIN,
+            end: i64::MAX,
+            ..Default::default()
+        };
+        let got = select_all(&db.querier(i64::MIN / 4, i64::MAX / 4), &all);
+        let labels: Vec<&Labels> = got.iter().map(|(l, _)| l).collect();
+        assert_eq!(labels, [&up("a"), &up("b"), &up("c"), &up("d")]);
+        let a = &got[0].1;
+        assert_eq!(a.len(), 4 * 60);
+        assert!(a.windows(2).all(|w| w[0].0 < w[1].0));
+        for &(t, v) in a {
+            let want = if t < 2 * H {
+                1.0
+            } else if t < 3 * H {
+                2.0
+            } else {
+                3.0
+            };
+            assert_eq!(v, want, "at {t}");
+        }
+
+        // A limit takes the first series of the merged order.
+        let limited = SelectHints {
+            limit: 2,
+            ..all.clone()
+        };
+        let got = select_all(&db.querier(i64::MIN / 4, i64::MAX / 4), &limited);
+        assert_eq!(
+            got.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>(),
+            [up("a"), up("b")]
+        );
+
+        // Labels only: each series once, no samples merged.
+        let series_only = SelectHints {
+            series_only: true,
+            ..all
+        };
+        let got = select_all(&db.querier(i64::MIN / 4, i64::MAX / 4), &series_only);
+        assert_eq!(got.len(), 4);
+        assert!(got.iter().all(|(_, s)| s.is_empty()));
     }
 }
