@@ -1,9 +1,10 @@
 //! The vocabulary shared by every Strata layer: labels, samples, matchers,
-//! tenants and the read-side storage traits.
+//! tenants and the storage traits (read: `Queryable`; write: `Appendable`).
 //!
 //! Architecture invariant: this crate depends on no other Strata crate, and
 //! the PromQL engine sees storage only through the traits defined here.
 
+pub mod append;
 pub mod format;
 pub mod labels;
 pub mod matcher;
@@ -13,6 +14,7 @@ pub mod tenant;
 pub mod units;
 pub mod write;
 
+pub use append::{AppendOutcome, Appendable, RejectReason, Rejection};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME, hash_pairs};
 pub use matcher::{MatchOp, Matcher, MatcherError, PromRegex};
 pub use sample::{STALE_NAN_BITS, Sample, is_stale_nan, stale_nan};
