@@ -314,6 +314,7 @@ fn printable(labels: &[strata_model::LabelRef<'_>]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use strata_model::{LabelRef, Queryable, Sample, SelectHints};
