@@ -124,3 +124,15 @@ impl From<strata_tsdb::TsdbError> for ApiError {
         ApiError::from(StorageError::from(e))
     }
 }
+
+impl From<strata_ingest::IngestError> for ApiError {
+    fn from(e: strata_ingest::IngestError) -> Self {
+        use strata_ingest::IngestError as I;
+        match e {
+            I::Storage(e) => ApiError::from(e),
+            I::TooLarge { .. } => ApiError::new(ErrorType::TooLarge, e.to_string()),
+            I::RateLimited { .. } => ApiError::new(ErrorType::TooManyRequests, e.to_string()),
+            I::Snappy(_) | I::Protobuf(_) => ApiError::new(ErrorType::BadData, e.to_string()),
+        }
+    }
+}

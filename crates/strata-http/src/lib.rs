@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use strata_ingest::Ingester;
 use strata_model::TenantId;
 use strata_tsdb::Db;
 
@@ -43,14 +44,9 @@ pub struct ApiConfig {
     pub enable_admin_api: bool,
     /// Cap on a remote-write body as sent (compressed).
     pub max_write_body_bytes: usize,
-    pub ingest_limits: strata_ingest::Limits,
     pub build: BuildInfo,
     /// Flag name → value, for `/api/v1/status/flags`.
     pub flags: Vec<(String, String)>,
-    /// Per-tenant ingestion rate limit in samples/s (0 = unlimited) and the
-    /// burst it allows; a request beyond it is refused whole with 429.
-    pub ingestion_rate: f64,
-    pub ingestion_burst: f64,
     /// Queries evaluated at once; more wait in a queue.
     pub max_concurrent_queries: usize,
     /// How long a query may wait in that queue before it is refused.
@@ -65,14 +61,13 @@ pub struct ApiConfig {
 pub struct AppState {
     pub cfg: ApiConfig,
     db: OnceLock<Arc<Db>>,
+    /// The write path; writes never reach `db` except through it.
+    ingester: OnceLock<Arc<Ingester>>,
     shutting_down: AtomicBool,
     pub metrics: metrics::HttpMetrics,
     pub start_time: std::time::SystemTime,
     query_slots: Arc<tokio::sync::Semaphore>,
     pub engine: Arc<strata_promql::Engine>,
-    /// Token buckets for the ingestion rate limit: (tokens, last refill).
-    rate_buckets:
-        parking_lot::Mutex<std::collections::HashMap<TenantId, (f64, std::time::Instant)>>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -85,9 +80,9 @@ impl AppState {
         Arc::new(AppState {
             query_slots,
             engine: Arc::new(strata_promql::Engine::new(cfg.engine.clone())),
-            rate_buckets: parking_lot::Mutex::new(std::collections::HashMap::new()),
             cfg,
             db: OnceLock::new(),
+            ingester: OnceLock::new(),
             shutting_down: AtomicBool::new(false),
             metrics: metrics::HttpMetrics::default(),
             start_time: std::time::SystemTime::now(),
@@ -95,7 +90,8 @@ impl AppState {
     }
 
     /// Called once the WAL replay finished: from now on `/-/ready` is 200.
-    pub fn set_ready(&self, db: Arc<Db>) {
+    pub fn set_ready(&self, db: Arc<Db>, ingester: Arc<Ingester>) {
+        let _ = self.ingester.set(ingester);
         let _ = self.db.set(db);
     }
 
@@ -133,26 +129,15 @@ impl AppState {
         }
     }
 
-    /// Takes `samples` tokens from the tenant's bucket; false when the
-    /// ingestion rate limit would be exceeded.
-    pub fn take_ingestion_tokens(&self, tenant: &TenantId, samples: usize) -> bool {
-        let rate = self.cfg.ingestion_rate;
-        if rate <= 0.0 {
-            return true;
-        }
-        let burst = self.cfg.ingestion_burst.max(rate);
-        let now = std::time::Instant::now();
-        let mut buckets = self.rate_buckets.lock();
-        let (tokens, last) = buckets.entry(tenant.clone()).or_insert((burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
-        *last = now;
-        let need = samples as f64;
-        if *tokens >= need {
-            *tokens -= need;
-            true
-        } else {
-            false
-        }
+    pub fn ingester_if_ready(&self) -> Option<&Arc<Ingester>> {
+        self.ingester.get()
+    }
+
+    pub fn ingester(&self) -> Result<Arc<Ingester>, ApiError> {
+        self.ingester
+            .get()
+            .cloned()
+            .ok_or_else(|| ApiError::unavailable("Strata is starting: WAL replay in progress"))
     }
 
     /// The tenant a request acts for. Single-tenant mode ignores the header,

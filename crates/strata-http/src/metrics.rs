@@ -60,13 +60,6 @@ pub struct HttpMetrics {
     pub write_requests_too_large: AtomicU64,
     pub write_requests_failed: AtomicU64,
     pub write_bytes: AtomicU64,
-    pub samples_accepted: AtomicU64,
-    pub samples_rejected_invalid: AtomicU64,
-    pub samples_rejected_out_of_order: AtomicU64,
-    pub samples_rejected_too_old: AtomicU64,
-    pub samples_rejected_duplicate: AtomicU64,
-    pub samples_rejected_series_limit: AtomicU64,
-    pub histograms_dropped: AtomicU64,
     pub write_duration: Histogram,
     pub read_requests: AtomicU64,
 }
@@ -111,33 +104,6 @@ impl HttpMetrics {
             "Compressed remote-write body bytes received.",
             &[("", g(&self.write_bytes))],
         );
-        family(
-            out,
-            "strata_ingest_samples_total",
-            "counter",
-            "Samples received over remote-write, by result.",
-            &[
-                ("result=\"accepted\"", g(&self.samples_accepted)),
-                ("result=\"invalid\"", g(&self.samples_rejected_invalid)),
-                (
-                    "result=\"out_of_order\"",
-                    g(&self.samples_rejected_out_of_order),
-                ),
-                ("result=\"too_old\"", g(&self.samples_rejected_too_old)),
-                ("result=\"duplicate\"", g(&self.samples_rejected_duplicate)),
-                (
-                    "result=\"series_limit\"",
-                    g(&self.samples_rejected_series_limit),
-                ),
-            ],
-        );
-        family(
-            out,
-            "strata_ingest_histograms_dropped_total",
-            "counter",
-            "Native histogram samples dropped (not stored yet).",
-            &[("", g(&self.histograms_dropped))],
-        );
         let _ = writeln!(
             out,
             "# HELP strata_ingest_request_duration_seconds Remote-write request latency, including the WAL write."
@@ -156,6 +122,38 @@ impl HttpMetrics {
             &[("", g(&self.read_requests))],
         );
     }
+}
+
+/// The ingester's sample accounting (every writer, not only remote-write).
+pub fn render_ingest(out: &mut String, m: &strata_ingest::IngestMetrics) {
+    let g = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+    family(
+        out,
+        "strata_ingest_samples_total",
+        "counter",
+        "Samples received over remote-write, by result.",
+        &[
+            ("result=\"accepted\"", g(&m.samples_accepted)),
+            ("result=\"invalid\"", g(&m.samples_rejected_invalid)),
+            (
+                "result=\"out_of_order\"",
+                g(&m.samples_rejected_out_of_order),
+            ),
+            ("result=\"too_old\"", g(&m.samples_rejected_too_old)),
+            ("result=\"duplicate\"", g(&m.samples_rejected_duplicate)),
+            (
+                "result=\"series_limit\"",
+                g(&m.samples_rejected_series_limit),
+            ),
+        ],
+    );
+    family(
+        out,
+        "strata_ingest_histograms_dropped_total",
+        "counter",
+        "Native histogram samples dropped (not stored yet).",
+        &[("", g(&m.histograms_dropped))],
+    );
 }
 
 /// `process_*` metrics from /proc, as every Prometheus client exposes them.

@@ -66,6 +66,11 @@ pub async fn runtimeinfo(State(st): State<SharedState>) -> Response {
 pub async fn metrics(State(st): State<SharedState>) -> Response {
     let mut out = String::with_capacity(8192);
     st.metrics.render(&mut out);
+    // Rendered as zeros during WAL replay, so the families never vanish.
+    match st.ingester_if_ready() {
+        Some(ingester) => metrics::render_ingest(&mut out, ingester.metrics()),
+        None => metrics::render_ingest(&mut out, &Default::default()),
+    }
     if let Some(db) = st.db_if_ready() {
         crate::metrics::render_tsdb(&mut out, &db.metrics());
     }

@@ -11,21 +11,10 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use strata_ingest::{Decoder, IngestError};
-use strata_tsdb::RejectReason;
-
-thread_local! {
-    /// One decoder per blocking-pool thread: its decompression buffer is
-    /// reused across requests instead of allocated per request.
-    static DECODER: RefCell<Option<Decoder>> = const { RefCell::new(None) };
-}
-
-/// How many rejected series a 400 body names before summarising.
-const MAX_NAMED_REJECTIONS: usize = 5;
+use strata_ingest::IngestReport;
 
 struct WriteSummary {
     accepted: u64,
@@ -92,7 +81,7 @@ async fn handle(
     if st.is_shutting_down() {
         return Err(ApiError::unavailable("Strata is shutting down"));
     }
-    let db = st.db()?;
+    let ingester = st.ingester()?;
     if let Some(enc) = headers.get(header::CONTENT_ENCODING)
         && !enc.as_bytes().eq_ignore_ascii_case(b"snappy")
     {
@@ -117,28 +106,9 @@ async fn handle(
     st.metrics
         .write_bytes
         .fetch_add(body.len() as u64, Ordering::Relaxed);
-    let limits = st.cfg.ingest_limits.clone();
-    let st2 = st.clone();
     blocking(move || {
-        DECODER.with(|cell| {
-            let mut slot = cell.borrow_mut();
-            let decoder = slot.get_or_insert_with(|| Decoder::new(limits));
-            let decoded = decoder.decode(&body).map_err(ingest_error)?;
-            if !st2.take_ingestion_tokens(&tenant, decoded.batch.num_samples()) {
-                return Err(ApiError::new(
-                    ErrorType::TooManyRequests,
-                    format!(
-                        "ingestion rate limit of {} samples/s (burst {}) exceeded for tenant {tenant}; retry later",
-                        st2.cfg.ingestion_rate, st2.cfg.ingestion_burst
-                    ),
-                ));
-            }
-            st2.metrics
-                .histograms_dropped
-                .fetch_add(decoded.histograms_dropped, Ordering::Relaxed);
-            let outcome = db.append(&tenant, &decoded.batch)?;
-            Ok(summarise(&st2, &decoded, &outcome))
-        })
+        let report = ingester.ingest_remote_write(&tenant, &body)?;
+        Ok(summarise(&report))
     })
     .await
 }
@@ -154,84 +124,30 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
-fn ingest_error(e: IngestError) -> ApiError {
-    let kind = if matches!(e, IngestError::TooLarge { .. }) {
-        ErrorType::TooLarge
-    } else {
-        ErrorType::BadData
-    };
-    ApiError::new(kind, e.to_string())
-}
-
-fn summarise(
-    st: &SharedState,
-    decoded: &strata_ingest::Decoded<'_>,
-    outcome: &strata_tsdb::AppendOutcome,
-) -> WriteSummary {
-    let m = &st.metrics;
-    m.samples_accepted
-        .fetch_add(outcome.samples_accepted, Ordering::Relaxed);
+fn summarise(report: &IngestReport) -> WriteSummary {
     let mut message = String::new();
-    let mut named = 0usize;
-    let mut rejected_samples = 0u64;
-    let mut limited = false;
-    for inv in &decoded.invalid {
-        rejected_samples += inv.samples;
-        m.samples_rejected_invalid
-            .fetch_add(inv.samples, Ordering::Relaxed);
-        if named < MAX_NAMED_REJECTIONS {
-            let _ = writeln!(message, "{}: series {}", inv.reason, inv.labels);
-            named += 1;
-        }
-    }
-    for rej in &outcome.rejected {
-        rejected_samples += rej.samples;
-        let counter = match rej.reason {
-            RejectReason::OutOfOrder => &m.samples_rejected_out_of_order,
-            RejectReason::TooOld => &m.samples_rejected_too_old,
-            RejectReason::DuplicateTimestamp => &m.samples_rejected_duplicate,
-            RejectReason::SeriesLimit => {
-                limited = true;
-                &m.samples_rejected_series_limit
-            }
-        };
-        counter.fetch_add(rej.samples, Ordering::Relaxed);
-        if named < MAX_NAMED_REJECTIONS {
-            let labels = decoded.batch.series_labels(rej.series_index);
-            let _ = write!(message, "{}: series {{", rej.reason);
-            for (i, l) in labels.iter().enumerate() {
-                let sep = if i == 0 { "" } else { ", " };
-                let _ = write!(
-                    message,
-                    "{sep}{}={}",
-                    l.name,
-                    strata_model::labels::quote(l.value)
-                );
-            }
-            let _ = writeln!(message, "}}");
-            named += 1;
-        }
-    }
-    let rejected_series = decoded.invalid.len() + outcome.rejected.len();
-    if rejected_series > 0 {
-        let header = format!(
-            "rejected {rejected_samples} samples of {rejected_series} series; stored {} samples\n",
-            outcome.samples_accepted
+    if report.rejected_series > 0 {
+        let _ = writeln!(
+            message,
+            "rejected {} samples of {} series; stored {} samples",
+            report.rejected_samples, report.rejected_series, report.samples_accepted
         );
-        message.insert_str(0, &header);
-        if rejected_series > named {
+        for n in &report.named {
+            let _ = writeln!(message, "{}: series {}", n.cause, n.labels);
+        }
+        if report.rejected_series > report.named.len() {
             let _ = writeln!(
                 message,
                 "… and {} more rejected series",
-                rejected_series - named
+                report.rejected_series - report.named.len()
             );
         }
     }
     WriteSummary {
-        accepted: outcome.samples_accepted,
-        rejected_series,
-        rejected_samples,
-        limited,
+        accepted: report.samples_accepted,
+        rejected_series: report.rejected_series,
+        rejected_samples: report.rejected_samples,
+        limited: report.limited,
         message,
     }
 }

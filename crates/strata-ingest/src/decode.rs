@@ -17,6 +17,18 @@ pub enum IngestError {
         size: usize,
         limit: usize,
     },
+    /// The tenant's ingestion rate limit: the whole request is refused and
+    /// the writer should retry later.
+    #[error(
+        "ingestion rate limit of {rate} samples/s (burst {burst}) exceeded for tenant {tenant}; retry later"
+    )]
+    RateLimited {
+        tenant: String,
+        rate: f64,
+        burst: f64,
+    },
+    #[error(transparent)]
+    Storage(#[from] strata_model::StorageError),
 }
 
 /// Why one series of a request was refused.
@@ -42,6 +54,12 @@ pub enum InvalidReason {
         len: usize,
         max: usize,
     },
+    /// Only from writers that build a `WriteBatch` themselves: remote-write
+    /// drops empty values while decoding.
+    EmptyLabelValue(String),
+    /// Only from writers that build a `WriteBatch` themselves: storage
+    /// relies on sorted label sets.
+    UnsortedLabels,
 }
 
 impl fmt::Display for InvalidReason {
@@ -65,6 +83,8 @@ impl fmt::Display for InvalidReason {
                     "label name {name:?} is {len} bytes, longer than the limit of {max}"
                 )
             }
+            InvalidReason::EmptyLabelValue(n) => write!(f, "label {n:?} has an empty value"),
+            InvalidReason::UnsortedLabels => write!(f, "labels are not sorted by name"),
             InvalidReason::ValueTooLong { name, len, max } => {
                 write!(
                     f,
@@ -424,7 +444,7 @@ fn validate<'a>(
     Ok(())
 }
 
-fn truncate(s: &str) -> String {
+pub(crate) fn truncate(s: &str) -> String {
     if s.len() <= 64 {
         return s.to_string();
     }

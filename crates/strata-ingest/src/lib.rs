@@ -1,4 +1,5 @@
-//! Prometheus remote-write 1.0 ingest.
+//! Ingest: the [`Ingester`] every writer appends through (validation,
+//! tenant limits, accounting), and the Prometheus remote-write 1.0 decoder.
 //!
 //! The body is a snappy *block* of a protobuf `WriteRequest`. Remote-write
 //! repeats every series' full label set with every request, so decoding is
@@ -9,8 +10,13 @@
 
 mod decode;
 mod encode;
+mod ingester;
 mod validate;
 
 pub use decode::{Decoded, Decoder, IngestError, InvalidReason, InvalidSeries};
 pub use encode::{encode_write_request, encode_write_request_raw};
-pub use validate::{Limits, NameValidation};
+pub use ingester::{
+    IngestMetrics, IngestReport, Ingester, IngesterOptions, MAX_NAMED_REJECTIONS, NamedRejection,
+    RejectCause,
+};
+pub use validate::{Limits, NameValidation, validate_series};

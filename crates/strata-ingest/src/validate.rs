@@ -56,3 +56,65 @@ pub(crate) fn legacy_label_name(s: &[u8]) -> bool {
         None => false,
     }
 }
+
+/// Checks one series of a `WriteBatch` built by any writer against the
+/// batch invariants storage relies on (sorted, unique, non-empty names and
+/// values) and the limits. Remote-write batches pass by construction: the
+/// decoder applies the same rules while it builds them.
+pub fn validate_series(
+    labels: &[strata_model::LabelRef<'_>],
+    limits: &Limits,
+) -> Result<(), crate::InvalidReason> {
+    use crate::InvalidReason;
+    use crate::decode::truncate;
+    if labels.is_empty() {
+        return Err(InvalidReason::EmptyLabelSet);
+    }
+    if labels.len() > limits.max_labels_per_series {
+        return Err(InvalidReason::TooManyLabels {
+            n: labels.len(),
+            max: limits.max_labels_per_series,
+        });
+    }
+    for l in labels {
+        if l.name.is_empty() {
+            return Err(InvalidReason::EmptyLabelName);
+        }
+        if l.name.len() > limits.max_label_name_len {
+            return Err(InvalidReason::NameTooLong {
+                name: truncate(l.name),
+                len: l.name.len(),
+                max: limits.max_label_name_len,
+            });
+        }
+        if l.value.len() > limits.max_label_value_len {
+            return Err(InvalidReason::ValueTooLong {
+                name: l.name.to_string(),
+                len: l.value.len(),
+                max: limits.max_label_value_len,
+            });
+        }
+        if l.value.is_empty() {
+            return Err(InvalidReason::EmptyLabelValue(truncate(l.name)));
+        }
+        if limits.name_validation == NameValidation::Legacy {
+            if l.name == strata_model::METRIC_NAME {
+                if !legacy_metric_name(l.value.as_bytes()) {
+                    return Err(InvalidReason::InvalidMetricName(truncate(l.value)));
+                }
+            } else if !legacy_label_name(l.name.as_bytes()) {
+                return Err(InvalidReason::InvalidLabelName(truncate(l.name)));
+            }
+        }
+    }
+    for w in labels.windows(2) {
+        match w[0].name.cmp(w[1].name) {
+            std::cmp::Ordering::Less => {}
+            std::cmp::Ordering::Equal => {
+                return Err(InvalidReason::DuplicateLabelName(truncate(w[0].name)));
+            }
+            std::cmp::Ordering::Greater => return Err(InvalidReason::UnsortedLabels),
+        }
+    }
+    Ok(())
+}

@@ -1,9 +1,10 @@
 //! The vocabulary shared by every Strata layer: labels, samples, matchers,
-//! tenants and the read-side storage traits.
+//! tenants and the storage traits (read: `Queryable`; write: `Appendable`).
 //!
 //! Architecture invariant: this crate depends on no other Strata crate, and
 //! the PromQL engine sees storage only through the traits defined here.
 
+pub mod append;
 pub mod format;
 pub mod labels;
 pub mod matcher;
@@ -14,6 +15,7 @@ pub mod tenant;
 pub mod units;
 pub mod write;
 
+pub use append::{AppendOutcome, Appendable, RejectReason, Rejection};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME, hash_pairs};
 pub use matcher::{MatchOp, Matcher, MatcherError, PromRegex};
 pub use merge::{MergeSampleIter, merge_series_sets, merge_series_sets_labels_only};

@@ -11,10 +11,9 @@ mod wal;
 
 use parking_lot::RwLock;
 use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use strata_model::{Matcher, Querier, Queryable, StorageError, TenantId, WriteBatch};
+use strata_model::{Appendable, Matcher, Querier, Queryable, StorageError, TenantId, WriteBatch};
 
 pub use chunk::{XorAppender, XorIter};
 use tenant::TenantDb;
@@ -108,42 +107,9 @@ impl From<TsdbError> for StorageError {
     }
 }
 
-/// Why samples of a series were not stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RejectReason {
-    OutOfOrder,
-    TooOld,
-    DuplicateTimestamp,
-    SeriesLimit,
-}
-
-impl fmt::Display for RejectReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RejectReason::OutOfOrder => "out of order sample",
-            RejectReason::TooOld => {
-                "out of bounds: sample is older than the head (already persisted to a block)"
-            }
-            RejectReason::DuplicateTimestamp => "duplicate sample for timestamp",
-            RejectReason::SeriesLimit => "per-tenant series limit exceeded",
-        })
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Rejection {
-    /// Index of the series in the batch.
-    pub series_index: usize,
-    pub samples: u64,
-    pub reason: RejectReason,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct AppendOutcome {
-    pub samples_accepted: u64,
-    pub series_created: u64,
-    pub rejected: Vec<Rejection>,
-}
+// The append vocabulary lives in strata-model (every writer speaks it);
+// re-exported so the tsdb's callers keep their paths.
+pub use strata_model::{AppendOutcome, RejectReason, Rejection};
 
 pub use strata_block::BlockMeta;
 
@@ -471,5 +437,15 @@ impl Queryable for Db {
             Some(db) => Ok(Box::new(db.querier(mint, maxt))),
             None => Ok(Box::new(tenant::EmptyQuerier)),
         }
+    }
+}
+
+impl Appendable for Db {
+    fn append(
+        &self,
+        tenant: &TenantId,
+        batch: &WriteBatch<'_>,
+    ) -> Result<AppendOutcome, StorageError> {
+        Db::append(self, tenant, batch).map_err(StorageError::from)
     }
 }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use strata_http::{ApiConfig, AppState, BuildInfo};
-use strata_ingest::{Limits, NameValidation};
+use strata_ingest::{Ingester, IngesterOptions, Limits, NameValidation};
 use strata_tsdb::{Db, DbOptions, WalSync};
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -303,7 +303,6 @@ async fn serve(args: RunArgs) -> Result<()> {
         multi_tenant: args.multi_tenant,
         enable_admin_api: args.enable_admin_api,
         max_write_body_bytes: body_cap,
-        ingest_limits: limits,
         build: BuildInfo {
             version: env!("CARGO_PKG_VERSION").into(),
             revision: env!("STRATA_GIT_REVISION").into(),
@@ -312,8 +311,6 @@ async fn serve(args: RunArgs) -> Result<()> {
             rust_version: env!("STRATA_RUSTC_VERSION").into(),
         },
         flags: flags_for_status(&args),
-        ingestion_rate: args.ingestion_rate,
-        ingestion_burst: args.ingestion_burst,
         max_concurrent_queries: args.query_max_concurrency.max(1),
         max_query_queue_wait: args.query_timeout,
         engine: strata_promql::EngineOptions {
@@ -390,7 +387,17 @@ async fn serve(args: RunArgs) -> Result<()> {
             bail!("opening storage: {e}");
         }
     };
-    state.set_ready(db.clone());
+    // Every writer goes through this one ingester: validation, the
+    // ingestion rate limit and the sample accounting apply to all of them.
+    let ingester = Arc::new(Ingester::new(
+        db.clone(),
+        IngesterOptions {
+            limits,
+            ingestion_rate: args.ingestion_rate,
+            ingestion_burst: args.ingestion_burst,
+        },
+    ));
+    state.set_ready(db.clone(), ingester);
     tracing::info!("storage ready: accepting writes and queries");
 
     let maint_db = db.clone();
