@@ -91,7 +91,7 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     /// Borrowed from the block, not the cursor, so it outlives `&mut self`.
-    fn labels(&self) -> Option<&'a Labels> {
+    fn labels(&self) -> Option<&'a strata_model::PackedLabels> {
         self.block.series.get(self.next).map(|s| &s.labels)
     }
 
@@ -144,7 +144,7 @@ fn merge_into(mut writer: BlockWriter, blocks: &[&Block]) -> Result<Option<Block
     loop {
         // The smallest label set among the cursors, and every input holding it.
         members.clear();
-        let mut min: Option<&'_ Labels> = None;
+        let mut min: Option<&'_ strata_model::PackedLabels> = None;
         for (i, c) in cursors.iter().enumerate() {
             let Some(l) = c.labels() else { continue };
             match min.map(|m| l.cmp(m)) {
@@ -157,8 +157,10 @@ fn merge_into(mut writer: BlockWriter, blocks: &[&Block]) -> Result<Option<Block
                 Some(std::cmp::Ordering::Greater) => {}
             }
         }
-        let Some(labels) = min else { break };
-        merge_series(&mut writer, labels, &mut cursors, &members, &mut dels)?;
+        let Some(labels) = min.map(|l| l.to_labels()) else {
+            break;
+        };
+        merge_series(&mut writer, &labels, &mut cursors, &members, &mut dels)?;
         for &i in &members {
             cursors[i].next += 1;
         }

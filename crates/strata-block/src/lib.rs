@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use strata_model::{Labels, StorageError};
+use strata_model::StorageError;
 
 pub const FORMAT_VERSION: u32 = 1;
 pub(crate) const CHUNKS_MAGIC: &[u8; 4] = b"SCHK";
@@ -121,7 +121,9 @@ pub(crate) struct ChunkMeta {
 
 #[derive(Debug)]
 pub(crate) struct BlockSeries {
-    pub(crate) labels: Labels,
+    /// Packed: an open block holds every series' labels in memory, and
+    /// `Labels` costs two heap strings per label.
+    pub(crate) labels: strata_model::PackedLabels,
     pub(crate) chunks: Vec<ChunkMeta>,
 }
 

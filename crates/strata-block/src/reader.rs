@@ -14,8 +14,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use strata_model::{
-    Label, Labels, Matcher, Querier, Sample, SampleIter, SelectHints, Series, SeriesIter,
-    StorageError,
+    Matcher, Querier, Sample, SampleIter, SelectHints, Series, SeriesIter, StorageError,
 };
 
 pub(crate) struct BlockInner {
@@ -42,11 +41,11 @@ fn parse_index(path: &Path, body: &[u8]) -> Result<Vec<BlockSeries>, BlockError>
     let mut out = Vec::with_capacity(n.min(body.len()));
     for _ in 0..n {
         let nl = r.uvarint().ok_or_else(bad)? as usize;
-        let mut labels = Vec::with_capacity(nl.min(64));
+        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(nl.min(64));
         for _ in 0..nl {
             let name = r.str().ok_or_else(bad)?;
             let value = r.str().ok_or_else(bad)?;
-            labels.push(Label::new(name, value));
+            pairs.push((name, value));
         }
         let nc = r.uvarint().ok_or_else(bad)? as usize;
         let mut chunks = Vec::with_capacity(nc.min(body.len()));
@@ -59,8 +58,11 @@ fn parse_index(path: &Path, body: &[u8]) -> Result<Vec<BlockSeries>, BlockError>
                 len: u32::try_from(r.uvarint().ok_or_else(bad)?).map_err(|_| bad())?,
             });
         }
+        if pairs.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(corrupt(path, "index labels not sorted by name"));
+        }
         out.push(BlockSeries {
-            labels: Labels::new(labels),
+            labels: strata_model::PackedLabels::from_pairs(pairs.into_iter()),
             chunks,
         });
     }
@@ -111,7 +113,7 @@ impl Block {
         check_header(&chunks_path, &chunks, CHUNKS_MAGIC)?;
         let mut postings = MemPostings::default();
         for (i, s) in series.iter().enumerate() {
-            postings.add(i as u32, &s.labels);
+            postings.add(i as u32, &s.labels.to_labels());
             for c in &s.chunks {
                 let end = c
                     .page
@@ -320,7 +322,7 @@ impl Querier for BlockQuerier {
         let inner = self.inner.clone();
         let series_only = hints.series_only;
         Ok(Box::new(ids.into_iter().filter_map(move |id| {
-            let labels = inner.series.get(id as usize)?.labels.clone();
+            let labels = inner.series.get(id as usize)?.labels.to_labels();
             if series_only {
                 return Some(Ok(Series {
                     labels,

@@ -2,6 +2,7 @@
 
 use super::*;
 use proptest::prelude::*;
+use strata_model::Labels;
 use strata_model::{MatchOp, Matcher, Querier, Sample, SelectHints};
 
 type R = Result<(), Box<dyn std::error::Error>>;
@@ -41,7 +42,7 @@ fn stored_chunks(b: &Block) -> Result<Vec<(Labels, Vec<(i64, i64, Vec<u8>)>)>, B
             let page = b.inner.read_page(c.page)?;
             cs.push((c.min_t, c.max_t, b.inner.chunk_bytes(c, &page)?.to_vec()));
         }
-        out.push((s.labels.clone(), cs));
+        out.push((s.labels.to_labels(), cs));
     }
     Ok(out)
 }

@@ -1,4 +1,5 @@
 use super::*;
+use strata_model::Labels;
 use strata_model::{MatchOp, Matcher, Querier, Sample, SelectHints};
 
 type R = Result<(), Box<dyn std::error::Error>>;

@@ -9,16 +9,19 @@ pub mod format;
 pub mod labels;
 pub mod matcher;
 pub mod merge;
+pub mod packed;
 pub mod sample;
 pub mod storage;
 pub mod tenant;
 pub mod units;
+pub mod varint;
 pub mod write;
 
 pub use append::{AppendOutcome, Appendable, RejectReason, Rejection};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME, hash_pairs};
 pub use matcher::{MatchOp, Matcher, MatcherError, PromRegex};
 pub use merge::{MergeSampleIter, merge_series_sets, merge_series_sets_labels_only};
+pub use packed::PackedLabels;
 pub use sample::{STALE_NAN_BITS, Sample, is_stale_nan, stale_nan};
 pub use storage::{
     Querier, Queryable, SampleIter, SelectHints, Series, SeriesIter, StorageError, VecSampleIter,

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering};
 use strata_block::postings::MemPostings;
+pub(crate) use strata_model::PackedLabels as CompactLabels;
 use strata_model::{
     Label, LabelRef, Labels, Matcher, Sample, SampleIter, SelectHints, Series, SeriesIter,
     StorageError, VecSampleIter,
@@ -328,8 +329,8 @@ impl HashEntry {
 
     fn find_labels(&self, labels: &CompactLabels) -> Option<u32> {
         match self {
-            HashEntry::One(id, l) => (l.0 == labels.0).then_some(*id),
-            HashEntry::Many(v) => v.iter().find(|(_, l)| l.0 == labels.0).map(|(id, _)| *id),
+            HashEntry::One(id, l) => (l == labels).then_some(*id),
+            HashEntry::Many(v) => v.iter().find(|(_, l)| l == labels).map(|(id, _)| *id),
         }
     }
 
@@ -975,152 +976,6 @@ impl SampleIter for ChunkIter {
     }
 }
 
-/// A series' label set packed into one allocation: `uvarint(len) bytes` for
-/// each name and value in label order. A `Labels` costs two heap strings per
-/// label; a head holds millions of series, so this is most of the saving in
-/// memory per series. `Labels` are built from it only for reads.
-///
-/// Shared (`Arc`): the series and the hash index hold the same bytes, and a
-/// head cut sorts series by label without copying them.
-#[derive(Debug, Clone)]
-pub(crate) struct CompactLabels(Arc<[u8]>);
-
-impl CompactLabels {
-    fn from_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
-        let mut buf = Vec::with_capacity(64);
-        for (n, v) in pairs {
-            strata_block::codec::put_uvarint(&mut buf, n.len() as u64);
-            buf.extend_from_slice(n.as_bytes());
-            strata_block::codec::put_uvarint(&mut buf, v.len() as u64);
-            buf.extend_from_slice(v.as_bytes());
-        }
-        CompactLabels(buf.into())
-    }
-
-    /// Prometheus' label-set order (name, then value, label by label),
-    /// without building `Labels`.
-    pub fn cmp_labels(&self, other: &CompactLabels) -> std::cmp::Ordering {
-        let (mut a, mut b) = (self.iter(), other.iter());
-        loop {
-            match (a.next(), b.next()) {
-                (None, None) => return std::cmp::Ordering::Equal,
-                (None, Some(_)) => return std::cmp::Ordering::Less,
-                (Some(_), None) => return std::cmp::Ordering::Greater,
-                (Some(x), Some(y)) => match x.0.cmp(y.0).then_with(|| x.1.cmp(y.1)) {
-                    std::cmp::Ordering::Equal => {}
-                    o => return o,
-                },
-            }
-        }
-    }
-
-    pub fn from_labels(l: &Labels) -> Self {
-        Self::from_pairs(l.iter().map(|l| (l.name.as_str(), l.value.as_str())))
-    }
-
-    /// (name, value) pairs in label order, decoded without allocating.
-    pub fn iter(&self) -> CompactIter<'_> {
-        let mut probe = CompactIter {
-            b: &self.0,
-            pos: 0,
-            left: usize::MAX,
-        };
-        let mut n = 0;
-        while probe.next_str().is_some() {
-            n += 1;
-        }
-        CompactIter {
-            b: &self.0,
-            pos: 0,
-            left: n / 2,
-        }
-    }
-
-    pub fn to_labels(&self) -> Labels {
-        Labels::from_sorted(self.iter().map(|(n, v)| Label::new(n, v)).collect())
-    }
-
-    /// Compares with a borrowed label set on raw bytes (no UTF-8 checks):
-    /// this runs for every series of every write request.
-    pub fn eq_refs(&self, refs: &[LabelRef<'_>]) -> bool {
-        let b = &self.0;
-        let mut pos = 0usize;
-        let mut take = |want: &[u8]| -> bool {
-            let (mut len, mut shift) = (0usize, 0u32);
-            loop {
-                let Some(&byte) = b.get(pos) else {
-                    return false;
-                };
-                pos += 1;
-                len |= usize::from(byte & 0x7f) << shift;
-                shift += 7;
-                if byte < 0x80 {
-                    break;
-                }
-            }
-            let ok = len == want.len() && b.get(pos..pos + len) == Some(want);
-            pos += len;
-            ok
-        };
-        for r in refs {
-            if !take(r.name.as_bytes()) || !take(r.value.as_bytes()) {
-                return false;
-            }
-        }
-        pos == b.len()
-    }
-}
-
-pub(crate) struct CompactIter<'a> {
-    b: &'a [u8],
-    pos: usize,
-    left: usize,
-}
-
-impl<'a> CompactIter<'a> {
-    /// The next length-prefixed string. The bytes were valid UTF-8 when
-    /// packed, so a failure here is a bug; it ends the iteration.
-    fn next_str(&mut self) -> Option<&'a str> {
-        if self.pos >= self.b.len() {
-            return None;
-        }
-        let (mut len, mut shift) = (0usize, 0u32);
-        loop {
-            let byte = *self.b.get(self.pos)?;
-            self.pos += 1;
-            len |= usize::from(byte & 0x7f) << shift;
-            shift += 7;
-            if byte < 0x80 {
-                break;
-            }
-        }
-        let end = self.pos.checked_add(len).filter(|e| *e <= self.b.len())?;
-        let s = std::str::from_utf8(&self.b[self.pos..end]).ok()?;
-        self.pos = end;
-        Some(s)
-    }
-}
-
-impl<'a> Iterator for CompactIter<'a> {
-    type Item = (&'a str, &'a str);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.left == 0 {
-            return None;
-        }
-        let n = self.next_str()?;
-        let v = self.next_str()?;
-        self.left = self.left.saturating_sub(1);
-        Some((n, v))
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
-    }
-}
-
-impl ExactSizeIterator for CompactIter<'_> {}
-
 /// Builds `Labels` from a validated borrowed label set.
 pub(crate) fn owned_labels(labels: &[LabelRef<'_>]) -> Labels {
     Labels::from_sorted(labels.iter().map(|l| Label::new(l.name, l.value)).collect())
@@ -1128,23 +983,4 @@ pub(crate) fn owned_labels(labels: &[LabelRef<'_>]) -> Labels {
 
 pub(crate) fn select_from_head<'a>(data: Vec<HeadSeriesData>) -> SeriesIter<'a> {
     Box::new(data.into_iter().map(|d| Ok(d.into_series())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn compact_labels_round_trip(m in proptest::collection::btree_map("\\\\PC{1,20}", "\\\\PC{1,200}", 1..12)) {
-            let labels = Labels::from_pairs(m.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            let c = CompactLabels::from_labels(&labels);
-            prop_assert_eq!(c.to_labels(), labels.clone());
-            prop_assert_eq!(c.iter().len(), labels.len());
-            let refs: Vec<LabelRef<'_>> = labels.iter().map(|l| LabelRef { name: &l.name, value: &l.value }).collect();
-            prop_assert!(c.eq_refs(&refs));
-            prop_assert!(!c.eq_refs(&refs[..refs.len() - 1]));
-        }
-    }
 }
