@@ -65,20 +65,24 @@ impl TenantDb {
         let mut series_rec = wal::SeriesRecordBuilder::default();
         // Series ids in batch order; None = rejected by the series limit.
         let mut ids: Vec<Option<u32>> = Vec::with_capacity(batch.len());
-        for i in 0..batch.len() {
+        // Finds or creates series `i`; a new series' WAL record is enqueued
+        // before the series becomes visible (see `Head::get_or_create`).
+        let mut resolve = |i: usize, last_seq: &mut Option<u64>| {
             let labels = batch.series_labels(i);
             let hash = hash_pairs(
                 labels
                     .iter()
                     .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
             );
-            let created = head.get_or_create(hash, labels, self.max_series, |id| {
+            head.get_or_create(hash, labels, self.max_series, |id| {
                 series_rec.push(id, labels.iter().map(|l| (l.name, l.value)));
                 if let Some(p) = series_rec.finish() {
-                    last_seq = Some(wal.enqueue(&[&p]));
+                    *last_seq = Some(wal.enqueue(&[&p]));
                 }
-            });
-            match created {
+            })
+        };
+        for i in 0..batch.len() {
+            match resolve(i, &mut last_seq) {
                 Ok((id, new)) => {
                     n_series += u64::from(new);
                     ids.push(Some(id));
@@ -131,18 +135,7 @@ impl TenantDb {
             }
         }
         for i in gone {
-            let labels = batch.series_labels(i);
-            let hash = hash_pairs(
-                labels
-                    .iter()
-                    .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
-            );
-            let created = head.get_or_create(hash, labels, self.max_series, |id| {
-                series_rec.push(id, labels.iter().map(|l| (l.name, l.value)));
-                if let Some(p) = series_rec.finish() {
-                    last_seq = Some(wal.enqueue(&[&p]));
-                }
-            });
+            let created = resolve(i, &mut last_seq);
             let mut rejects = SeriesRejects {
                 out: &mut out.rejected,
                 series_index: i,

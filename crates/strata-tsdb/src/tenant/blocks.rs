@@ -50,6 +50,34 @@ pub(crate) fn load_blocks(dir: &Path, read_only: bool) -> Result<(Vec<Block>, u6
 }
 
 impl TenantDb {
+    /// Swaps `old` blocks for the block just written as `new` (if any) in
+    /// the live list, then deletes the old ones from disk. The new block is
+    /// durable before this runs, so a crash in between leaves overlapping
+    /// blocks that compaction merges, never a gap.
+    pub(super) fn replace_blocks(
+        &self,
+        old: &[Block],
+        new: Option<strata_block::BlockMeta>,
+    ) -> Result<Option<Block>, TsdbError> {
+        let new_block = match new {
+            Some(m) => Some(
+                Block::open(&self.dir.join(&m.ulid))
+                    .map_err(|e| TsdbError::Block(e.to_string()))?,
+            ),
+            None => None,
+        };
+        {
+            let mut blocks = self.blocks.write();
+            blocks.retain(|b| !old.iter().any(|o| o.meta().ulid == b.meta().ulid));
+            blocks.extend(new_block.clone());
+            blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+        }
+        for b in old {
+            delete_block_dir(b.dir())?;
+        }
+        Ok(new_block)
+    }
+
     pub(super) fn blocks_snapshot(&self) -> Vec<Block> {
         self.blocks.read().clone()
     }

@@ -37,25 +37,8 @@ impl TenantDb {
             let refs: Vec<&Block> = group.iter().collect();
             let meta = strata_block::compact(&self.dir, &refs)
                 .map_err(|e| TsdbError::Block(e.to_string()))?;
-            let new_block = match meta {
-                Some(m) => Some(
-                    Block::open(&self.dir.join(&m.ulid))
-                        .map_err(|e| TsdbError::Block(e.to_string()))?,
-                ),
-                None => None,
-            };
-            {
-                let mut blocks = self.blocks.write();
-                let gone: Vec<String> = group.iter().map(|b| b.meta().ulid.clone()).collect();
-                blocks.retain(|b| !gone.contains(&b.meta().ulid));
-                if let Some(b) = new_block {
-                    tracing::info!(ulid = %b.meta().ulid, inputs = gone.len(), level = b.meta().compaction.level, "compacted blocks");
-                    blocks.push(b);
-                }
-                blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
-            }
-            for b in &group {
-                super::blocks::delete_block_dir(b.dir())?;
+            if let Some(b) = self.replace_blocks(&group, meta)? {
+                tracing::info!(ulid = %b.meta().ulid, inputs = group.len(), level = b.meta().compaction.level, "compacted blocks");
             }
             self.compactions.fetch_add(1, Ordering::Relaxed);
         }

@@ -4,7 +4,6 @@ use super::TenantDb;
 
 use crate::TsdbError;
 use std::path::{Path, PathBuf};
-use strata_block::Block;
 
 impl TenantDb {
     /// Writes existing blocks (hard-linked) and the head (as a new block)
@@ -42,20 +41,7 @@ impl TenantDb {
         {
             let meta = strata_block::rewrite_without_tombstones(&self.dir, &b)
                 .map_err(|e| TsdbError::Block(e.to_string()))?;
-            let new_block = match meta {
-                Some(m) => Some(
-                    Block::open(&self.dir.join(&m.ulid))
-                        .map_err(|e| TsdbError::Block(e.to_string()))?,
-                ),
-                None => None,
-            };
-            {
-                let mut blocks = self.blocks.write();
-                blocks.retain(|x| x.meta().ulid != b.meta().ulid);
-                blocks.extend(new_block);
-                blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
-            }
-            super::blocks::delete_block_dir(b.dir())?;
+            self.replace_blocks(std::slice::from_ref(&b), meta)?;
         }
         Ok(())
     }

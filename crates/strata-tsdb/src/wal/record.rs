@@ -1,6 +1,7 @@
 //! Record payloads: what one logical WAL entry (series created, samples
 //! appended, a delete) looks like inside a frame. Format: docs/format-wal.md.
 
+use strata_model::varint::Reader;
 use strata_model::{Label, Labels, MatchOp, Matcher, Sample};
 
 pub(crate) use strata_block::codec::{put_uvarint, put_varint};
@@ -216,22 +217,22 @@ impl<'a> Cursor<'a> {
         Cursor { b, pos: 0 }
     }
 
+    fn with_reader<T>(&mut self, f: impl FnOnce(&mut Reader<'a>) -> Option<T>) -> Option<T> {
+        let mut r = Reader {
+            b: self.b,
+            pos: self.pos,
+        };
+        let v = f(&mut r);
+        self.pos = r.pos;
+        v
+    }
+
     pub fn uvarint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let byte = *self.b.get(self.pos)?;
-            self.pos += 1;
-            v |= u64::from(byte & 0x7f) << (7 * i);
-            if byte < 0x80 {
-                return Some(v);
-            }
-        }
-        None
+        self.with_reader(|r| r.uvarint())
     }
 
     fn varint(&mut self) -> Option<i64> {
-        let z = self.uvarint()?;
-        Some(((z >> 1) as i64) ^ -((z & 1) as i64))
+        self.with_reader(|r| r.varint())
     }
 
     fn bytes(&mut self) -> Option<&'a [u8]> {
