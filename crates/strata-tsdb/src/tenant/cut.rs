@@ -4,9 +4,10 @@
 //! 1. Writers never wait for a cut: no step holds more than one shard lock,
 //!    and none holds it across I/O, encoding of a whole head, or an fsync.
 //! 2. Memory follows the active series, not the block: the block is written
-//!    series by series from the head's own chunks (closed chunks pass
-//!    through in their block encoding), so at most one series' samples are
-//!    decoded at a time, plus the sorted list of label references.
+//!    series by series from the head's own chunks (closed chunks are handed
+//!    over in their block encoding; the writer re-cuts them into full
+//!    480-sample chunks), so at most one series' samples are decoded at a
+//!    time, plus the sorted list of label references.
 //! 3. Crash safety: the block is durable (temp dir, fsync, rename) before
 //!    anything is dropped; until the WAL checkpoint replaces the old
 //!    segments, a restart replays samples the block already holds, and
@@ -47,6 +48,13 @@ impl TenantDb {
         }
         let mut w =
             BlockWriter::create(parent, block_min, block_max, 1, vec![]).map_err(block_err)?;
+        // Head chunks hold 120 samples, block chunks up to 480: written
+        // through as they are, a block costs ~5% more bytes per sample (8%
+        // for counters, 86% for near-constant gauges; strata-block's
+        // chunk_bytes example). The writer re-cuts a series' small chunks
+        // into full ones — one series decoded at a time, so memory stays
+        // bounded — and keeps full ones as they are.
+        w.merge_small_chunks(true);
         for (labels, id) in series {
             let Some(rc) = self.head.series_range_chunks(id, lo, end) else {
                 continue;
