@@ -26,7 +26,7 @@ pub async fn snapshot(
 ) -> Result<Response, ApiError> {
     check_enabled(&st)?;
     let tenant = st.tenant(&headers)?;
-    let db = st.db()?;
+    let db = st.admin()?;
     let name = format!(
         "{}-{:016x}",
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
@@ -76,7 +76,7 @@ pub async fn delete_series(
     }
     let start = p.time("start", MIN_TIME_MS)?;
     let end = p.time("end", MAX_TIME_MS)?;
-    let db = st.db()?;
+    let db = st.admin()?;
     blocking(move || {
         for set in &sets {
             db.delete_series(&tenant, set, start, end)?;
@@ -93,7 +93,7 @@ pub async fn clean_tombstones(
 ) -> Result<Response, ApiError> {
     check_enabled(&st)?;
     let tenant = st.tenant(&headers)?;
-    let db = st.db()?;
+    let db = st.admin()?;
     blocking(move || Ok(db.clean_tombstones(&tenant)?)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

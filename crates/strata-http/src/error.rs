@@ -119,12 +119,6 @@ impl From<StorageError> for ApiError {
     }
 }
 
-impl From<strata_tsdb::TsdbError> for ApiError {
-    fn from(e: strata_tsdb::TsdbError) -> Self {
-        ApiError::from(StorageError::from(e))
-    }
-}
-
 impl From<strata_ingest::IngestError> for ApiError {
     fn from(e: strata_ingest::IngestError) -> Self {
         use strata_ingest::IngestError as I;

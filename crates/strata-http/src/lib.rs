@@ -20,8 +20,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use strata_ingest::Ingester;
-use strata_model::TenantId;
-use strata_tsdb::Db;
+use strata_model::{Queryable, StorageAdmin, TenantId};
 
 pub use error::{ApiError, ErrorType};
 
@@ -60,8 +59,12 @@ pub struct ApiConfig {
 /// State shared by every handler.
 pub struct AppState {
     pub cfg: ApiConfig,
-    db: OnceLock<Arc<Db>>,
-    /// The write path; writes never reach `db` except through it.
+    /// Reads (query, series, labels).
+    queryable: OnceLock<Arc<dyn Queryable>>,
+    /// Admin API, `/api/v1/status/tsdb` and the storage's self-metrics; set
+    /// means the storage is ready.
+    admin: OnceLock<Arc<dyn StorageAdmin>>,
+    /// The write path; writes never reach storage except through it.
     ingester: OnceLock<Arc<Ingester>>,
     shutting_down: AtomicBool,
     pub metrics: metrics::HttpMetrics,
@@ -81,7 +84,8 @@ impl AppState {
             query_slots,
             engine: Arc::new(strata_promql::Engine::new(cfg.engine.clone())),
             cfg,
-            db: OnceLock::new(),
+            queryable: OnceLock::new(),
+            admin: OnceLock::new(),
             ingester: OnceLock::new(),
             shutting_down: AtomicBool::new(false),
             metrics: metrics::HttpMetrics::default(),
@@ -90,9 +94,17 @@ impl AppState {
     }
 
     /// Called once the WAL replay finished: from now on `/-/ready` is 200.
-    pub fn set_ready(&self, db: Arc<Db>, ingester: Arc<Ingester>) {
+    /// The three handles are usually one storage seen through three traits.
+    pub fn set_ready(
+        &self,
+        queryable: Arc<dyn Queryable>,
+        admin: Arc<dyn StorageAdmin>,
+        ingester: Arc<Ingester>,
+    ) {
         let _ = self.ingester.set(ingester);
-        let _ = self.db.set(db);
+        let _ = self.queryable.set(queryable);
+        // Last: readiness is judged by this one.
+        let _ = self.admin.set(admin);
     }
 
     /// Called on the first shutdown signal: new writes get 503.
@@ -104,12 +116,23 @@ impl AppState {
         self.shutting_down.load(Ordering::SeqCst)
     }
 
-    pub fn db_if_ready(&self) -> Option<&Arc<Db>> {
-        self.db.get()
+    pub fn is_ready(&self) -> bool {
+        self.admin.get().is_some()
     }
 
-    pub fn db(&self) -> Result<Arc<Db>, ApiError> {
-        self.db
+    pub fn admin_if_ready(&self) -> Option<&Arc<dyn StorageAdmin>> {
+        self.admin.get()
+    }
+
+    pub fn admin(&self) -> Result<Arc<dyn StorageAdmin>, ApiError> {
+        self.admin
+            .get()
+            .cloned()
+            .ok_or_else(|| ApiError::unavailable("Strata is starting: WAL replay in progress"))
+    }
+
+    pub fn queryable(&self) -> Result<Arc<dyn Queryable>, ApiError> {
+        self.queryable
             .get()
             .cloned()
             .ok_or_else(|| ApiError::unavailable("Strata is starting: WAL replay in progress"))

@@ -209,7 +209,7 @@ pub fn render_process(out: &mut String, start_time_secs: f64) {
 }
 
 /// Storage gauges and counters, read from the TSDB at scrape time.
-pub fn render_tsdb(out: &mut String, m: &strata_tsdb::TsdbMetrics) {
+pub fn render_tsdb(out: &mut String, m: &strata_model::TsdbMetrics) {
     let f = |v: u64| v as f64;
     family(
         out,

@@ -134,7 +134,7 @@ pub async fn instant(
     let ts = p.time("time", now_ms())?;
     let opts = query_opts(&p)?;
     let expr = expr_param(&p)?;
-    let db = st.db()?;
+    let db = st.queryable()?;
     let _permit = st.acquire_query_slot().await?;
     let engine = st.engine.clone();
     let out = blocking(move || Ok(engine.instant(db.as_ref(), &tenant, &expr, ts, &opts)?)).await?;
@@ -178,7 +178,7 @@ pub async fn range(
         .max(1);
     let opts = query_opts(&p)?;
     let expr = expr_param(&p)?;
-    let db = st.db()?;
+    let db = st.queryable()?;
     let _permit = st.acquire_query_slot().await?;
     let engine = st.engine.clone();
     let out = blocking(move || {

@@ -60,7 +60,7 @@ pub async fn series(
     let start = p.time("start", MIN_TIME_MS)?;
     let end = p.time("end", MAX_TIME_MS)?;
     let sets = p.match_sets()?;
-    let db = st.db()?;
+    let db = st.queryable()?;
     let (series, truncated) = blocking(move || {
         let q = strata_model::Queryable::querier(db.as_ref(), &tenant, start, end)?;
         // Ask storage for one more than the limit to know whether we cut.
@@ -136,7 +136,7 @@ pub async fn labels(
     let start = p.time("start", MIN_TIME_MS)?;
     let end = p.time("end", MAX_TIME_MS)?;
     let sets = p.label_match_sets()?;
-    let db = st.db()?;
+    let db = st.queryable()?;
     let names = blocking(move || {
         let q = strata_model::Queryable::querier(db.as_ref(), &tenant, start, end)?;
         union_over(&sets, |m| q.label_names(m))
@@ -178,7 +178,7 @@ pub async fn label_values(
     let start = p.time("start", MIN_TIME_MS)?;
     let end = p.time("end", MAX_TIME_MS)?;
     let sets = p.label_match_sets()?;
-    let db = st.db()?;
+    let db = st.queryable()?;
     let values = blocking(move || {
         let q = strata_model::Queryable::querier(db.as_ref(), &tenant, start, end)?;
         union_over(&sets, |m| q.label_values(&name, m))

@@ -11,7 +11,7 @@ pub async fn healthy() -> &'static str {
 }
 
 pub async fn ready(State(st): State<SharedState>) -> Response {
-    if st.db_if_ready().is_some() && !st.is_shutting_down() {
+    if st.is_ready() && !st.is_shutting_down() {
         (StatusCode::OK, "Strata is Ready.\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n").into_response()
@@ -71,7 +71,7 @@ pub async fn metrics(State(st): State<SharedState>) -> Response {
         Some(ingester) => metrics::render_ingest(&mut out, ingester.metrics()),
         None => metrics::render_ingest(&mut out, &Default::default()),
     }
-    if let Some(db) = st.db_if_ready() {
+    if let Some(db) = st.admin_if_ready() {
         crate::metrics::render_tsdb(&mut out, &db.metrics());
     }
     metrics::family(
@@ -79,7 +79,7 @@ pub async fn metrics(State(st): State<SharedState>) -> Response {
         "strata_ready",
         "gauge",
         "1 when WAL replay has finished and the server accepts reads and writes.",
-        &[("", if st.db_if_ready().is_some() { 1.0 } else { 0.0 })],
+        &[("", if st.is_ready() { 1.0 } else { 0.0 })],
     );
     let start = st
         .start_time
@@ -140,9 +140,9 @@ pub async fn tsdb(
             }
         },
     };
-    let db = st.db()?;
+    let db = st.admin()?;
     let stats = crate::blocking(move || {
-        db.stats(&tenant, limit)
+        db.cardinality_stats(&tenant, limit)
             .map_err(|e| ApiError::internal(e.to_string()))
     })
     .await?;

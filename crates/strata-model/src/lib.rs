@@ -1,9 +1,11 @@
 //! The vocabulary shared by every Strata layer: labels, samples, matchers,
-//! tenants and the storage traits (read: `Queryable`; write: `Appendable`).
+//! tenants and the storage traits (read: `Queryable`; write: `Appendable`;
+//! administration: `StorageAdmin`).
 //!
 //! Architecture invariant: this crate depends on no other Strata crate, and
 //! the PromQL engine sees storage only through the traits defined here.
 
+pub mod admin;
 pub mod append;
 pub mod format;
 pub mod labels;
@@ -17,6 +19,7 @@ pub mod units;
 pub mod varint;
 pub mod write;
 
+pub use admin::{CardinalityStats, StorageAdmin, TsdbMetrics};
 pub use append::{AppendOutcome, Appendable, RejectReason, Rejection};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME, hash_pairs};
 pub use matcher::{MatchOp, Matcher, MatcherError, PromRegex};

@@ -129,27 +129,9 @@ pub struct TsdbStats {
     pub top_series_count_by_label_pair: Vec<(String, u64)>,
 }
 
-/// Gauges and counters for `/metrics`, summed over tenants.
-#[derive(Debug, Clone, Default)]
-pub struct TsdbMetrics {
-    pub tenants: u64,
-    pub head_series: u64,
-    pub head_chunks: u64,
-    pub head_min_time_ms: i64,
-    pub head_max_time_ms: i64,
-    pub blocks: u64,
-    pub block_bytes: u64,
-    pub wal_bytes: u64,
-    pub series_created_total: u64,
-    pub series_removed_total: u64,
-    pub head_cuts_total: u64,
-    pub compactions_total: u64,
-    pub compactions_failed_total: u64,
-    pub blocks_deleted_by_retention_total: u64,
-    pub wal_truncations_total: u64,
-    pub wal_replay_samples: u64,
-    pub wal_replay_seconds: f64,
-}
+// The self-metrics shape lives in strata-model (`StorageAdmin::metrics`);
+// re-exported so the tsdb's callers keep their paths.
+pub use strata_model::TsdbMetrics;
 
 /// The multi-tenant database.
 pub struct Db {
@@ -447,5 +429,46 @@ impl Appendable for Db {
         batch: &WriteBatch<'_>,
     ) -> Result<AppendOutcome, StorageError> {
         Db::append(self, tenant, batch).map_err(StorageError::from)
+    }
+}
+
+impl strata_model::StorageAdmin for Db {
+    fn snapshot(&self, tenant: &TenantId, dir: &Path) -> Result<Vec<PathBuf>, StorageError> {
+        Db::snapshot(self, tenant, dir).map_err(StorageError::from)
+    }
+
+    fn delete_series(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<(), StorageError> {
+        Db::delete_series(self, tenant, matchers, mint, maxt).map_err(StorageError::from)
+    }
+
+    fn clean_tombstones(&self, tenant: &TenantId) -> Result<(), StorageError> {
+        Db::clean_tombstones(self, tenant).map_err(StorageError::from)
+    }
+
+    fn cardinality_stats(
+        &self,
+        tenant: &TenantId,
+        top_n: usize,
+    ) -> Result<strata_model::CardinalityStats, StorageError> {
+        let s = Db::stats(self, tenant, top_n).map_err(StorageError::from)?;
+        Ok(strata_model::CardinalityStats {
+            head_series: s.head_series,
+            head_chunks: s.head_chunks,
+            head_min_time: s.head_min_time,
+            head_max_time: s.head_max_time,
+            top_label_names_by_cardinality: s.top_label_names_by_cardinality,
+            top_series_count_by_metric_name: s.top_series_count_by_metric_name,
+            top_series_count_by_label_pair: s.top_series_count_by_label_pair,
+        })
+    }
+
+    fn metrics(&self) -> TsdbMetrics {
+        Db::metrics(self)
     }
 }

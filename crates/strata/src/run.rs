@@ -397,7 +397,7 @@ async fn serve(args: RunArgs) -> Result<()> {
             ingestion_burst: args.ingestion_burst,
         },
     ));
-    state.set_ready(db.clone(), ingester);
+    state.set_ready(db.clone(), db.clone(), ingester);
     tracing::info!("storage ready: accepting writes and queries");
 
     let maint_db = db.clone();
