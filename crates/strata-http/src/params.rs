@@ -126,24 +126,7 @@ fn parse_go_int(s: &str) -> Result<i64, &'static str> {
 /// A string quoted like Go's `%q`, enough for parameter values echoed in
 /// error messages: quotes, backslashes and control characters escaped.
 pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x80 && c.is_control() => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    strata_model::labels::quote(s)
 }
 
 /// Prometheus' `parseTime`: unix seconds with an optional fraction, or RFC 3339.
