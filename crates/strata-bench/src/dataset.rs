@@ -64,6 +64,51 @@ pub(crate) enum Kind {
     Bucket { rate: f64 },
 }
 
+/// The kube-state-metrics and cAdvisor series of one pod, shared by both
+/// label generators.
+const KUBE_POD_METRICS: [(&str, Kind); 10] = [
+    (
+        "kube_pod_container_status_restarts_total",
+        Kind::Counter {
+            rate: 0.001,
+            decimals: 0,
+        },
+    ),
+    ("kube_pod_container_resource_limits", Kind::Constant),
+    ("kube_pod_container_resource_requests", Kind::Constant),
+    ("kube_pod_status_phase", Kind::Constant),
+    (
+        "container_memory_working_set_bytes",
+        Kind::Gauge {
+            step: 1e6,
+            round: true,
+        },
+    ),
+    (
+        "container_cpu_usage_seconds_total",
+        Kind::Counter {
+            rate: 0.35,
+            decimals: 6,
+        },
+    ),
+    (
+        "container_network_receive_bytes_total",
+        Kind::Counter {
+            rate: 20_000.0,
+            decimals: 0,
+        },
+    ),
+    ("kube_pod_info", Kind::Constant),
+    (
+        "container_fs_usage_bytes",
+        Kind::Gauge {
+            step: 8192.0,
+            round: true,
+        },
+    ),
+    ("kube_pod_container_status_ready", Kind::Constant),
+];
+
 pub(crate) struct SeriesDef {
     /// Protobuf-encoded `Label` fields, ready to splice into a TimeSeries.
     pub(crate) labels_pb: Vec<u8>,
@@ -205,48 +250,7 @@ fn compact(n: usize, seed: u64) -> Vec<SeriesDef> {
             "batch",
         ][(j / 50) % 6];
         let pod = format!("{ns}-deploy-{:05}-{:x}", j / 10, rng.next() % 0xfffff);
-        for (name, kind) in [
-            (
-                "kube_pod_container_status_restarts_total",
-                Kind::Counter {
-                    rate: 0.001,
-                    decimals: 0,
-                },
-            ),
-            ("kube_pod_container_resource_limits", Kind::Constant),
-            ("kube_pod_container_resource_requests", Kind::Constant),
-            ("kube_pod_status_phase", Kind::Constant),
-            (
-                "container_memory_working_set_bytes",
-                Kind::Gauge {
-                    step: 1e6,
-                    round: true,
-                },
-            ),
-            (
-                "container_cpu_usage_seconds_total",
-                Kind::Counter {
-                    rate: 0.35,
-                    decimals: 6,
-                },
-            ),
-            (
-                "container_network_receive_bytes_total",
-                Kind::Counter {
-                    rate: 20_000.0,
-                    decimals: 0,
-                },
-            ),
-            ("kube_pod_info", Kind::Constant),
-            (
-                "container_fs_usage_bytes",
-                Kind::Gauge {
-                    step: 8192.0,
-                    round: true,
-                },
-            ),
-            ("kube_pod_container_status_ready", Kind::Constant),
-        ] {
+        for (name, kind) in KUBE_POD_METRICS {
             if j >= kube_n {
                 break;
             }
@@ -555,48 +559,7 @@ fn realistic(n: usize, seed: u64) -> Vec<SeriesDef> {
         let uid = uuid(&mut rng);
         let node = node_name(pod_no % 97);
         let ip = pod_ip(1000 + pod_no);
-        for (name, kind) in [
-            (
-                "kube_pod_container_status_restarts_total",
-                Kind::Counter {
-                    rate: 0.001,
-                    decimals: 0,
-                },
-            ),
-            ("kube_pod_container_resource_limits", Kind::Constant),
-            ("kube_pod_container_resource_requests", Kind::Constant),
-            ("kube_pod_status_phase", Kind::Constant),
-            (
-                "container_memory_working_set_bytes",
-                Kind::Gauge {
-                    step: 1e6,
-                    round: true,
-                },
-            ),
-            (
-                "container_cpu_usage_seconds_total",
-                Kind::Counter {
-                    rate: 0.35,
-                    decimals: 6,
-                },
-            ),
-            (
-                "container_network_receive_bytes_total",
-                Kind::Counter {
-                    rate: 20_000.0,
-                    decimals: 0,
-                },
-            ),
-            ("kube_pod_info", Kind::Constant),
-            (
-                "container_fs_usage_bytes",
-                Kind::Gauge {
-                    step: 8192.0,
-                    round: true,
-                },
-            ),
-            ("kube_pod_container_status_ready", Kind::Constant),
-        ] {
+        for (name, kind) in KUBE_POD_METRICS {
             if j >= kube_n {
                 break;
             }
