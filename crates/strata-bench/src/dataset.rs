@@ -64,6 +64,30 @@ pub(crate) enum Kind {
     Bucket { rate: f64 },
 }
 
+/// How the k-th per-device node_exporter metric moves (both generators
+/// use the same metric list).
+fn node_device_metric_kind(k: usize) -> Kind {
+    match k {
+        0..=2 => Kind::Gauge {
+            step: 4096.0 * 50.0,
+            round: true,
+        },
+        3 => Kind::Gauge {
+            step: 0.05,
+            round: false,
+        },
+        4 | 5 => Kind::Counter {
+            rate: 125_000.0,
+            decimals: 0,
+        },
+        6 => Kind::Constant,
+        _ => Kind::Counter {
+            rate: 0.3,
+            decimals: 3,
+        },
+    }
+}
+
 /// The kube-state-metrics and cAdvisor series of one pod, shared by both
 /// label generators.
 const KUBE_POD_METRICS: [(&str, Kind); 10] = [
@@ -214,25 +238,7 @@ fn compact(n: usize, seed: u64) -> Vec<SeriesDef> {
                     (s("job"), s("node")),
                     (s("device"), format!("dev{dev}")),
                 ];
-                let kind = match k {
-                    0..=2 => Kind::Gauge {
-                        step: 4096.0 * 50.0,
-                        round: true,
-                    },
-                    3 => Kind::Gauge {
-                        step: 0.05,
-                        round: false,
-                    },
-                    4 | 5 => Kind::Counter {
-                        rate: 125_000.0,
-                        decimals: 0,
-                    },
-                    6 => Kind::Constant,
-                    _ => Kind::Counter {
-                        rate: 0.3,
-                        decimals: 3,
-                    },
-                };
+                let kind = node_device_metric_kind(k);
                 push(&mut rng, pairs, kind, &mut out);
                 i += 1;
             }
@@ -491,25 +497,7 @@ fn realistic(n: usize, seed: u64) -> Vec<SeriesDef> {
                     7 => pairs.push((s("device"), format!("nvme{dev}n1"))),
                     _ => pairs.push((s("numa"), format!("{dev}"))),
                 }
-                let kind = match k {
-                    0..=2 => Kind::Gauge {
-                        step: 4096.0 * 50.0,
-                        round: true,
-                    },
-                    3 => Kind::Gauge {
-                        step: 0.05,
-                        round: false,
-                    },
-                    4 | 5 => Kind::Counter {
-                        rate: 125_000.0,
-                        decimals: 0,
-                    },
-                    6 => Kind::Constant,
-                    _ => Kind::Counter {
-                        rate: 0.3,
-                        decimals: 3,
-                    },
-                };
+                let kind = node_device_metric_kind(k);
                 push(&mut rng, pairs, kind, &mut out);
                 i += 1;
             }

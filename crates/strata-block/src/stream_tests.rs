@@ -3,7 +3,7 @@
 use super::*;
 use proptest::prelude::*;
 use strata_model::Labels;
-use strata_model::{MatchOp, Matcher, Querier, Sample, SelectHints};
+use strata_model::{MatchOp, Matcher, Sample};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
@@ -12,25 +12,7 @@ fn all_matcher() -> Matcher {
 }
 
 fn read_all(b: &Block) -> Result<Vec<(Labels, Vec<Sample>)>, StorageError> {
-    let q = b.querier(i64::MIN, i64::MAX);
-    let mut out = Vec::new();
-    let hints = SelectHints {
-        start: i64::MIN,
-        end: i64::MAX,
-        ..Default::default()
-    };
-    for s in q.select(&hints, &[all_matcher()])? {
-        let mut s = s?;
-        let mut v = Vec::new();
-        while let Some(x) = s.samples.next() {
-            v.push(x);
-        }
-        if let Some(e) = s.samples.err() {
-            return Err(StorageError::Internal(e.to_string()));
-        }
-        out.push((s.labels, v));
-    }
-    Ok(out)
+    super::tests::read_all(b, &[all_matcher()], i64::MIN, i64::MAX)
 }
 
 /// Every chunk of every series as stored: (labels, [(min_t, max_t, bytes)]).

@@ -39,7 +39,7 @@ fn dataset(n: usize) -> Vec<(Labels, Vec<Sample>)> {
     out
 }
 
-fn read_all(
+pub(super) fn read_all(
     b: &Block,
     matchers: &[Matcher],
     lo: i64,

@@ -336,13 +336,7 @@ impl HashEntry {
 
     fn push(&mut self, id: u32, labels: CompactLabels) {
         match self {
-            HashEntry::One(..) => {
-                let HashEntry::One(a, la) = std::mem::replace(self, HashEntry::Many(Vec::new()))
-                else {
-                    return;
-                };
-                *self = HashEntry::Many(vec![(a, la), (id, labels)]);
-            }
+            HashEntry::One(a, la) => *self = HashEntry::Many(vec![(*a, la.clone()), (id, labels)]),
             HashEntry::Many(v) => v.push((id, labels)),
         }
     }
@@ -568,10 +562,22 @@ impl Head {
         self.num_series.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Appends one sample to a series (replay and tests; appends of a
-    /// request go through `lock_shard`).
-    pub fn append_one(&self, id: u32, s: Sample, replay: bool) -> Result<Appended, RejectReason> {
-        self.lock_shard(shard_of(id)).append(id, s, replay)
+    /// Replays a WAL samples record. A live append logs one record per
+    /// shard, so the shard lock is normally taken once per record.
+    pub fn append_replayed(&self, samples: &[(u32, Sample)]) {
+        let mut rest = samples;
+        while let Some(&(first, _)) = rest.first() {
+            let shard = shard_of(first);
+            let run = rest
+                .iter()
+                .position(|(id, _)| shard_of(*id) != shard)
+                .unwrap_or(rest.len());
+            let mut g = self.lock_shard(shard);
+            for &(id, s) in &rest[..run] {
+                let _ = g.append(id, s, true);
+            }
+            rest = &rest[run..];
+        }
     }
 
     /// Adds a checkpoint chunk's samples to a series (checkpoint replay).

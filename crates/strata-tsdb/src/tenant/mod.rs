@@ -53,11 +53,7 @@ fn apply(head: &Head, rec: Record) {
                 head.create_replayed(id, labels);
             }
         }
-        Record::Samples(list) => {
-            for (id, s) in list {
-                let _ = head.append_one(id, s, true);
-            }
-        }
+        Record::Samples(list) => head.append_replayed(&list),
         Record::Tombstone {
             matchers,
             mint,
