@@ -16,11 +16,11 @@
 //!    series and shard by shard.
 
 use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender, XorIter};
+use crate::head_chunks::{ChunkBytes, ChunkInfo, HeadChunkFiles, LoadedChunk};
 use crate::{RejectReason, TsdbError};
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use roaring::RoaringBitmap;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering};
 use strata_block::postings::MemPostings;
 pub(crate) use strata_model::PackedLabels as CompactLabels;
@@ -31,8 +31,9 @@ use strata_model::{
 
 #[derive(Debug, Clone)]
 pub(crate) struct ClosedChunk {
-    /// Block column encoding (`strata_block::codec`).
-    pub data: Arc<[u8]>,
+    /// Block column encoding (`strata_block::codec`), usually in a mapped
+    /// head chunk file.
+    pub data: ChunkBytes,
     pub min_t: i64,
     pub max_t: i64,
     pub num_samples: u16,
@@ -94,7 +95,9 @@ impl MemSeries {
             + self.ooo.len() as u64
     }
 
-    fn append_in_order(&mut self, s: Sample) {
+    /// Appends in time order. A full open chunk closes first: into a head
+    /// chunk file when `files` is given (series `id`), else in memory.
+    fn append_in_order(&mut self, id: u32, s: Sample, files: Option<&HeadChunkFiles>) {
         if self.open.count() >= SAMPLES_PER_CHUNK {
             let full = std::mem::replace(&mut self.open, XorAppender::new());
             // XOR suits the open chunk (bit-packed, appendable); a closed
@@ -104,11 +107,20 @@ impl MemSeries {
             let samples: Vec<Sample> = XorIter::new(&xor).map(|(t, v)| Sample::new(t, v)).collect();
             let mut data = Vec::with_capacity(xor.len());
             strata_block::codec::encode_chunk(&samples, &mut data);
-            self.closed.push(ClosedChunk {
+            let info = ChunkInfo {
                 min_t: full.min_t,
                 max_t: full.max_t(),
                 num_samples: full.count(),
-                data: data.into(),
+                last_bits: self.last_bits,
+            };
+            let data = files
+                .and_then(|f| f.write(id, self.hash, &info, &data))
+                .unwrap_or_else(|| ChunkBytes::Mem(data.into()));
+            self.closed.push(ClosedChunk {
+                min_t: info.min_t,
+                max_t: info.max_t,
+                num_samples: info.num_samples,
+                data,
             });
         }
         self.open.append(s.t, s.v);
@@ -118,16 +130,18 @@ impl MemSeries {
 
     fn append(
         &mut self,
+        id: u32,
         s: Sample,
         replay: bool,
         min_valid: i64,
         window: i64,
+        files: Option<&HeadChunkFiles>,
     ) -> Result<Appended, RejectReason> {
         if !replay && s.t < min_valid {
             return Err(RejectReason::TooOld);
         }
         if self.max_t == i64::MIN || s.t > self.max_t {
-            self.append_in_order(s);
+            self.append_in_order(id, s, files);
             return Ok(Appended::Stored);
         }
         if s.t == self.max_t {
@@ -150,7 +164,7 @@ impl MemSeries {
             }
             Err(i) => {
                 self.ooo.insert(i, s);
-                Ok(Appended::Stored)
+                Ok(Appended::StoredOutOfOrder)
             }
         }
     }
@@ -173,13 +187,15 @@ impl MemSeries {
             if kept.is_empty() {
                 self.closed.remove(0);
             } else {
+                // In memory: the file keeps the whole chunk, and a restart
+                // trims it again at the min valid time.
                 let mut data = Vec::new();
                 strata_block::codec::encode_chunk(&kept, &mut data);
                 self.closed[0] = ClosedChunk {
                     min_t: kept[0].t,
                     max_t: kept[kept.len() - 1].t,
                     num_samples: kept.len() as u16,
-                    data: data.into(),
+                    data: ChunkBytes::Mem(data.into()),
                 };
             }
         }
@@ -215,7 +231,7 @@ impl MemSeries {
                 newest: None,
             });
         }
-        let closed: Vec<Arc<[u8]>> = self
+        let closed: Vec<ChunkBytes> = self
             .closed
             .iter()
             .filter(|c| c.max_t >= lo && c.min_t <= hi)
@@ -409,10 +425,21 @@ pub(crate) struct Head {
     trunc_t: AtomicI64,
     num_series: AtomicUsize,
     pub ooo_window: i64,
+    /// Where full chunks go (`None`: read-only, or tests of memory only).
+    chunk_files: Option<HeadChunkFiles>,
+    /// Chunks found in the head chunk files at start-up, waiting for their
+    /// series' WAL record (replay only).
+    replay_chunks: Mutex<HashMap<u32, Vec<LoadedChunk>>>,
+    /// Per series id, the newest time its replayed file chunks cover: WAL
+    /// samples at or before it are in those chunks (replay only).
+    replay_floor: Mutex<Vec<i64>>,
 }
 
 pub(crate) enum Appended {
     Stored,
+    /// Stored in the out-of-order buffer (logged apart: a restart must not
+    /// take it for a sample already in a head chunk file).
+    StoredOutOfOrder,
     Duplicate,
     /// The series was removed by a head cut after the caller looked it up.
     Gone,
@@ -433,12 +460,25 @@ impl ShardGuard<'_> {
         let Some(series) = self.shard.get_mut(id) else {
             return Ok(Appended::Gone);
         };
-        series.append(s, replay, min_valid, window)
+        series.append(
+            id,
+            s,
+            replay,
+            min_valid,
+            window,
+            self.head.chunk_files.as_ref(),
+        )
     }
 }
 
 impl Head {
-    pub fn new(ooo_window: i64) -> Self {
+    /// A head whose full chunks go to `files`, starting from the chunks
+    /// `loaded` from them (attached as the WAL replay creates their series).
+    pub fn with_chunk_files(
+        ooo_window: i64,
+        files: Option<HeadChunkFiles>,
+        loaded: HashMap<u32, Vec<LoadedChunk>>,
+    ) -> Self {
         Head {
             stripes: (0..STRIPES)
                 .map(|_| RwLock::new(Stripe::default()))
@@ -450,6 +490,60 @@ impl Head {
             trunc_t: AtomicI64::new(i64::MIN),
             num_series: AtomicUsize::new(0),
             ooo_window,
+            chunk_files: files,
+            replay_chunks: Mutex::new(loaded),
+            replay_floor: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn chunk_files(&self) -> Option<&HeadChunkFiles> {
+        self.chunk_files.as_ref()
+    }
+
+    /// Ends replay: drops chunks no series claimed and the replay floors.
+    pub fn finish_replay(&self) -> usize {
+        let unclaimed: usize = self
+            .replay_chunks
+            .lock()
+            .drain()
+            .map(|(_, v)| v.len())
+            .sum();
+        *self.replay_floor.lock() = Vec::new();
+        unclaimed
+    }
+
+    /// Hands series `id` its chunks from the head chunk files: those with
+    /// its label hash, not older than the min valid time, each starting
+    /// after the one before (a prefix of its in-order samples).
+    fn attach_file_chunks(&self, id: u32, series: &mut MemSeries) {
+        let Some(chunks) = self.replay_chunks.lock().remove(&id) else {
+            return;
+        };
+        let min_valid = self.min_valid_t();
+        for c in chunks {
+            if c.labels_hash != series.hash
+                || c.info.max_t < min_valid
+                || (series.max_t != i64::MIN && c.info.min_t <= series.max_t)
+                || series.open.count() > 0
+            {
+                continue;
+            }
+            series.closed.push(ClosedChunk {
+                min_t: c.info.min_t,
+                max_t: c.info.max_t,
+                num_samples: c.info.num_samples,
+                data: c.bytes,
+            });
+            series.max_t = c.info.max_t;
+            series.last_bits = c.info.last_bits;
+        }
+        if series.max_t != i64::MIN {
+            let mut floor = self.replay_floor.lock();
+            let i = id as usize;
+            if floor.len() <= i {
+                floor.resize(i + 1, i64::MIN);
+            }
+            floor[i] = series.max_t;
         }
     }
 
@@ -548,7 +642,9 @@ impl Head {
             if shard.get(id).is_some() {
                 return;
             }
-            shard.place(id, MemSeries::new(compact.clone(), hash));
+            let mut series = MemSeries::new(compact.clone(), hash);
+            self.attach_file_chunks(id, &mut series);
+            shard.place(id, series);
         }
         self.postings.write().add(id, &labels);
         match stripe.get_mut(&hash) {
@@ -564,7 +660,11 @@ impl Head {
 
     /// Replays a WAL samples record. A live append logs one record per
     /// shard, so the shard lock is normally taken once per record.
-    pub fn append_replayed(&self, samples: &[(u32, Sample)]) {
+    /// Replays a WAL samples record. In-order samples at or before their
+    /// series' replay floor are already in its file chunks and skipped;
+    /// `out_of_order` ones (logged apart) never are.
+    pub fn append_replayed(&self, samples: &[(u32, Sample)], out_of_order: bool) {
+        let floor = self.replay_floor.lock();
         let mut rest = samples;
         while let Some(&(first, _)) = rest.first() {
             let shard = shard_of(first);
@@ -574,6 +674,9 @@ impl Head {
                 .unwrap_or(rest.len());
             let mut g = self.lock_shard(shard);
             for &(id, s) in &rest[..run] {
+                if !out_of_order && floor.get(id as usize).is_some_and(|f| s.t <= *f) {
+                    continue;
+                }
                 let _ = g.append(id, s, true);
             }
             rest = &rest[run..];
@@ -593,8 +696,14 @@ impl Head {
             }
             v
         };
+        let floor = self
+            .replay_floor
+            .lock()
+            .get(id as usize)
+            .copied()
+            .unwrap_or(i64::MIN);
         let mut g = self.lock_shard(shard_of(id));
-        for (t, v) in samples {
+        for (t, v) in samples.into_iter().filter(|(t, _)| *t > floor) {
             let _ = g.append(id, Sample::new(t, v), true);
         }
         Ok(())
@@ -680,7 +789,13 @@ impl Head {
                 from = to;
             }
         }
-        self.remove_if_empty(&emptied)
+        let removed = self.remove_if_empty(&emptied);
+        if let Some(files) = &self.chunk_files
+            && let Err(e) = files.truncate_before(before)
+        {
+            tracing::error!(error = %e, "could not delete old head chunk files");
+        }
+        removed
     }
 
     /// Series with samples in `[lo, end)`, sorted by labels: what a block of
@@ -753,9 +868,11 @@ impl Head {
                 .into_iter()
                 .filter(|s| s.t < mint || s.t > maxt)
                 .collect();
+            // Rewritten chunks stay in memory: the head chunk files keep
+            // the old ones, and a restart replays the delete over them.
             let mut fresh = MemSeries::new(series.labels.clone(), series.hash);
             for s in &keep {
-                fresh.append_in_order(*s);
+                fresh.append_in_order(id, *s, None);
             }
             if keep.is_empty() {
                 fresh.max_t = series.max_t;
@@ -766,6 +883,22 @@ impl Head {
         }
         self.remove_if_empty(&emptied);
         ids
+    }
+
+    /// Closed chunks held in head chunk files (not on the heap).
+    pub fn chunks_in_files(&self) -> u64 {
+        let mut n = 0u64;
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            for s in shard.series.iter().flatten() {
+                n += s
+                    .closed
+                    .iter()
+                    .filter(|c| matches!(c.data, ChunkBytes::Mapped { .. }))
+                    .count() as u64;
+            }
+        }
+        n
     }
 
     /// (samples, chunks, min time, max time) over the visible head.
@@ -848,7 +981,7 @@ pub(crate) struct RangeChunks {
 /// encoded, shared) and a copy of the open XOR chunk.
 pub(crate) struct HeadSeriesData {
     pub labels: Labels,
-    pub closed: Vec<Arc<[u8]>>,
+    pub closed: Vec<ChunkBytes>,
     pub open: Option<Vec<u8>>,
     pub ooo: Vec<Sample>,
     pub lo: i64,
@@ -900,7 +1033,7 @@ impl HeadSeriesData {
 /// (column encoded), then the open one (XOR).
 struct ChunkIter {
     newest: Option<Sample>,
-    closed: Vec<Arc<[u8]>>,
+    closed: Vec<ChunkBytes>,
     open: Option<Vec<u8>>,
     next_chunk: usize,
     buf: Vec<Sample>,

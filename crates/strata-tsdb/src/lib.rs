@@ -6,6 +6,7 @@
 
 mod chunk;
 mod head;
+mod head_chunks;
 mod tenant;
 mod wal;
 
@@ -119,6 +120,8 @@ pub struct TsdbStats {
     pub head_series: u64,
     pub head_samples: u64,
     pub head_chunks: u64,
+    /// Closed head chunks read through mmap from `chunks_head/`.
+    pub head_chunks_in_files: u64,
     pub head_min_time: i64,
     pub head_max_time: i64,
     pub blocks: Vec<BlockMeta>,

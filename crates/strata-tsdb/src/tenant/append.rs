@@ -104,6 +104,7 @@ impl TenantDb {
             .collect();
         order.sort_unstable_by_key(|&(i, id)| (shard_of(id), i));
         let mut samples_rec = wal::SamplesRecordBuilder::default();
+        let mut ooo_rec = wal::SamplesRecordBuilder::out_of_order();
         // Series a head cut removed between lookup and append: found again
         // (re-created) and appended in a second round.
         let mut gone: Vec<usize> = Vec::new();
@@ -121,6 +122,10 @@ impl TenantDb {
                             samples_rec.push(id, *s);
                             n_samples += 1;
                         }
+                        Ok(Appended::StoredOutOfOrder) => {
+                            ooo_rec.push(id, *s);
+                            n_samples += 1;
+                        }
                         Ok(Appended::Duplicate) => {}
                         Ok(Appended::Gone) => {
                             gone.push(i);
@@ -130,8 +135,10 @@ impl TenantDb {
                     }
                 }
             }
-            if let Some(p) = samples_rec.finish() {
-                last_seq = Some(wal.enqueue(&[&p]));
+            match (samples_rec.finish(), ooo_rec.finish()) {
+                (Some(p), Some(o)) => last_seq = Some(wal.enqueue(&[&p, &o])),
+                (Some(p), None) | (None, Some(p)) => last_seq = Some(wal.enqueue(&[&p])),
+                (None, None) => {}
             }
         }
         for i in gone {
@@ -160,12 +167,18 @@ impl TenantDb {
                         samples_rec.push(id, *s);
                         n_samples += 1;
                     }
+                    Ok(Appended::StoredOutOfOrder) => {
+                        ooo_rec.push(id, *s);
+                        n_samples += 1;
+                    }
                     Ok(_) => {}
                     Err(reason) => rejects.add(reason),
                 }
             }
-            if let Some(p) = samples_rec.finish() {
-                last_seq = Some(wal.enqueue(&[&p]));
+            match (samples_rec.finish(), ooo_rec.finish()) {
+                (Some(p), Some(o)) => last_seq = Some(wal.enqueue(&[&p, &o])),
+                (Some(p), None) | (None, Some(p)) => last_seq = Some(wal.enqueue(&[&p])),
+                (None, None) => {}
             }
         }
         if let Some(seq) = last_seq {

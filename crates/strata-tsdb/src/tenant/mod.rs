@@ -15,6 +15,7 @@ pub(crate) use blocks::load_blocks;
 pub(crate) use read::EmptyQuerier;
 
 use crate::head::Head;
+use crate::head_chunks::HeadChunkFiles;
 use crate::wal::{self, Record, Wal};
 use crate::{DbOptions, TsdbError, TsdbMetrics, TsdbStats};
 use parking_lot::RwLock;
@@ -53,7 +54,8 @@ fn apply(head: &Head, rec: Record) {
                 head.create_replayed(id, labels);
             }
         }
-        Record::Samples(list) => head.append_replayed(&list),
+        Record::Samples(list) => head.append_replayed(&list, false),
+        Record::OutOfOrderSamples(list) => head.append_replayed(&list, true),
         Record::Tombstone {
             matchers,
             mint,
@@ -77,13 +79,16 @@ impl TenantDb {
         }
         let (blocks, _quarantined) = load_blocks(dir, read_only)?;
         let wal_dir = dir.join("wal");
-        let head = Head::new(opts.out_of_order_window_ms);
+        let started = std::time::Instant::now();
+        let (chunk_files, loaded) = HeadChunkFiles::open(&dir.join("chunks_head"), !read_only)?;
+        let file_chunks: usize = loaded.values().map(Vec::len).sum();
+        let head = Head::with_chunk_files(opts.out_of_order_window_ms, chunk_files, loaded);
         // Samples already in blocks are not head samples: keep the boundary.
         if let Some(maxt) = blocks.iter().map(|b| b.meta().max_time).max() {
             head.raise_min_valid(maxt);
         }
-        let started = std::time::Instant::now();
         let stats = wal::replay(&wal_dir, !read_only, |rec| apply(&head, rec))?;
+        let unclaimed = head.finish_replay();
         // Samples before the min valid time are in blocks (replayed again
         // only after a crash between a block write and its checkpoint).
         head.raise_trunc(head.min_valid_t());
@@ -95,6 +100,8 @@ impl TenantDb {
                 samples = stats.samples,
                 seconds = format!("{secs:.3}"),
                 samples_per_sec = (stats.samples as f64 / secs.max(1e-9)) as u64,
+                file_chunks,
+                file_chunks_unclaimed = unclaimed,
                 "WAL replay finished"
             );
         }
@@ -142,6 +149,9 @@ impl TenantDb {
     }
 
     pub fn close(&self) -> Result<(), TsdbError> {
+        if let Some(f) = self.head.chunk_files() {
+            f.close();
+        }
         self.sync_wal()
     }
 
@@ -191,6 +201,7 @@ impl TenantDb {
             head_series: head.num_series() as u64,
             head_samples: samples,
             head_chunks: chunks,
+            head_chunks_in_files: head.chunks_in_files(),
             head_min_time: if samples == 0 { 0 } else { mint },
             head_max_time: if samples == 0 { 0 } else { maxt },
             blocks,

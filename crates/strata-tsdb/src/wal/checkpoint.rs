@@ -137,6 +137,9 @@ struct Folder<'a> {
     min_t: i64,
     series: SeriesRecordBuilder,
     samples: SamplesRecordBuilder,
+    /// Out-of-order samples stay out-of-order records (see
+    /// `REC_OOO_SAMPLES`).
+    ooo_samples: SamplesRecordBuilder,
     stats: CheckpointStats,
     /// The first write error; later records are ignored once set.
     error: Option<std::io::Error>,
@@ -158,19 +161,31 @@ impl Folder<'_> {
         self.emit(s);
         let s = self.samples.finish();
         self.emit(s);
+        let s = self.ooo_samples.finish();
+        self.emit(s);
     }
 
-    fn sample(&mut self, id: u32, s: Sample) {
+    fn sample(&mut self, id: u32, s: Sample, out_of_order: bool) {
         if self.live.contains(id) && s.t >= self.min_t {
-            if self.samples.len() == 0 {
+            let b = if out_of_order {
+                &mut self.ooo_samples
+            } else {
+                &mut self.samples
+            };
+            if b.len() == 0 {
                 // Series before samples: keep their order.
                 let s = self.series.finish();
                 self.emit(s);
             }
-            self.samples.push(id, s);
+            let b = if out_of_order {
+                &mut self.ooo_samples
+            } else {
+                &mut self.samples
+            };
+            b.push(id, s);
             self.stats.samples += 1;
-            if self.samples.len() >= MAX_SAMPLES_PER_RECORD {
-                let s = self.samples.finish();
+            if b.len() >= MAX_SAMPLES_PER_RECORD {
+                let s = b.finish();
                 self.emit(s);
             }
         } else {
@@ -189,6 +204,8 @@ impl Folder<'_> {
                     if self.series.len() == 0 {
                         let s = self.samples.finish();
                         self.emit(s);
+                        let s = self.ooo_samples.finish();
+                        self.emit(s);
                     }
                     self.series.push(
                         id,
@@ -203,7 +220,12 @@ impl Folder<'_> {
             }
             Record::Samples(list) => {
                 for (id, s) in list {
-                    self.sample(id, s);
+                    self.sample(id, s, false);
+                }
+            }
+            Record::OutOfOrderSamples(list) => {
+                for (id, s) in list {
+                    self.sample(id, s, true);
                 }
             }
             Record::Chunk { id, data } => {
@@ -227,7 +249,7 @@ impl Folder<'_> {
                     return;
                 }
                 for (t, v) in decoded {
-                    self.sample(id, Sample::new(t, v));
+                    self.sample(id, Sample::new(t, v), false);
                 }
             }
             Record::Tombstone { .. } => {
@@ -277,6 +299,7 @@ pub(crate) fn checkpoint(
             min_t,
             series: SeriesRecordBuilder::default(),
             samples: SamplesRecordBuilder::default(),
+            ooo_samples: SamplesRecordBuilder::out_of_order(),
             stats: CheckpointStats::default(),
             error: None,
         };

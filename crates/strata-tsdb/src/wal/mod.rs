@@ -150,7 +150,7 @@ pub(crate) fn read_segment<R: Read>(
                     reason: "undecodable record".into(),
                 }));
             };
-            if let Record::Samples(s) = &rec {
+            if let Record::Samples(s) | Record::OutOfOrderSamples(s) = &rec {
                 stats.samples += s.len() as u64;
             }
             stats.records += 1;

@@ -17,11 +17,16 @@ pub(crate) const REC_MIN_VALID: u8 = 5;
 /// Version-2 samples: ids and timestamps delta-encoded against the previous
 /// sample, values as eight byte planes.
 pub(crate) const REC_SAMPLES: u8 = 6;
+/// Samples the head took out of order (into its out-of-order buffer), in
+/// type 6's layout: logged apart because replay skips in-order samples that
+/// a head chunk file already holds, and these are never in one.
+pub(crate) const REC_OOO_SAMPLES: u8 = 7;
 
 #[derive(Debug, Clone)]
 pub(crate) enum Record {
     Series(Vec<(u32, Labels)>),
     Samples(Vec<(u32, Sample)>),
+    OutOfOrderSamples(Vec<(u32, Sample)>),
     Tombstone {
         matchers: Vec<Matcher>,
         mint: i64,
@@ -105,9 +110,18 @@ pub(crate) struct SamplesRecordBuilder {
     deltas: Vec<u8>,
     values: Vec<u64>,
     prev: (u32, i64),
+    out_of_order: bool,
 }
 
 impl SamplesRecordBuilder {
+    /// A builder of out-of-order samples records (type 7).
+    pub fn out_of_order() -> Self {
+        SamplesRecordBuilder {
+            out_of_order: true,
+            ..Default::default()
+        }
+    }
+
     pub fn push(&mut self, id: u32, s: Sample) {
         if self.values.is_empty() {
             put_uvarint(&mut self.deltas, u64::from(id));
@@ -133,7 +147,11 @@ impl SamplesRecordBuilder {
         }
         let n = self.values.len();
         let mut p = Vec::with_capacity(11 + self.deltas.len() + 8 * n);
-        p.push(REC_SAMPLES);
+        p.push(if self.out_of_order {
+            REC_OOO_SAMPLES
+        } else {
+            REC_SAMPLES
+        });
         put_uvarint(&mut p, n as u64);
         p.extend_from_slice(&self.deltas);
         for plane in 0..8 {
@@ -189,6 +207,13 @@ pub(crate) fn encode_record(rec: &Record) -> Vec<u8> {
                 b.push(*id, *s);
             }
             b.finish().unwrap_or_else(|| vec![REC_SAMPLES, 0])
+        }
+        Record::OutOfOrderSamples(list) => {
+            let mut b = SamplesRecordBuilder::out_of_order();
+            for (id, s) in list {
+                b.push(*id, *s);
+            }
+            b.finish().unwrap_or_else(|| vec![REC_OOO_SAMPLES, 0])
         }
         Record::Tombstone {
             matchers,
@@ -289,6 +314,7 @@ pub(crate) fn decode_record(p: &[u8]) -> Option<Record> {
             Record::Series(out)
         }
         REC_SAMPLES => return decode_samples(rest).map(Record::Samples),
+        REC_OOO_SAMPLES => return decode_samples(rest).map(Record::OutOfOrderSamples),
         REC_SAMPLES_V1 => {
             let n = c.uvarint()?;
             let mut out = Vec::with_capacity(cap(n));

@@ -14,6 +14,7 @@ enum Norm {
     Tombstone(Vec<(String, MatchOp, String)>, i64, i64),
     Chunk(u32, Vec<u8>),
     MinValid(i64),
+    OutOfOrderSamples(Vec<(u32, i64, u64)>),
 }
 
 fn norm(r: &Record) -> Norm {
@@ -32,6 +33,9 @@ fn norm(r: &Record) -> Norm {
         ),
         Record::Samples(l) => {
             Norm::Samples(l.iter().map(|(id, s)| (*id, s.t, s.v.to_bits())).collect())
+        }
+        Record::OutOfOrderSamples(l) => {
+            Norm::OutOfOrderSamples(l.iter().map(|(id, s)| (*id, s.t, s.v.to_bits())).collect())
         }
         Record::Tombstone {
             matchers,
