@@ -301,6 +301,31 @@ async fn serve(args: RunArgs) -> Result<()> {
             NameScheme::Legacy => NameValidation::Legacy,
         },
     };
+    let api_config = ApiConfig {
+        data_dir: args.data_dir.clone(),
+        multi_tenant: args.multi_tenant,
+        enable_admin_api: args.enable_admin_api,
+        max_write_body_bytes: body_cap,
+        build: BuildInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            revision: env!("STRATA_GIT_REVISION").into(),
+            branch: "main".into(),
+            build_date: String::new(),
+            rust_version: env!("STRATA_RUSTC_VERSION").into(),
+        },
+        flags: flags_for_status(&args),
+        max_concurrent_queries: args.query_max_concurrency.max(1),
+        max_query_queue_wait: args.query_timeout,
+        engine: strata_promql::EngineOptions {
+            lookback_delta_ms: args.query_lookback_delta.as_millis() as i64,
+            max_samples: args.query_max_samples,
+            timeout: args.query_timeout,
+        },
+        config_yaml: match &args.config {
+            Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
+            None => String::new(),
+        },
+    };
     // One registry for every self-metric, complete before the server
     // answers: each subsystem registers its own families (docs/metrics.md).
     // The ingester and the storage only exist once the WAL has replayed, so
@@ -310,34 +335,7 @@ async fn serve(args: RunArgs) -> Result<()> {
     ProcessCollector::register(&mut registry);
     let ingest_metrics = IngestMetrics::register(&mut registry);
     let storage_metrics = StorageCollector::register(&mut registry);
-    let state = AppState::new(
-        ApiConfig {
-            data_dir: args.data_dir.clone(),
-            multi_tenant: args.multi_tenant,
-            enable_admin_api: args.enable_admin_api,
-            max_write_body_bytes: body_cap,
-            build: BuildInfo {
-                version: env!("CARGO_PKG_VERSION").into(),
-                revision: env!("STRATA_GIT_REVISION").into(),
-                branch: "main".into(),
-                build_date: String::new(),
-                rust_version: env!("STRATA_RUSTC_VERSION").into(),
-            },
-            flags: flags_for_status(&args),
-            max_concurrent_queries: args.query_max_concurrency.max(1),
-            max_query_queue_wait: args.query_timeout,
-            engine: strata_promql::EngineOptions {
-                lookback_delta_ms: args.query_lookback_delta.as_millis() as i64,
-                max_samples: args.query_max_samples,
-                timeout: args.query_timeout,
-            },
-            config_yaml: match &args.config {
-                Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
-                None => String::new(),
-            },
-        },
-        registry,
-    );
+    let state = AppState::new(api_config, registry);
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "Strata starting");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
