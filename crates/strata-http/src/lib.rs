@@ -16,6 +16,7 @@ pub mod write;
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
+use prometheus_client::registry::Registry;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -67,7 +68,9 @@ pub struct AppState {
     /// The write path; writes never reach storage except through it.
     ingester: OnceLock<Arc<Ingester>>,
     shutting_down: AtomicBool,
-    pub metrics: metrics::HttpMetrics,
+    /// Every self-metric of the process, served at `/metrics`.
+    registry: Registry,
+    pub(crate) metrics: metrics::HttpMetrics,
     pub start_time: std::time::SystemTime,
     query_slots: Arc<tokio::sync::Semaphore>,
     pub engine: Arc<strata_promql::Engine>,
@@ -76,7 +79,10 @@ pub struct AppState {
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
-    pub fn new(cfg: ApiConfig) -> SharedState {
+    /// `registry` holds the other subsystems' self-metrics; the HTTP layer
+    /// adds its own and serves the whole at `/metrics`.
+    pub fn new(cfg: ApiConfig, mut registry: Registry) -> SharedState {
+        let metrics = metrics::HttpMetrics::register(&mut registry, &cfg.build);
         let query_slots = Arc::new(tokio::sync::Semaphore::new(
             cfg.max_concurrent_queries.max(1),
         ));
@@ -88,7 +94,8 @@ impl AppState {
             admin: OnceLock::new(),
             ingester: OnceLock::new(),
             shutting_down: AtomicBool::new(false),
-            metrics: metrics::HttpMetrics::default(),
+            registry,
+            metrics,
             start_time: std::time::SystemTime::now(),
         })
     }
@@ -105,6 +112,7 @@ impl AppState {
         let _ = self.queryable.set(queryable);
         // Last: readiness is judged by this one.
         let _ = self.admin.set(admin);
+        self.metrics.set_ready();
     }
 
     /// Called on the first shutdown signal: new writes get 503.
@@ -120,8 +128,8 @@ impl AppState {
         self.admin.get().is_some()
     }
 
-    pub fn admin_if_ready(&self) -> Option<&Arc<dyn StorageAdmin>> {
-        self.admin.get()
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     pub fn admin(&self) -> Result<Arc<dyn StorageAdmin>, ApiError> {
@@ -150,10 +158,6 @@ impl AppState {
                 self.cfg.max_concurrent_queries
             ))),
         }
-    }
-
-    pub fn ingester_if_ready(&self) -> Option<&Arc<Ingester>> {
-        self.ingester.get()
     }
 
     pub fn ingester(&self) -> Result<Arc<Ingester>, ApiError> {

@@ -15,7 +15,6 @@ use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use strata_model::format::format_api;
 use strata_model::{Labels, Sample};
@@ -125,7 +124,7 @@ pub async fn instant(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    st.metrics.read_requests.fetch_add(1, Ordering::Relaxed);
+    st.metrics.read_request();
     let p = params(&method, query, &body);
     let tenant = st.tenant(&headers)?;
     // Prometheus' order of checks, so a request with several faults gets
@@ -148,7 +147,7 @@ pub async fn range(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    st.metrics.read_requests.fetch_add(1, Ordering::Relaxed);
+    st.metrics.read_request();
     let p = params(&method, query, &body);
     let tenant = st.tenant(&headers)?;
     let limit = p.limit()?;

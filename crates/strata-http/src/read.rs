@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::json;
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
 use strata_model::{Labels, Matcher, SelectHints};
 
 /// Prometheus' warning when `limit` cut a result short.
@@ -50,7 +49,7 @@ pub async fn series(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    st.metrics.read_requests.fetch_add(1, Ordering::Relaxed);
+    st.metrics.read_request();
     let p = params(&method, query, &body);
     let tenant = st.tenant(&headers)?;
     if p.get_all("match[]").is_empty() {
@@ -129,7 +128,7 @@ pub async fn labels(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    st.metrics.read_requests.fetch_add(1, Ordering::Relaxed);
+    st.metrics.read_request();
     let p = params(&method, query, &body);
     let tenant = st.tenant(&headers)?;
     let limit = p.limit()?;
@@ -153,7 +152,7 @@ pub async fn label_values(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    st.metrics.read_requests.fetch_add(1, Ordering::Relaxed);
+    st.metrics.read_request();
     let p = Params::parse(query.as_deref(), None);
     let tenant = st.tenant(&headers)?;
     // Prometheus 3 takes any UTF-8 name (legacy or `U__`-escaped); what

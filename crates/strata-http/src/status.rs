@@ -1,9 +1,10 @@
 //! Health, readiness, build info, flags and Strata's own metrics.
 
-use crate::{ApiError, SharedState, metrics};
+use crate::{ApiError, SharedState};
 use axum::extract::State;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::prometheus_text;
 use serde_json::json;
 
 pub async fn healthy() -> &'static str {
@@ -63,49 +64,14 @@ pub async fn runtimeinfo(State(st): State<SharedState>) -> Response {
     }))
 }
 
+/// `/metrics`: the process's registry in the Prometheus text format 0.0.4,
+/// which every Prometheus version scrapes.
 pub async fn metrics(State(st): State<SharedState>) -> Response {
     let mut out = String::with_capacity(8192);
-    st.metrics.render(&mut out);
-    // Rendered as zeros during WAL replay, so the families never vanish.
-    match st.ingester_if_ready() {
-        Some(ingester) => metrics::render_ingest(&mut out, ingester.metrics()),
-        None => metrics::render_ingest(&mut out, &Default::default()),
+    if let Err(e) = prometheus_text::encode(&mut out, st.registry()) {
+        return ApiError::internal(format!("encoding metrics: {e}")).into_plain();
     }
-    if let Some(db) = st.admin_if_ready() {
-        crate::metrics::render_tsdb(&mut out, &db.metrics());
-    }
-    metrics::family(
-        &mut out,
-        "strata_ready",
-        "gauge",
-        "1 when WAL replay has finished and the server accepts reads and writes.",
-        &[("", if st.is_ready() { 1.0 } else { 0.0 })],
-    );
-    let start = st
-        .start_time
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    metrics::render_process(&mut out, start);
-    let b = &st.cfg.build;
-    metrics::family(
-        &mut out,
-        "strata_build_info",
-        "gauge",
-        "Build information; the value is always 1.",
-        &[(
-            &format!("version=\"{}\",revision=\"{}\"", b.version, b.revision),
-            1.0,
-        )],
-    );
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)], out).into_response()
 }
 
 pub async fn not_found(uri: Uri) -> Response {

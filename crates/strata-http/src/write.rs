@@ -6,13 +6,13 @@
 //! 413 over the body cap; 429 when a tenant limit is hit (senders retry);
 //! 5xx only for server faults.
 
+use crate::metrics::WriteOutcome;
 use crate::{ApiError, ErrorType, SharedState, blocking};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 use strata_ingest::IngestReport;
 
@@ -30,45 +30,38 @@ pub async fn remote_write(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let resp = match handle(&st, &headers, body).await {
+    let (outcome, resp) = match handle(&st, &headers, body).await {
         Ok(summary) if summary.rejected_series == 0 => {
-            st.metrics.write_requests_ok.fetch_add(1, Ordering::Relaxed);
-            StatusCode::NO_CONTENT.into_response()
+            (WriteOutcome::Stored, StatusCode::NO_CONTENT.into_response())
         }
         Ok(summary) => {
-            let (code, counter) = if summary.limited {
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    &st.metrics.write_requests_limited,
-                )
+            let (code, outcome) = if summary.limited {
+                (StatusCode::TOO_MANY_REQUESTS, WriteOutcome::Limited)
             } else {
-                (StatusCode::BAD_REQUEST, &st.metrics.write_requests_bad)
+                (StatusCode::BAD_REQUEST, WriteOutcome::BadRequest)
             };
-            counter.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(
                 accepted = summary.accepted,
                 rejected = summary.rejected_samples,
                 "partial write"
             );
-            (code, summary.message).into_response()
+            (outcome, (code, summary.message).into_response())
         }
         Err(e) => {
-            let counter = match e.kind {
-                ErrorType::BadData | ErrorType::Unauthorized => &st.metrics.write_requests_bad,
-                ErrorType::TooLarge => &st.metrics.write_requests_too_large,
-                ErrorType::TooManyRequests => &st.metrics.write_requests_limited,
-                _ => &st.metrics.write_requests_failed,
+            let outcome = match e.kind {
+                ErrorType::BadData | ErrorType::Unauthorized => WriteOutcome::BadRequest,
+                ErrorType::TooLarge => WriteOutcome::TooLarge,
+                ErrorType::TooManyRequests => WriteOutcome::Limited,
+                _ => WriteOutcome::Failed,
             };
-            counter.fetch_add(1, Ordering::Relaxed);
             if e.status().is_server_error() && e.kind != ErrorType::Unavailable {
                 tracing::error!(error = %e.message, "remote-write failed");
             }
-            e.into_plain()
+            (outcome, e.into_plain())
         }
     };
     st.metrics
-        .write_duration
-        .observe(started.elapsed().as_secs_f64());
+        .write_request(outcome, started.elapsed().as_secs_f64());
     resp
 }
 
@@ -103,9 +96,7 @@ async fn handle(
             ApiError::bad_data(format!("reading request body: {e}"))
         }
     })?;
-    st.metrics
-        .write_bytes
-        .fetch_add(body.len() as u64, Ordering::Relaxed);
+    st.metrics.write_body(body.len());
     blocking(move || {
         let report = ingester.ingest_remote_write(&tenant, &body)?;
         Ok(summarise(&report))

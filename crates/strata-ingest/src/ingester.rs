@@ -9,10 +9,12 @@
 use crate::validate::validate_series;
 use crate::{Decoder, IngestError, InvalidReason, Limits};
 use parking_lot::Mutex;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use strata_model::{Appendable, RejectReason, TenantId, WriteBatch};
 
@@ -91,22 +93,59 @@ impl IngestReport {
     }
 }
 
-/// Sample accounting, summed over tenants and writers.
-#[derive(Debug, Default)]
+/// Sample accounting, summed over tenants and writers: the
+/// `strata_ingest_samples_total{result}` and
+/// `strata_ingest_histograms_dropped_total` families.
+///
+/// Registered at the binary's edge before the storage opens (so the families
+/// read zero, rather than vanish, during WAL replay) and handed to the
+/// [`Ingester`] once there is a storage to append to. Clones share counters.
+#[derive(Debug, Clone)]
 pub struct IngestMetrics {
-    pub samples_accepted: AtomicU64,
-    pub samples_rejected_invalid: AtomicU64,
-    pub samples_rejected_out_of_order: AtomicU64,
-    pub samples_rejected_too_old: AtomicU64,
-    pub samples_rejected_duplicate: AtomicU64,
-    pub samples_rejected_series_limit: AtomicU64,
+    pub samples_accepted: Counter,
+    pub samples_rejected_invalid: Counter,
+    pub samples_rejected_out_of_order: Counter,
+    pub samples_rejected_too_old: Counter,
+    pub samples_rejected_duplicate: Counter,
+    pub samples_rejected_series_limit: Counter,
     /// Samples of requests refused whole by the ingestion rate limit.
-    pub samples_rate_limited: AtomicU64,
-    pub histograms_dropped: AtomicU64,
+    pub samples_rate_limited: Counter,
+    pub histograms_dropped: Counter,
 }
 
 impl IngestMetrics {
-    fn storage_counter(&self, r: RejectReason) -> &AtomicU64 {
+    /// Registers the ingester's families under `strata_ingest_`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let registry = registry.sub_registry_with_prefix("strata_ingest");
+        let samples = Family::<[(&'static str, &'static str); 1], Counter>::default();
+        // Every result is created now, so each reads 0 before its first
+        // sample; the hot path then adds to its own counter without a
+        // family lookup.
+        let result = |r: &'static str| samples.get_or_create_owned(&[("result", r)]);
+        let metrics = IngestMetrics {
+            samples_accepted: result("accepted"),
+            samples_rejected_invalid: result("invalid"),
+            samples_rejected_out_of_order: result("out_of_order"),
+            samples_rejected_too_old: result("too_old"),
+            samples_rejected_duplicate: result("duplicate"),
+            samples_rejected_series_limit: result("series_limit"),
+            samples_rate_limited: result("rate_limited"),
+            histograms_dropped: Counter::default(),
+        };
+        registry.register(
+            "samples",
+            "Samples received over remote-write, by result",
+            samples,
+        );
+        registry.register(
+            "histograms_dropped",
+            "Native histogram samples dropped (not stored yet)",
+            metrics.histograms_dropped.clone(),
+        );
+        metrics
+    }
+
+    fn storage_counter(&self, r: RejectReason) -> &Counter {
         match r {
             RejectReason::OutOfOrder => &self.samples_rejected_out_of_order,
             RejectReason::TooOld => &self.samples_rejected_too_old,
@@ -126,13 +165,19 @@ pub struct Ingester {
 }
 
 impl Ingester {
-    pub fn new(storage: Arc<dyn Appendable>, opts: IngesterOptions) -> Self {
+    /// `metrics` comes from [`IngestMetrics::register`] on the process's
+    /// registry.
+    pub fn new(
+        storage: Arc<dyn Appendable>,
+        opts: IngesterOptions,
+        metrics: IngestMetrics,
+    ) -> Self {
         Ingester {
             storage,
             opts,
             rate_buckets: Mutex::new(HashMap::new()),
             decoders: Mutex::new(Vec::new()),
-            metrics: IngestMetrics::default(),
+            metrics,
         }
     }
 
@@ -227,7 +272,7 @@ impl Ingester {
         let report = self.append_valid(tenant, &decoded.batch, report, invalid_samples)?;
         self.metrics
             .histograms_dropped
-            .fetch_add(decoded.histograms_dropped, Ordering::Relaxed);
+            .inc_by(decoded.histograms_dropped);
         Ok(report)
     }
 
@@ -243,7 +288,7 @@ impl Ingester {
         if !self.take_tokens(tenant, batch.num_samples()) {
             self.metrics
                 .samples_rate_limited
-                .fetch_add(batch.num_samples() as u64, Ordering::Relaxed);
+                .inc_by(batch.num_samples() as u64);
             return Err(IngestError::RateLimited {
                 tenant: tenant.to_string(),
                 rate: self.opts.ingestion_rate,
@@ -256,15 +301,12 @@ impl Ingester {
             self.storage.append(tenant, batch)?
         };
         let m = &self.metrics;
-        m.samples_rejected_invalid
-            .fetch_add(invalid_samples, Ordering::Relaxed);
-        m.samples_accepted
-            .fetch_add(outcome.samples_accepted, Ordering::Relaxed);
+        m.samples_rejected_invalid.inc_by(invalid_samples);
+        m.samples_accepted.inc_by(outcome.samples_accepted);
         report.samples_accepted = outcome.samples_accepted;
         report.series_created = outcome.series_created;
         for rej in &outcome.rejected {
-            m.storage_counter(rej.reason)
-                .fetch_add(rej.samples, Ordering::Relaxed);
+            m.storage_counter(rej.reason).inc_by(rej.samples);
             report.rejected_series += 1;
             report.rejected_samples += rej.samples;
             report.limited |= rej.reason.is_limit();
@@ -329,6 +371,18 @@ mod tests {
         Arc::new(Db::open(opts).unwrap())
     }
 
+    fn ingester(db: &Arc<Db>, opts: IngesterOptions) -> (Ingester, Registry) {
+        let mut registry = Registry::default();
+        let metrics = IngestMetrics::register(&mut registry);
+        (Ingester::new(db.clone(), opts, metrics), registry)
+    }
+
+    fn exposition(registry: &Registry) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, registry).unwrap();
+        text
+    }
+
     fn lr<'a>(name: &'a str, value: &'a str) -> LabelRef<'a> {
         LabelRef { name, value }
     }
@@ -357,7 +411,7 @@ mod tests {
             },
             ..IngesterOptions::default()
         };
-        let ingester = Ingester::new(db.clone(), opts);
+        let (ingester, _) = ingester(&db, opts);
         let tenant = TenantId::single();
         let mut batch = WriteBatch::new();
         let s = [Sample::new(1000, 1.0), Sample::new(2000, 2.0)];
@@ -386,8 +440,8 @@ mod tests {
         );
         assert_eq!(stored_series(&db, &tenant), 2);
         let m = ingester.metrics();
-        assert_eq!(m.samples_accepted.load(Ordering::Relaxed), 4);
-        assert_eq!(m.samples_rejected_invalid.load(Ordering::Relaxed), 6);
+        assert_eq!(m.samples_accepted.get(), 4);
+        assert_eq!(m.samples_rejected_invalid.get(), 6);
     }
 
     #[test]
@@ -400,7 +454,7 @@ mod tests {
             ingestion_burst: 3.0,
             ..IngesterOptions::default()
         };
-        let ingester = Ingester::new(db.clone(), opts);
+        let (ingester, registry) = ingester(&db, opts);
         let a = TenantId::parse("a").unwrap();
         let b = TenantId::parse("b").unwrap();
         let mut batch = WriteBatch::new();
@@ -413,20 +467,22 @@ mod tests {
         assert!(matches!(err, IngestError::RateLimited { .. }), "{err}");
         // Another tenant has its own bucket.
         assert_eq!(ingester.ingest(&b, &batch).unwrap().samples_accepted, 2);
-        assert_eq!(
-            ingester
-                .metrics()
-                .samples_rate_limited
-                .load(Ordering::Relaxed),
-            2
-        );
+        assert_eq!(ingester.metrics().samples_rate_limited.get(), 2);
+        let text = exposition(&registry);
+        for line in [
+            "strata_ingest_samples_total{result=\"rate_limited\"} 2",
+            "strata_ingest_samples_total{result=\"accepted\"} 4",
+            "strata_ingest_samples_total{result=\"invalid\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
     }
 
     #[test]
     fn a_series_limit_rejection_marks_the_report_limited() {
         let dir = tempfile::tempdir().unwrap();
         let db = open_db(dir.path(), 1);
-        let ingester = Ingester::new(db.clone(), IngesterOptions::default());
+        let (ingester, _) = ingester(&db, IngesterOptions::default());
         let tenant = TenantId::single();
         let mut batch = WriteBatch::new();
         batch.push(&[lr("__name__", "one")], &[Sample::new(1, 1.0)]);
@@ -439,12 +495,6 @@ mod tests {
             RejectCause::Storage(RejectReason::SeriesLimit)
         );
         assert_eq!(report.named[0].labels, "{__name__=\"two\"}");
-        assert_eq!(
-            ingester
-                .metrics()
-                .samples_rejected_series_limit
-                .load(Ordering::Relaxed),
-            1
-        );
+        assert_eq!(ingester.metrics().samples_rejected_series_limit.get(), 1);
     }
 }

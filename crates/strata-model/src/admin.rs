@@ -18,7 +18,8 @@ pub struct CardinalityStats {
     pub top_series_count_by_label_pair: Vec<(String, u64)>,
 }
 
-/// Gauges and counters for `/metrics`, summed over tenants.
+/// Gauges and counters for `/metrics`, summed over tenants; each field is
+/// one `strata_tsdb_*` family (`self_metrics::StorageCollector`).
 #[derive(Debug, Clone, Default)]
 pub struct TsdbMetrics {
     pub tenants: u64,

@@ -13,6 +13,7 @@ pub mod matcher;
 pub mod merge;
 pub mod packed;
 pub mod sample;
+pub mod self_metrics;
 pub mod storage;
 pub mod tenant;
 pub mod units;
@@ -26,6 +27,7 @@ pub use matcher::{MatchOp, Matcher, MatcherError, PromRegex};
 pub use merge::{MergeSampleIter, merge_series_sets, merge_series_sets_labels_only};
 pub use packed::PackedLabels;
 pub use sample::{STALE_NAN_BITS, Sample, is_stale_nan, stale_nan};
+pub use self_metrics::StorageCollector;
 pub use storage::{
     Querier, Queryable, SampleIter, SelectHints, Series, SeriesIter, StorageError, VecSampleIter,
 };

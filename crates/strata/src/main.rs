@@ -3,6 +3,7 @@
 //! codes). `anyhow` lives here and nowhere below.
 
 mod config;
+mod process_metrics;
 mod query_cmd;
 mod run;
 mod tsdb_cmd;

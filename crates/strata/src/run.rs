@@ -7,14 +7,17 @@
 //! signal exits at once.
 
 use crate::config::ConfigFile;
+use crate::process_metrics::ProcessCollector;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use strata_http::{ApiConfig, AppState, BuildInfo};
-use strata_ingest::{Ingester, IngesterOptions, Limits, NameValidation};
+use strata_ingest::{IngestMetrics, Ingester, IngesterOptions, Limits, NameValidation};
+use strata_model::StorageCollector;
 use strata_tsdb::{Db, DbOptions, WalSync};
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -298,7 +301,7 @@ async fn serve(args: RunArgs) -> Result<()> {
             NameScheme::Legacy => NameValidation::Legacy,
         },
     };
-    let state = AppState::new(ApiConfig {
+    let api_config = ApiConfig {
         data_dir: args.data_dir.clone(),
         multi_tenant: args.multi_tenant,
         enable_admin_api: args.enable_admin_api,
@@ -322,7 +325,17 @@ async fn serve(args: RunArgs) -> Result<()> {
             Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
             None => String::new(),
         },
-    });
+    };
+    // One registry for every self-metric, complete before the server
+    // answers: each subsystem registers its own families (docs/metrics.md).
+    // The ingester and the storage only exist once the WAL has replayed, so
+    // their families are registered now and handed over (ingest counters)
+    // or attached (the storage collector) then.
+    let mut registry = Registry::default();
+    ProcessCollector::register(&mut registry);
+    let ingest_metrics = IngestMetrics::register(&mut registry);
+    let storage_metrics = StorageCollector::register(&mut registry);
+    let state = AppState::new(api_config, registry);
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "Strata starting");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -396,7 +409,9 @@ async fn serve(args: RunArgs) -> Result<()> {
             ingestion_rate: args.ingestion_rate,
             ingestion_burst: args.ingestion_burst,
         },
+        ingest_metrics,
     ));
+    storage_metrics.attach(db.clone());
     state.set_ready(db.clone(), db.clone(), ingester);
     tracing::info!("storage ready: accepting writes and queries");
 
