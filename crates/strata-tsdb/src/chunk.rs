@@ -150,6 +150,11 @@ impl XorAppender {
         self.t
     }
 
+    /// Reads the byte the next append writes to (see `Shard::warm`).
+    pub fn touch_tail(&self) -> u8 {
+        self.w.bytes.last().copied().unwrap_or(0)
+    }
+
     /// The newest appended sample, without decoding.
     pub fn last(&self) -> Option<(i64, f64)> {
         (self.count > 0).then(|| (self.t, f64::from_bits(self.v_bits)))

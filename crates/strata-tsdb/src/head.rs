@@ -329,6 +329,11 @@ fn slot_of(id: u32) -> usize {
     (id >> SHARD_BITS) as usize
 }
 
+/// Series whose memory is loaded together before appending to them (see
+/// `Shard::warm`): enough misses in flight to use the memory system's
+/// parallelism, few enough to stay in L1.
+pub(crate) const WARM_WINDOW: usize = 16;
+
 /// Series sharing one label hash: almost always one.
 enum HashEntry {
     One(u32, CompactLabels),
@@ -371,6 +376,26 @@ impl HashEntry {
 
 type Stripe = HashMap<u64, HashEntry, std::hash::BuildHasherDefault<IdentityHasher>>;
 
+/// Replayed samples queued per head shard (see `Head::flush_replayed`);
+/// the flag marks out-of-order samples.
+pub(crate) struct ReplayBatch {
+    buckets: Vec<Vec<(u32, bool, Sample)>>,
+    len: usize,
+}
+
+impl ReplayBatch {
+    pub fn new() -> Self {
+        ReplayBatch {
+            buckets: (0..SHARDS).map(|_| Vec::new()).collect(),
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
 /// One shard of the series store; series `id` lives in shard `id % SHARDS`
 /// at slot `id / SHARDS`.
 #[derive(Default)]
@@ -387,6 +412,26 @@ impl Shard {
         self.series
             .get_mut(slot_of(id))
             .and_then(|s| s.as_deref_mut())
+    }
+
+    /// Loads the memory the appends to `ids` are about to use — each
+    /// series, then its open chunk's tail — with no load depending on
+    /// another of its kind, so their cache misses overlap instead of
+    /// queueing behind one append at a time. Series are scattered over the
+    /// heap and a request (or WAL record) touches thousands of them.
+    fn warm(&self, ids: impl Iterator<Item = u32> + Clone) {
+        let mut acc = 0u64;
+        for id in ids.clone() {
+            if let Some(s) = self.get(id) {
+                acc ^= s.max_t as u64 ^ u64::from(s.open.count());
+            }
+        }
+        for id in ids {
+            if let Some(s) = self.get(id) {
+                acc ^= u64::from(s.open.touch_tail());
+            }
+        }
+        std::hint::black_box(acc);
     }
 
     fn place(&mut self, id: u32, s: MemSeries) {
@@ -452,6 +497,11 @@ pub(crate) struct ShardGuard<'h> {
 }
 
 impl ShardGuard<'_> {
+    /// See `Shard::warm`.
+    pub fn warm(&self, ids: impl Iterator<Item = u32> + Clone) {
+        self.shard.warm(ids);
+    }
+
     /// Appends one sample. `replay` accepts everything an earlier run
     /// acknowledged (out of order or not).
     pub fn append(&mut self, id: u32, s: Sample, replay: bool) -> Result<Appended, RejectReason> {
@@ -658,29 +708,66 @@ impl Head {
         self.num_series.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Replays a WAL samples record. A live append logs one record per
-    /// shard, so the shard lock is normally taken once per record.
-    /// Replays a WAL samples record. In-order samples at or before their
-    /// series' replay floor are already in its file chunks and skipped;
-    /// `out_of_order` ones (logged apart) never are.
-    pub fn append_replayed(&self, samples: &[(u32, Sample)], out_of_order: bool) {
+    /// Queues a WAL samples record's samples for `flush_replayed`. In-order
+    /// samples at or before their series' replay floor are already in its
+    /// file chunks and are dropped here; `out_of_order` ones (logged apart)
+    /// never are.
+    pub fn queue_replayed(
+        &self,
+        batch: &mut ReplayBatch,
+        samples: &[(u32, Sample)],
+        out_of_order: bool,
+    ) {
         let floor = self.replay_floor.lock();
-        let mut rest = samples;
-        while let Some(&(first, _)) = rest.first() {
-            let shard = shard_of(first);
-            let run = rest
-                .iter()
-                .position(|(id, _)| shard_of(*id) != shard)
-                .unwrap_or(rest.len());
-            let mut g = self.lock_shard(shard);
-            for &(id, s) in &rest[..run] {
-                if !out_of_order && floor.get(id as usize).is_some_and(|f| s.t <= *f) {
+        for &(id, s) in samples {
+            if !out_of_order && floor.get(id as usize).is_some_and(|f| s.t <= *f) {
+                continue;
+            }
+            batch.buckets[shard_of(id)].push((id, out_of_order, s));
+            batch.len += 1;
+        }
+    }
+
+    /// Appends the queued samples, shard by shard, on up to `threads`
+    /// threads. Per series the queue keeps WAL order. A WAL record spans
+    /// thousands of series, so appending record by record misses the cache
+    /// on every sample; a shard's queued samples touch only that shard's
+    /// series, few enough to stay in cache while they take several samples
+    /// each.
+    pub fn flush_replayed(&self, batch: &mut ReplayBatch, threads: usize) {
+        if batch.len == 0 {
+            return;
+        }
+        let threads = threads.clamp(1, SHARDS);
+        let work = |k: usize, buckets: &[Vec<(u32, bool, Sample)>]| {
+            for (shard, queued) in buckets.iter().enumerate().skip(k).step_by(threads) {
+                if queued.is_empty() {
                     continue;
                 }
-                let _ = g.append(id, s, true);
+                let mut g = self.lock_shard(shard);
+                for window in queued.chunks(WARM_WINDOW) {
+                    g.warm(window.iter().map(|(id, _, _)| *id));
+                    for &(id, _, s) in window {
+                        let _ = g.append(id, s, true);
+                    }
+                }
             }
-            rest = &rest[run..];
+        };
+        if threads == 1 {
+            work(0, &batch.buckets);
+        } else {
+            let buckets = &batch.buckets;
+            std::thread::scope(|scope| {
+                for k in 1..threads {
+                    scope.spawn(move || work(k, buckets));
+                }
+                work(0, buckets);
+            });
         }
+        for b in &mut batch.buckets {
+            b.clear();
+        }
+        batch.len = 0;
     }
 
     /// Adds a checkpoint chunk's samples to a series (checkpoint replay).

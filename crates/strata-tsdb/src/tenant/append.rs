@@ -12,7 +12,7 @@
 
 use super::TenantDb;
 
-use crate::head::{Appended, shard_of};
+use crate::head::{Appended, WARM_WINDOW, shard_of};
 use crate::wal;
 use crate::{AppendOutcome, RejectReason, Rejection, TsdbError};
 use std::sync::atomic::Ordering;
@@ -110,7 +110,11 @@ impl TenantDb {
         let mut gone: Vec<usize> = Vec::new();
         for run in order.chunk_by(|a, b| shard_of(a.1) == shard_of(b.1)) {
             let mut shard = head.lock_shard(shard_of(run[0].1));
-            for &(i, id) in run {
+            for (k, &(i, id)) in run.iter().enumerate() {
+                if k % WARM_WINDOW == 0 {
+                    let end = (k + WARM_WINDOW).min(run.len());
+                    shard.warm(run[k..end].iter().map(|(_, id)| *id));
+                }
                 let mut rejects = SeriesRejects {
                     out: &mut out.rejected,
                     series_index: i,

@@ -14,7 +14,7 @@ mod snapshot;
 pub(crate) use blocks::load_blocks;
 pub(crate) use read::EmptyQuerier;
 
-use crate::head::Head;
+use crate::head::{Head, ReplayBatch};
 use crate::head_chunks::HeadChunkFiles;
 use crate::wal::{self, Record, Wal};
 use crate::{DbOptions, TsdbError, TsdbMetrics, TsdbStats};
@@ -47,28 +47,60 @@ pub(crate) struct TenantDb {
     pub wal_truncations: u64,
 }
 
-fn apply(head: &Head, rec: Record) {
-    match rec {
-        Record::Series(list) => {
-            for (id, labels) in list {
-                head.create_replayed(id, labels);
+/// Samples queued before the replay appends them (24 bytes each): enough
+/// that each shard's series take several samples per flush.
+const REPLAY_BATCH_SAMPLES: usize = 1 << 20;
+
+/// Applies replayed WAL records to the head: series at once, samples
+/// queued and appended in batches; anything whose effect depends on the
+/// samples before it (a delete, a min valid time, a chunk) flushes first.
+struct Replayer<'h> {
+    head: &'h Head,
+    batch: ReplayBatch,
+    threads: usize,
+}
+
+impl Replayer<'_> {
+    fn flush(&mut self) {
+        self.head.flush_replayed(&mut self.batch, self.threads);
+    }
+
+    fn apply(&mut self, rec: Record) {
+        let head = self.head;
+        match rec {
+            Record::Series(list) => {
+                for (id, labels) in list {
+                    head.create_replayed(id, labels);
+                }
+            }
+            Record::Samples(list) => {
+                head.queue_replayed(&mut self.batch, &list, false);
+            }
+            Record::OutOfOrderSamples(list) => {
+                head.queue_replayed(&mut self.batch, &list, true);
+            }
+            Record::Tombstone {
+                matchers,
+                mint,
+                maxt,
+            } => {
+                self.flush();
+                head.delete(&matchers, mint, maxt);
+            }
+            Record::Chunk { id, data } => {
+                self.flush();
+                if let Err(e) = head.load_chunk(id, &data) {
+                    tracing::error!(error = %e, "skipping a corrupt checkpoint chunk");
+                }
+            }
+            Record::MinValid(t) => {
+                self.flush();
+                head.raise_min_valid(t);
             }
         }
-        Record::Samples(list) => head.append_replayed(&list, false),
-        Record::OutOfOrderSamples(list) => head.append_replayed(&list, true),
-        Record::Tombstone {
-            matchers,
-            mint,
-            maxt,
-        } => {
-            head.delete(&matchers, mint, maxt);
+        if self.batch.len() >= REPLAY_BATCH_SAMPLES {
+            self.flush();
         }
-        Record::Chunk { id, data } => {
-            if let Err(e) = head.load_chunk(id, &data) {
-                tracing::error!(error = %e, "skipping a corrupt checkpoint chunk");
-            }
-        }
-        Record::MinValid(t) => head.raise_min_valid(t),
     }
 }
 
@@ -87,7 +119,41 @@ impl TenantDb {
         if let Some(maxt) = blocks.iter().map(|b| b.meta().max_time).max() {
             head.raise_min_valid(maxt);
         }
-        let stats = wal::replay(&wal_dir, !read_only, |rec| apply(&head, rec))?;
+        let mut replayer = Replayer {
+            head: &head,
+            batch: ReplayBatch::new(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+        };
+        // Reading and decoding the WAL (one thread) runs beside appending
+        // what it decoded (the others).
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(16);
+        let stats = std::thread::scope(|scope| {
+            let dir = &wal_dir;
+            let reader = scope.spawn(move || {
+                let mut batch = Vec::with_capacity(64);
+                let r = wal::replay(dir, !read_only, |rec| {
+                    batch.push(rec);
+                    if batch.len() >= 64 {
+                        // The receiver only stops after the sender does.
+                        let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(64)));
+                    }
+                });
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
+                }
+                r
+            });
+            for records in rx {
+                for rec in records {
+                    replayer.apply(rec);
+                }
+            }
+            reader
+                .join()
+                .unwrap_or_else(|_| Err(TsdbError::Wal("the WAL replay thread panicked".into())))
+        })?;
+        replayer.flush();
+        drop(replayer);
         let unclaimed = head.finish_replay();
         // Samples before the min valid time are in blocks (replayed again
         // only after a crash between a block write and its checkpoint).
