@@ -10,6 +10,14 @@
 /// Samples per head chunk before it is closed (Prometheus uses 120).
 pub const SAMPLES_PER_CHUNK: u16 = 120;
 
+/// Encoded bytes at which an open head chunk closes before it has
+/// `SAMPLES_PER_CHUNK` samples. The open chunk is the head's memory per
+/// series (closed ones live in the head chunk files); values that compress
+/// badly (random gauges, counters with many decimals: 4–6 bytes a sample
+/// in XOR) would otherwise hold ~700 bytes per series. Block chunks are
+/// re-cut to full length at the head cut, so this costs nothing on disk.
+pub const MAX_OPEN_CHUNK_BYTES: usize = 224;
+
 #[derive(Debug, Clone, Default)]
 struct BitWriter {
     bytes: Vec<u8>,
@@ -28,6 +36,11 @@ impl BitWriter {
     fn write_bits(&mut self, v: u64, mut n: u8) {
         while n > 0 {
             if self.free == 0 {
+                if self.bytes.len() == self.bytes.capacity() {
+                    // Grow by a quarter, not double: an open chunk's buffer
+                    // is the head's memory per series.
+                    self.bytes.reserve_exact((self.bytes.len() / 4).max(32));
+                }
                 self.bytes.push(0);
                 self.free = 8;
             }
@@ -144,6 +157,11 @@ impl XorAppender {
 
     pub fn count(&self) -> u16 {
         self.count
+    }
+
+    /// Bytes of the bit stream so far.
+    pub fn byte_len(&self) -> usize {
+        self.w.bytes.len()
     }
 
     pub fn max_t(&self) -> i64 {

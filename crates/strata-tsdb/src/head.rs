@@ -5,7 +5,8 @@
 //!    borrowed label set and a label comparison on a hit; creation (labels
 //!    copied, postings updated) only on a miss.
 //! 2. Samples live in per-series Gorilla XOR chunks; a chunk closes after
-//!    `SAMPLES_PER_CHUNK` samples and is shared read-only with queries.
+//!    `SAMPLES_PER_CHUNK` samples (or `MAX_OPEN_CHUNK_BYTES`), goes to a
+//!    head chunk file and is shared read-only with queries.
 //! 3. Out-of-order samples inside the configured window go to a small sorted
 //!    per-series buffer, merged at read and at block cut.
 //! 4. WAL replay uses the same append path in a mode that never rejects, so
@@ -15,7 +16,7 @@
 //!    with cores and a head cut never stops writers; it works series by
 //!    series and shard by shard.
 
-use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender, XorIter};
+use crate::chunk::{MAX_OPEN_CHUNK_BYTES, SAMPLES_PER_CHUNK, XorAppender, XorIter};
 use crate::head_chunks::{ChunkBytes, ChunkInfo, HeadChunkFiles, LoadedChunk};
 use crate::{RejectReason, TsdbError};
 use parking_lot::{Mutex, MutexGuard, RwLock};
@@ -98,7 +99,7 @@ impl MemSeries {
     /// Appends in time order. A full open chunk closes first: into a head
     /// chunk file when `files` is given (series `id`), else in memory.
     fn append_in_order(&mut self, id: u32, s: Sample, files: Option<&HeadChunkFiles>) {
-        if self.open.count() >= SAMPLES_PER_CHUNK {
+        if self.open.count() >= SAMPLES_PER_CHUNK || self.open.byte_len() >= MAX_OPEN_CHUNK_BYTES {
             let full = std::mem::replace(&mut self.open, XorAppender::new());
             // XOR suits the open chunk (bit-packed, appendable); a closed
             // chunk is immutable, so it takes the block column encoding,

@@ -33,7 +33,17 @@ fn push_until_killed(url: String, start_t: i64, acks: Arc<AtomicUsize>) -> Vec<i
     for i in 0..1_000_000i64 {
         let t = start_t + i * 10_000;
         let batch: Vec<_> = (0..SERIES)
-            .map(|s| series("lifecycle_kill", &[("s", &s.to_string())], &[(t, i as f64)]))
+            // The value follows from the time: a request that reached the
+            // WAL but was cut off by the kill before its answer is sent
+            // again by the next round, and must then be an identical
+            // duplicate, not a conflicting one (Prometheus refuses those).
+            .map(|s| {
+                series(
+                    "lifecycle_kill",
+                    &[("s", &s.to_string())],
+                    &[(t, (t / 10_000) as f64)],
+                )
+            })
             .collect();
         let ok = client
             .post(&url)
