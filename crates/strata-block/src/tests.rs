@@ -246,3 +246,37 @@ fn format_snapshot() -> R {
     assert_eq!(header(CHUNKS_MAGIC), [b'S', b'C', b'H', b'K', 1, 0, 0, 0]);
     Ok(())
 }
+
+/// The series of the committed version-1 fixture block
+/// (`tests/fixtures/v1-block`): deterministic, so the test reading it can
+/// compare against them.
+pub(super) fn v1_fixture_series() -> Vec<(Labels, Vec<Sample>)> {
+    let mut out: Vec<(Labels, Vec<Sample>)> = (0..24)
+        .map(|i: i64| {
+            let labels = Labels::from_pairs([
+                ("__name__", ["up", "node_load1", "http_requests_total"][i as usize % 3]),
+                ("instance", &format!("host-{}:9100", i % 5)),
+                ("job", if i % 4 == 0 { "node" } else { "api" }),
+                ("pod", &format!("pod-{i:03}-ß")),
+            ]);
+            let samples = (0..(100 + i * 40))
+                .map(|k| Sample::new(3_600_000 + k * 15_000, (i * k) as f64 * 0.25))
+                .collect();
+            (labels, samples)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Writes the version-1 fixture with the writer of the day; run once, by
+/// hand, when the fixture was made (before the version-2 index).
+#[test]
+#[ignore]
+fn write_v1_fixture() -> R {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let meta = write_block(&root, 0, 7_200_000 * 2, 1, vec![], v1_fixture_series().into_iter())?
+        .ok_or("no block")?;
+    std::fs::rename(root.join(&meta.ulid), root.join("v1-block"))?;
+    Ok(())
+}
