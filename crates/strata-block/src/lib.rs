@@ -9,8 +9,12 @@
 //! 3. Compression is where blocks beat the head: samples are column-encoded
 //!    (delta-of-delta timestamps, exact decimal or XOR values, see `codec`)
 //!    and pages of ~64 KiB of such chunks are zstd-compressed.
-//! 4. The chunks file is mmap'd; the index is loaded into memory on open and
-//!    its postings rebuilt as roaring bitmaps.
+//! 4. The chunks file and the index are mmap'd: an open block's heap does not
+//!    grow with its series. The index (format 2, `index.rs`) is used in
+//!    place: matchers binary-search its sorted postings keys, series labels
+//!    and chunk references are decoded per selected series. Version-1
+//!    indexes (one compressed body) are still read into memory, their
+//!    postings rebuilt as roaring bitmaps.
 //! 5. Writing and compacting cost memory per series, not per block: the
 //!    writer (`writer.rs`) takes one series at a time and flushes pages as
 //!    they fill, and compaction (`compact.rs`) merges its inputs series by
@@ -23,6 +27,7 @@
 
 pub mod codec;
 mod compact;
+mod index;
 pub mod plan;
 pub mod postings;
 mod reader;
@@ -40,7 +45,11 @@ use std::io::Write;
 use std::path::Path;
 use strata_model::StorageError;
 
-pub const FORMAT_VERSION: u32 = 1;
+/// Block format version: 2 has the mmap'd index (`index.rs`); version-1
+/// blocks (index loaded into memory) are still read.
+pub const FORMAT_VERSION: u32 = 2;
+/// The tombstones file did not change with block format 2.
+pub(crate) const TOMBSTONES_VERSION: u32 = 1;
 pub(crate) const CHUNKS_MAGIC: &[u8; 4] = b"SCHK";
 pub(crate) const INDEX_MAGIC: &[u8; 4] = b"SIDX";
 /// Most samples the writer puts in one chunk cut from raw samples: 2h of
@@ -110,7 +119,7 @@ pub(crate) fn corrupt(path: &Path, reason: impl Into<String>) -> BlockError {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct ChunkMeta {
     pub(crate) min_t: i64,
     pub(crate) max_t: i64,
@@ -249,13 +258,18 @@ pub(crate) fn read_frame_at(
 }
 
 pub(crate) fn header(magic: &[u8; 4]) -> [u8; 8] {
-    let v = FORMAT_VERSION.to_le_bytes();
+    header_v(magic, FORMAT_VERSION)
+}
+
+pub(crate) fn header_v(magic: &[u8; 4], version: u32) -> [u8; 8] {
+    let v = version.to_le_bytes();
     [
         magic[0], magic[1], magic[2], magic[3], v[0], v[1], v[2], v[3],
     ]
 }
 
-pub(crate) fn check_header(path: &Path, b: &[u8], magic: &[u8; 4]) -> Result<(), BlockError> {
+/// Checks magic and version; returns the version.
+pub(crate) fn check_header(path: &Path, b: &[u8], magic: &[u8; 4]) -> Result<u32, BlockError> {
     let h = b
         .get(..8)
         .ok_or_else(|| corrupt(path, "file shorter than its header"))?;
@@ -269,7 +283,7 @@ pub(crate) fn check_header(path: &Path, b: &[u8], magic: &[u8; 4]) -> Result<(),
             format!("format version {v} is newer than this Strata understands ({FORMAT_VERSION})"),
         ));
     }
-    Ok(())
+    Ok(v)
 }
 
 pub(crate) fn write_json_atomic<T: Serialize>(path: &Path, v: &T) -> Result<(), BlockError> {
@@ -295,3 +309,6 @@ mod tests;
 
 #[cfg(test)]
 mod stream_tests;
+
+#[cfg(test)]
+mod index_tests;

@@ -242,10 +242,46 @@ fn format_snapshot() -> R {
         ],
         "chunk encoding changed"
     );
-    assert_eq!(header(INDEX_MAGIC), [b'S', b'I', b'D', b'X', 1, 0, 0, 0]);
-    assert_eq!(header(CHUNKS_MAGIC), [b'S', b'C', b'H', b'K', 1, 0, 0, 0]);
+    // Version 2; the version-1 index is pinned by the committed fixture
+    // (`index_tests::version_1_block_still_reads_and_compacts`).
+    assert_eq!(header(INDEX_MAGIC), [b'S', b'I', b'D', b'X', 2, 0, 0, 0]);
+    assert_eq!(header(CHUNKS_MAGIC), [b'S', b'C', b'H', b'K', 2, 0, 0, 0]);
     Ok(())
 }
+
+/// Pins the bytes of a whole version-2 index of two series (see
+/// docs/format-block.md for the layout they follow).
+#[test]
+fn index_v2_snapshot() -> R {
+    let dir = tempfile::tempdir()?;
+    let series = ["a", "b"].map(|job| {
+        (
+            Labels::from_pairs([("__name__", "up"), ("job", job)]),
+            vec![Sample::new(1000, 1.0), Sample::new(16_000, 0.0)],
+        )
+    });
+    let meta =
+        write_block(dir.path(), 0, 100_000, 1, vec![], series.into_iter())?.ok_or("no block")?;
+    let bytes = std::fs::read(dir.path().join(&meta.ulid).join("index"))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex, INDEX_V2_PIN, "index format changed");
+    Ok(())
+}
+
+const INDEX_V2_PIN: &str = concat!(
+    "5349445802000000020002757001016101d00fb0ea0110000a020002757001016201d00fb0ea0110",
+    "0a0a000000000000000011000000000000003a300000010000000000010010000000000001003a30",
+    "0000010000000000010010000000000001003a300000010000000000010010000000000001000275",
+    "70085f5f6e616d655f5f01610162036a6f6200000000000000000000000000000000140000000200",
+    "00000c00000000000000000000000000000000000000010000000e00000000000000010000000000",
+    "00000000000001000000030000000000000000000000000000000100000000000000140000000000",
+    "00001400000002000000100000000000000001000000000000000200000000000000280000000000",
+    "00001400000002000000000000000100000008000000000000002200000000000000e438f39e2a00",
+    "000000000000100000000000000079ee3a8f3a000000000000003c00000000000000e01df27b7600",
+    "0000000000001400000000000000219e6abf8a000000000000004800000000000000a55905a1d200",
+    "0000000000005000000000000000241d90952201000000000000080000000000000032186d51b947",
+    "b43f",
+);
 
 /// The series of the committed version-1 fixture block
 /// (`tests/fixtures/v1-block`): deterministic, so the test reading it can
@@ -254,7 +290,10 @@ pub(super) fn v1_fixture_series() -> Vec<(Labels, Vec<Sample>)> {
     let mut out: Vec<(Labels, Vec<Sample>)> = (0..24)
         .map(|i: i64| {
             let labels = Labels::from_pairs([
-                ("__name__", ["up", "node_load1", "http_requests_total"][i as usize % 3]),
+                (
+                    "__name__",
+                    ["up", "node_load1", "http_requests_total"][i as usize % 3],
+                ),
                 ("instance", &format!("host-{}:9100", i % 5)),
                 ("job", if i % 4 == 0 { "node" } else { "api" }),
                 ("pod", &format!("pod-{i:03}-ß")),
@@ -275,8 +314,15 @@ pub(super) fn v1_fixture_series() -> Vec<(Labels, Vec<Sample>)> {
 #[ignore]
 fn write_v1_fixture() -> R {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let meta = write_block(&root, 0, 7_200_000 * 2, 1, vec![], v1_fixture_series().into_iter())?
-        .ok_or("no block")?;
+    let meta = write_block(
+        &root,
+        0,
+        7_200_000 * 2,
+        1,
+        vec![],
+        v1_fixture_series().into_iter(),
+    )?
+    .ok_or("no block")?;
     std::fs::rename(root.join(&meta.ulid), root.join("v1-block"))?;
     Ok(())
 }
