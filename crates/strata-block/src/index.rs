@@ -117,6 +117,8 @@ pub(crate) struct IndexWriter {
     offsets: Vec<u64>,
     names: HashMap<String, NameStats>,
     entry: Vec<u8>,
+    /// The first series of the current group of `SERIES_GROUP`.
+    base: Labels,
     /// Occurrence bytes per postings pass (tests make it small).
     pub(crate) pass_bytes: u64,
 }
@@ -141,6 +143,7 @@ impl IndexWriter {
             offsets: Vec::new(),
             names: HashMap::new(),
             entry: Vec::new(),
+            base: Labels::empty(),
             pass_bytes: POSTINGS_PASS_BYTES,
         })
     }
@@ -153,6 +156,10 @@ impl IndexWriter {
     ) -> Result<(), BlockError> {
         if self.offsets.len() > u32::MAX as usize {
             return Err(bad_input("more series than a block holds"));
+        }
+        let is_base = self.offsets.len() % SERIES_GROUP as usize == 0;
+        if is_base {
+            self.base = labels.clone();
         }
         let e = &mut self.entry;
         e.clear();
@@ -171,7 +178,12 @@ impl IndexWriter {
             stats.occurrences += 1;
             stats.value_bytes += l.value.len() as u64;
             put_uvarint(e, u64::from(stats.symbol));
-            put_str(e, &l.value);
+            if !is_base && self.base.get(&l.name) == Some(l.value.as_str()) {
+                put_uvarint(e, 0);
+            } else {
+                put_uvarint(e, l.value.len() as u64 + 1);
+                e.extend_from_slice(l.value.as_bytes());
+            }
         }
         put_uvarint(e, chunks.len() as u64);
         let (mut prev_t, mut prev_page) = (0i64, 0u64);
@@ -331,17 +343,28 @@ impl PostingsPass<'_> {
         let mut occ: Vec<(u32, u32, u32, u32)> = Vec::new();
         let mut last: Vec<Option<(u32, u32)>> = vec![None; self.ranks.len()];
         let mut window = SeriesWindow::new(File::open(self.series)?, self.series_end);
+        let own = || bad_input("index series section unreadable while writing");
+        let mut base: Vec<(u64, String)> = Vec::new();
+        let mut scratch = Vec::new();
         for id in 0..self.offsets.len() {
             let bytes = window.entry(self.offsets, id, 8)?;
-            let mut r = Reader::new(bytes);
-            let own = || bad_input("index series section unreadable while writing");
-            let n = r.uvarint().ok_or_else(own)?;
-            for _ in 0..n {
-                let sym = r.uvarint().ok_or_else(own)?;
-                let value = r
-                    .uvarint()
-                    .and_then(|l| r.bytes(usize::try_from(l).ok()?))
-                    .ok_or_else(own)?;
+            let mut raw: Vec<RawLabel<'_>> = Vec::new();
+            parse_entry(bytes, Some(&mut raw), &mut scratch).ok_or_else(own)?;
+            if id % SERIES_GROUP as usize == 0 {
+                base.clear();
+                for (sym, v) in &raw {
+                    base.push((*sym, v.ok_or_else(own)?.to_string()));
+                }
+            }
+            for &(sym, v) in &raw {
+                let value = match v {
+                    Some(v) => v.as_bytes(),
+                    None => base
+                        .iter()
+                        .find(|(s, _)| *s == sym)
+                        .map(|(_, v)| v.as_bytes())
+                        .ok_or_else(own)?,
+                };
                 let Some(&rank) = usize::try_from(sym).ok().and_then(|s| self.symbols.get(s))
                 else {
                     return Err(own());
@@ -1000,53 +1023,49 @@ impl MmapIndex {
         Ok(self.name(i as usize)?.name)
     }
 
-    /// Decodes a series entry: labels into `labels` (when given, as
-    /// (name, value) pairs), chunk metas into `chunks`.
-    pub(crate) fn decode_entry<'a>(
-        &'a self,
-        bytes: &'a [u8],
-        labels: Option<&mut Vec<(&'a str, &'a str)>>,
+    /// The labels of series `id` as (symbol, value), values taken from the
+    /// group's first series resolved; its chunk metas into `chunks`.
+    fn resolved(
+        &self,
+        id: u32,
         chunks: &mut Vec<ChunkMeta>,
-    ) -> Result<(), BlockError> {
+    ) -> Result<Vec<(u64, &str)>, BlockError> {
         let bad = || self.bad("malformed index series entry");
-        let mut r = Reader::new(bytes);
-        let n = r.uvarint().ok_or_else(bad)?;
-        let mut labels = labels;
-        let mut prev: Option<&str> = None;
-        for _ in 0..n {
-            let sym = r.uvarint().ok_or_else(bad)?;
-            let value = r.str().ok_or_else(bad)?;
-            if let Some(out) = labels.as_deref_mut() {
-                let name = self.symbol_name(sym)?;
-                if prev.is_some_and(|p| p >= name) {
-                    return Err(self.bad("index labels not sorted by name"));
-                }
-                prev = Some(name);
-                out.push((name, value));
+        let mut raw = Vec::new();
+        parse_entry(self.entry(id)?, Some(&mut raw), chunks).ok_or_else(bad)?;
+        let mut base = Vec::new();
+        if raw.iter().any(|(_, v)| v.is_none()) {
+            let base_id = id - id % SERIES_GROUP;
+            if base_id == id {
+                return Err(bad());
             }
+            parse_entry(self.entry(base_id)?, Some(&mut base), &mut Vec::new()).ok_or_else(bad)?;
         }
-        let nc = r.uvarint().ok_or_else(bad)?;
-        chunks.clear();
-        let (mut prev_t, mut prev_page) = (0i64, 0u64);
-        for _ in 0..nc {
-            let min_t = prev_t.wrapping_add(r.varint().ok_or_else(bad)?);
-            let max_t = min_t.wrapping_add(r.varint().ok_or_else(bad)?);
-            let page = prev_page.wrapping_add(r.varint().ok_or_else(bad)? as u64);
-            let off = u32::try_from(r.uvarint().ok_or_else(bad)?).map_err(|_| bad())?;
-            let len = u32::try_from(r.uvarint().ok_or_else(bad)?).map_err(|_| bad())?;
-            chunks.push(ChunkMeta {
-                min_t,
-                max_t,
-                page,
-                off,
-                len,
-            });
-            (prev_t, prev_page) = (max_t, page);
+        raw.into_iter()
+            .map(|(sym, v)| {
+                let v = match v {
+                    Some(v) => Some(v),
+                    None => base.iter().find(|(s, _)| *s == sym).and_then(|(_, v)| *v),
+                };
+                v.map(|v| (sym, v)).ok_or_else(bad)
+            })
+            .collect()
+    }
+
+    /// (name, value) pairs of resolved labels, checked sorted by name.
+    pub(crate) fn named<'a>(
+        &'a self,
+        labels: impl IntoIterator<Item = (u64, &'a str)>,
+    ) -> Result<Vec<(&'a str, &'a str)>, BlockError> {
+        let mut out: Vec<(&str, &str)> = Vec::new();
+        for (sym, v) in labels {
+            let name = self.symbol_name(sym)?;
+            if out.last().is_some_and(|(p, _)| *p >= name) {
+                return Err(self.bad("index labels not sorted by name"));
+            }
+            out.push((name, v));
         }
-        if r.pos != bytes.len() {
-            return Err(bad());
-        }
-        Ok(())
+        Ok(out)
     }
 
     /// The labels and chunk metas of series `id`.
@@ -1055,24 +1074,76 @@ impl MmapIndex {
         id: u32,
         chunks: &mut Vec<ChunkMeta>,
     ) -> Result<Labels, BlockError> {
-        let bytes = self.entry(id)?;
-        let mut pairs = Vec::new();
-        self.decode_entry(bytes, Some(&mut pairs), chunks)?;
-        Ok(to_labels(&pairs))
+        let labels = self.resolved(id, chunks)?;
+        Ok(to_labels(&self.named(labels)?))
     }
 
     /// Only the chunk metas of series `id`.
     pub(crate) fn chunks(&self, id: u32, chunks: &mut Vec<ChunkMeta>) -> Result<(), BlockError> {
-        let bytes = self.entry(id)?;
-        self.decode_entry(bytes, None, chunks)
+        parse_entry(self.entry(id)?, None, chunks)
+            .ok_or_else(|| self.bad("malformed index series entry"))
     }
 
     fn series_value(&self, id: u32, name: &str) -> Result<Option<&str>, BlockError> {
-        let bytes = self.entry(id)?;
-        let mut pairs = Vec::new();
-        self.decode_entry(bytes, Some(&mut pairs), &mut Vec::new())?;
-        Ok(pairs.into_iter().find(|(n, _)| *n == name).map(|(_, v)| v))
+        let labels = self.resolved(id, &mut Vec::new())?;
+        Ok(self
+            .named(labels)?
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v))
     }
+}
+
+/// Series ids come in groups of this many: an entry may take a label value
+/// from the first series of its group instead of repeating it (sorted
+/// neighbours share most values).
+pub(crate) const SERIES_GROUP: u32 = 16;
+
+/// A label of an entry as stored: its symbol and its value, `None` when it
+/// is the value of the same symbol in the group's first series.
+pub(crate) type RawLabel<'a> = (u64, Option<&'a str>);
+
+/// Parses a series entry: labels into `labels` when given, chunk metas into
+/// `chunks`. `None` when malformed.
+pub(crate) fn parse_entry<'a>(
+    bytes: &'a [u8],
+    mut labels: Option<&mut Vec<RawLabel<'a>>>,
+    chunks: &mut Vec<ChunkMeta>,
+) -> Option<()> {
+    let mut r = Reader::new(bytes);
+    let n = r.uvarint()?;
+    for _ in 0..n {
+        let sym = r.uvarint()?;
+        let value = match r.uvarint()? {
+            0 => None,
+            len => {
+                let len = usize::try_from(len - 1).ok()?;
+                Some(std::str::from_utf8(r.bytes(len)?).ok()?)
+            }
+        };
+        if let Some(out) = labels.as_deref_mut() {
+            out.push((sym, value));
+        }
+    }
+    let nc = r.uvarint()?;
+    chunks.clear();
+    let (mut prev_t, mut prev_page) = (0i64, 0u64);
+    for _ in 0..nc {
+        let min_t = prev_t.wrapping_add(r.varint()?);
+        let max_t = min_t.wrapping_add(r.varint()?);
+        let page = prev_page.wrapping_add(r.varint()? as u64);
+        let off = u32::try_from(r.uvarint()?).ok()?;
+        let len = u32::try_from(r.uvarint()?).ok()?;
+        chunks.push(ChunkMeta {
+            min_t,
+            max_t,
+            page,
+            off,
+            len,
+        });
+        (prev_t, prev_page) = (max_t, page);
+    }
+    (r.pos == bytes.len()).then_some(())
 }
 
 pub(crate) fn to_labels(pairs: &[(&str, &str)]) -> Labels {
