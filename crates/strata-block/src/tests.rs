@@ -281,3 +281,28 @@ const INDEX_V2_PIN: &str = concat!(
     "000000001400000000000000219e6abf88000000000000004800000000000000a55905a1d0000000",
     "000000005000000000000000241d90952001000000000000080000000000000032186d517919089b",
 );
+
+/// The series of the committed version-1 fixture block
+/// (`tests/fixtures/v1-block`): deterministic, so the test reading it can
+/// compare against them.
+pub(super) fn v1_fixture_series() -> Vec<(Labels, Vec<Sample>)> {
+    let mut out: Vec<(Labels, Vec<Sample>)> = (0..24)
+        .map(|i: i64| {
+            let labels = Labels::from_pairs([
+                (
+                    "__name__",
+                    ["up", "node_load1", "http_requests_total"][i as usize % 3],
+                ),
+                ("instance", &format!("host-{}:9100", i % 5)),
+                ("job", if i % 4 == 0 { "node" } else { "api" }),
+                ("pod", &format!("pod-{i:03}-ß")),
+            ]);
+            let samples = (0..(100 + i * 40))
+                .map(|k| Sample::new(3_600_000 + k * 15_000, (i * k) as f64 * 0.25))
+                .collect();
+            (labels, samples)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
