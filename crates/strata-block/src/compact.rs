@@ -112,7 +112,7 @@ impl Cursor<'_> {
                 let bytes = w.range(from, to).ok_or_else(bad)?;
                 let mut raw = Vec::new();
                 parse_entry(bytes, Some(&mut raw), &mut chunks).ok_or_else(bad)?;
-                if self.next % SERIES_GROUP == 0 {
+                if self.next.is_multiple_of(SERIES_GROUP) {
                     self.base.clear();
                     for (sym, v) in &raw {
                         self.base.push((*sym, v.ok_or_else(bad)?.to_string()));

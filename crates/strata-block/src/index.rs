@@ -157,7 +157,7 @@ impl IndexWriter {
         if self.offsets.len() > u32::MAX as usize {
             return Err(bad_input("more series than a block holds"));
         }
-        let is_base = self.offsets.len() % SERIES_GROUP as usize == 0;
+        let is_base = self.offsets.len().is_multiple_of(SERIES_GROUP as usize);
         if is_base {
             self.base = labels.clone();
         }
@@ -350,7 +350,7 @@ impl PostingsPass<'_> {
             let bytes = window.entry(self.offsets, id, 8)?;
             let mut raw: Vec<RawLabel<'_>> = Vec::new();
             parse_entry(bytes, Some(&mut raw), &mut scratch).ok_or_else(own)?;
-            if id % SERIES_GROUP as usize == 0 {
+            if id.is_multiple_of(SERIES_GROUP as usize) {
                 base.clear();
                 for (sym, v) in &raw {
                     base.push((*sym, v.ok_or_else(own)?.to_string()));
@@ -478,14 +478,12 @@ fn write_postings(
         }
     };
     let count = u32::try_from(bm.len()).map_err(|_| bad_input("postings too large"))?;
-    if count == 1 {
-        if let Some(id) = bm.min() {
-            return Ok(PostingsRef {
-                at: u64::from(id),
-                len: 0,
-                count,
-            });
-        }
+    if let (1, Some(id)) = (count, bm.min()) {
+        return Ok(PostingsRef {
+            at: u64::from(id),
+            len: 0,
+            count,
+        });
     }
     let at = out.len - postings_start;
     let len = u32::try_from(bm.serialized_size()).map_err(|_| bad_input("postings too large"))?;
@@ -649,7 +647,7 @@ impl MmapIndex {
     }
 
     fn check_shape(&self) -> Result<(), BlockError> {
-        let sized = |s: usize, n: usize| self.sec(s).len() % n == 0;
+        let sized = |s: usize, n: usize| self.sec(s).len().is_multiple_of(n);
         if !sized(TABLE, 8)
             || !sized(KEYS, KEY_LEN)
             || !sized(NAMES, NAME_LEN)
@@ -938,7 +936,11 @@ impl MmapIndex {
         let mut out = Vec::new();
         for i in 0..self.num_names() {
             let n = self.name(i)?;
-            if ids.is_none_or(|ids| self.postings_intersect(n.union, ids).unwrap_or(false)) {
+            let keep = match ids {
+                None => true,
+                Some(ids) => self.postings_intersect(n.union, ids)?,
+            };
+            if keep {
                 out.push(n.name.to_string());
             }
         }
@@ -968,10 +970,10 @@ impl MmapIndex {
         let mut out = Vec::new();
         for k in n.first_key..n.first_key + n.nkeys {
             let key = self.key(k)?;
-            if let Some(ids) = ids {
-                if !self.postings_intersect(key.postings, ids)? {
-                    continue;
-                }
+            if let Some(ids) = ids
+                && !self.postings_intersect(key.postings, ids)?
+            {
+                continue;
             }
             out.push(key.value.to_string());
         }
