@@ -210,6 +210,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (series, nblocks) = (arg(0, 100_000)?, arg(1, 3)?);
     let dir = tempfile::tempdir()?;
+    // With OPEN_BLOCKS_KEEP set, the blocks stay (in a temp dir it names).
+    let dir_path = if std::env::var_os("OPEN_BLOCKS_KEEP").is_some() {
+        let kept = dir.keep();
+        println!("blocks kept in {}", kept.display());
+        kept
+    } else {
+        dir.path().to_path_buf()
+    };
     let range = 600_000i64;
     let t_base = 1_700_000_000_000i64 / range * range;
     let mut dirs = Vec::new();
@@ -232,7 +240,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut samples = Vec::with_capacity(40);
         for b in 0..nblocks as i64 {
             let t0 = t_base + b * range;
-            let mut w = BlockWriter::create(dir.path(), t0, t0 + range, 1, vec![])?;
+            let mut w = BlockWriter::create(dir_path.as_path(), t0, t0 + range, 1, vec![])?;
             for (i, l) in labels.iter().enumerate() {
                 samples.clear();
                 for k in 0..40 {
@@ -241,13 +249,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 w.add_series(l, &[ChunkInput::Samples(&samples)])?;
             }
             let m = w.finish()?.ok_or("empty block")?;
-            let idx = std::fs::metadata(dir.path().join(&m.ulid).join("index"))?.len();
+            let idx = std::fs::metadata(dir_path.as_path().join(&m.ulid).join("index"))?.len();
             println!(
                 "block {b}: index {:.1} MiB, chunks+index {:.1} MiB",
                 idx as f64 / (1 << 20) as f64,
                 m.stats.num_bytes as f64 / (1 << 20) as f64
             );
-            dirs.push(dir.path().join(&m.ulid));
+            dirs.push(dir_path.as_path().join(&m.ulid));
         }
         println!("written in {:.1?}", started.elapsed());
     }

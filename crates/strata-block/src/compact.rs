@@ -9,7 +9,7 @@
 //! of one series, and the output's index.
 
 use crate::codec::Reader;
-use crate::index::{SERIES_GROUP, SeriesWindow, parse_entry, to_labels};
+use crate::index::{SeriesWindow, parse_entry, to_labels};
 use crate::reader::{BlockIndex, BlockInner};
 use crate::{
     Block, BlockError, BlockMeta, BlockWriter, ChunkInput, ChunkMeta, corrupt, read_frame_at,
@@ -89,8 +89,6 @@ struct Cursor<'a> {
     next: u32,
     /// The series at `next`, `None` past the end.
     current: Option<(Labels, Vec<ChunkMeta>)>,
-    /// Version 2: (symbol, value) of the first series of `next`'s group.
-    base: Vec<(u64, String)>,
     /// The last page read: a block's series are laid out in order, so the
     /// next series' chunks are usually in the same page.
     page: Option<(u64, Arc<Vec<u8>>)>,
@@ -110,28 +108,9 @@ impl Cursor<'_> {
                 let bad = || corrupt(&self.block.dir.join("index"), "malformed series entry");
                 let (from, to) = ix.entry_range(self.next)?;
                 let bytes = w.range(from, to).ok_or_else(bad)?;
-                let mut raw = Vec::new();
-                parse_entry(bytes, Some(&mut raw), &mut chunks).ok_or_else(bad)?;
-                if self.next.is_multiple_of(SERIES_GROUP) {
-                    self.base.clear();
-                    for (sym, v) in &raw {
-                        self.base.push((*sym, v.ok_or_else(bad)?.to_string()));
-                    }
-                }
-                let base = &self.base;
-                let resolved = raw
-                    .into_iter()
-                    .map(|(sym, v)| {
-                        v.or_else(|| {
-                            base.iter()
-                                .find(|(s, _)| *s == sym)
-                                .map(|(_, v)| v.as_str())
-                        })
-                        .map(|v| (sym, v))
-                        .ok_or_else(bad)
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                to_labels(&ix.named(resolved)?)
+                let mut keys = Vec::new();
+                parse_entry(bytes, Some(&mut keys), &mut chunks).ok_or_else(bad)?;
+                to_labels(&ix.labels_of(&keys)?)
             }
             _ => index.series(self.next, &mut chunks)?,
         };
@@ -193,7 +172,6 @@ fn merge_into(mut writer: BlockWriter, blocks: &[&Block]) -> Result<Option<Block
             series,
             next: 0,
             current: None,
-            base: Vec::new(),
             page: None,
         };
         c.load()?;

@@ -4,33 +4,38 @@
 //!
 //! ```text
 //! header   "SIDX" u32(2)
-//! series   entries: uvarint(nlabels) (uvarint(symbol) str(value))… uvarint(nchunks) chunk…
+//! series   entries: uvarint(nlabels) uvarint(key0) uvarint(key[i] - key[i-1])… uvarint(nchunks) chunk…
 //! table    u64 × nseries: offset of each entry in `series`
 //! postings roaring portable serializations, addressed by keys and names
 //! strings  str(value or name)…, addressed by keys and names
 //! keys     24 B × nkeys, sorted by (name, value): value u64, postings u64, plen u32, count u32
 //! names    40 B × nnames, sorted: name u64, first key u64, nkeys u64, union postings u64, plen u32, count u32
-//! symbols  u32 × nsymbols: the names index of each symbol used in `series`
-//! toc      7 × (offset u64, len u64, crc32c u32), crc32c(toc) u32
+//! toc      6 × (offset u64, len u64, crc32c u32), crc32c(toc) u32
 //! ```
 //!
-//! A postings reference with `plen == 0` is a single series whose id is the
-//! `postings` field itself (most keys of high-cardinality labels are that).
+//! A series entry names its labels by key: keys are sorted by (name,
+//! value) and labels by name, so an entry's keys increase and are stored as
+//! differences. A postings reference with `plen == 0` is a single series
+//! whose id is the `postings` field itself (most keys of high-cardinality
+//! labels are that).
 //!
-//! The writer streams series entries into the file as their chunk pages are
-//! known, keeping 8 bytes per series (the offset table) and a few counters
-//! per label name. Postings are built at `finish` by re-reading the series
-//! section in passes over consecutive label names, each pass holding at most
+//! Writing: keys are only known once every series is in, so `add_series`
+//! appends a draft entry (label values inline) to a temporary file and
+//! keeps 8 bytes per series (its offset) and a few counters per label name.
+//! `finish` builds the postings by re-reading the drafts in passes over
+//! consecutive label names, each pass holding at most
 //! [`POSTINGS_PASS_BYTES`] of (name, value, series) occurrences (one label
-//! name alone may exceed it: its pass holds 16 B per occurrence plus its
-//! distinct values).
+//! name alone may exceed it: 16 B per occurrence plus its distinct values);
+//! each pass also spills the (series, key) pairs it assigned, sorted by
+//! series, and the final entries are written by merging the drafts with
+//! those spills.
 
 use crate::codec::{Reader, put_str, put_uvarint, put_varint};
 use crate::{BlockError, ChunkMeta, corrupt};
 use roaring::RoaringBitmap;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use strata_model::{Label, Labels, MatchOp, Matcher};
@@ -44,11 +49,8 @@ const POSTINGS: usize = 2;
 const STRINGS: usize = 3;
 const KEYS: usize = 4;
 const NAMES: usize = 5;
-const SYMBOLS: usize = 6;
-const SECTIONS: usize = 7;
-const SECTION_NAMES: [&str; SECTIONS] = [
-    "series", "table", "postings", "strings", "keys", "names", "symbols",
-];
+pub(crate) const SECTIONS: usize = 6;
+const SECTION_NAMES: [&str; SECTIONS] = ["series", "table", "postings", "strings", "keys", "names"];
 const TOC_LEN: usize = SECTIONS * 20 + 4;
 const KEY_LEN: usize = 24;
 const NAME_LEN: usize = 40;
@@ -93,6 +95,21 @@ impl<W: Write> Write for CrcWriter<W> {
     }
 }
 
+type Spill = CrcWriter<BufWriter<File>>;
+
+fn spill(path: &Path) -> Result<Spill, BlockError> {
+    Ok(CrcWriter::new(BufWriter::new(File::create(path)?)))
+}
+
+/// Flushes a spill file; returns its (length, crc32c).
+fn close_spill(w: Spill) -> Result<(u64, u32), BlockError> {
+    let (len, crc) = (w.len, w.crc);
+    w.inner
+        .into_inner()
+        .map_err(|e| BlockError::Io(e.into_error()))?;
+    Ok((len, crc))
+}
+
 /// Where postings of one key or name are: inline (`len == 0`: `at` is the
 /// single series id) or `len` bytes at `at` in the postings section.
 #[derive(Clone, Copy, Debug)]
@@ -109,41 +126,40 @@ struct NameStats {
     value_bytes: u64,
 }
 
-/// Builds a version-2 index file; see the module docs for the layout.
-pub(crate) struct IndexWriter {
-    path: PathBuf,
-    out: CrcWriter<BufWriter<File>>,
-    /// Entry offsets relative to the series section.
-    offsets: Vec<u64>,
-    names: HashMap<String, NameStats>,
-    entry: Vec<u8>,
-    /// The first series of the current group of `SERIES_GROUP`.
-    base: Labels,
-    /// Occurrence bytes per postings pass (tests make it small).
-    pub(crate) pass_bytes: u64,
-}
-
 fn bad_input(why: impl Into<String>) -> BlockError {
     BlockError::BadInput(why.into())
 }
 
+fn own_data() -> BlockError {
+    bad_input("index draft unreadable while writing")
+}
+
+/// Builds a version-2 index file; see the module docs.
+pub(crate) struct IndexWriter {
+    path: PathBuf,
+    spill_dir: PathBuf,
+    /// Draft entries: uvarint(nlabels) (uvarint(symbol) str(value))… chunks.
+    drafts: Option<Spill>,
+    /// Offsets of the drafts, replaced by the final entries' offsets as
+    /// `finish` writes them.
+    offsets: Vec<u64>,
+    names: HashMap<String, NameStats>,
+    entry: Vec<u8>,
+    /// Occurrence bytes per postings pass (tests make it small).
+    pub(crate) pass_bytes: u64,
+}
+
 impl IndexWriter {
-    pub(crate) fn create(path: &Path) -> Result<Self, BlockError> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)?;
-        let mut out = CrcWriter::new(BufWriter::new(file));
-        out.write_all(&crate::header_v(crate::INDEX_MAGIC, INDEX_V2))?;
-        out.section();
+    /// The index goes to `path`; temporary files to `spill_dir` (the
+    /// block's temp dir, removed with it on failure).
+    pub(crate) fn create(path: &Path, spill_dir: &Path) -> Result<Self, BlockError> {
         Ok(IndexWriter {
             path: path.to_path_buf(),
-            out,
+            spill_dir: spill_dir.to_path_buf(),
+            drafts: Some(spill(&spill_dir.join("index.drafts.tmp"))?),
             offsets: Vec::new(),
             names: HashMap::new(),
             entry: Vec::new(),
-            base: Labels::empty(),
             pass_bytes: POSTINGS_PASS_BYTES,
         })
     }
@@ -156,10 +172,6 @@ impl IndexWriter {
     ) -> Result<(), BlockError> {
         if self.offsets.len() > u32::MAX as usize {
             return Err(bad_input("more series than a block holds"));
-        }
-        let is_base = self.offsets.len().is_multiple_of(SERIES_GROUP as usize);
-        if is_base {
-            self.base = labels.clone();
         }
         let e = &mut self.entry;
         e.clear();
@@ -178,60 +190,50 @@ impl IndexWriter {
             stats.occurrences += 1;
             stats.value_bytes += l.value.len() as u64;
             put_uvarint(e, u64::from(stats.symbol));
-            if !is_base && self.base.get(&l.name) == Some(l.value.as_str()) {
-                put_uvarint(e, 0);
-            } else {
-                put_uvarint(e, l.value.len() as u64 + 1);
-                e.extend_from_slice(l.value.as_bytes());
-            }
+            put_str(e, &l.value);
         }
-        put_uvarint(e, chunks.len() as u64);
-        let (mut prev_t, mut prev_page) = (0i64, 0u64);
-        for c in chunks {
-            // Differences (wrapping, so any input round-trips): chunks of a
-            // series follow one another in time and in the chunks file.
-            put_varint(e, c.min_t.wrapping_sub(prev_t));
-            put_varint(e, c.max_t.wrapping_sub(c.min_t));
-            put_varint(e, c.page.wrapping_sub(prev_page) as i64);
-            put_uvarint(e, u64::from(c.off));
-            put_uvarint(e, u64::from(c.len));
-            (prev_t, prev_page) = (c.max_t, c.page);
-        }
-        self.offsets.push(self.out.len - 8);
-        self.out.write_all(&self.entry)?;
+        put_chunks(e, chunks);
+        let drafts = self
+            .drafts
+            .as_mut()
+            .ok_or_else(|| bad_input("index writer already finished"))?;
+        self.offsets.push(drafts.len);
+        drafts.write_all(&self.entry)?;
         Ok(())
     }
 
-    /// Writes the remaining sections; returns the file (not yet fsynced) and
-    /// its length. `spill_dir` holds two temporary files meanwhile.
-    pub(crate) fn finish(mut self, spill_dir: &Path) -> Result<(File, u64), BlockError> {
-        let mut toc = [(0u64, 0u64, 0u32); SECTIONS];
-        let series_end = self.out.len;
-        let (_, crc) = self.out.section();
-        toc[SERIES] = (8, series_end - 8, crc);
-        for o in &self.offsets {
-            self.out.write_all(&o.to_le_bytes())?;
-        }
-        let (end, crc) = self.out.section();
-        toc[TABLE] = (series_end, end - series_end, crc);
-        self.out.flush()?;
+    /// Writes the index; returns the file (not yet fsynced) and its length.
+    pub(crate) fn finish(mut self) -> Result<(File, u64), BlockError> {
+        let dir = self.spill_dir.clone();
+        let drafts_path = dir.join("index.drafts.tmp");
+        let drafts = self
+            .drafts
+            .take()
+            .ok_or_else(|| bad_input("index writer already finished"))?;
+        let (drafts_end, _) = close_spill(drafts)?;
 
-        // Names in sorted order; symbols map back to their position.
+        // Names in sorted order; `ranks` maps a draft symbol to its position.
         let mut names: Vec<(String, NameStats)> = self.names.drain().collect();
         names.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut symbols = vec![0u32; names.len()];
+        let mut ranks = vec![0u32; names.len()];
         for (i, (_, s)) in names.iter().enumerate() {
-            if let Some(slot) = symbols.get_mut(s.symbol as usize) {
+            if let Some(slot) = ranks.get_mut(s.symbol as usize) {
                 *slot = i as u32;
             }
         }
-        let strings_path = spill_dir.join("index.strings.tmp");
-        let keys_path = spill_dir.join("index.keys.tmp");
-        let mut strings = CrcWriter::new(BufWriter::new(File::create(&strings_path)?));
-        let mut keys = CrcWriter::new(BufWriter::new(File::create(&keys_path)?));
-        let postings_start = self.out.len;
-        let mut name_recs: Vec<[u8; NAME_LEN]> = Vec::with_capacity(names.len());
-        let mut nkeys = 0u64;
+        let (postings_path, strings_path, keys_path) = (
+            dir.join("index.postings.tmp"),
+            dir.join("index.strings.tmp"),
+            dir.join("index.keys.tmp"),
+        );
+        let mut out = Outputs {
+            postings: spill(&postings_path)?,
+            strings: spill(&strings_path)?,
+            keys: spill(&keys_path)?,
+            names: Vec::with_capacity(names.len()),
+            nkeys: 0,
+        };
+        let mut refs_paths = Vec::new();
         let mut from = 0;
         while from < names.len() {
             let mut to = from;
@@ -245,57 +247,102 @@ impl IndexWriter {
                 budget += cost;
                 to += 1;
             }
+            let refs_path = dir.join(format!("index.refs.{}.tmp", refs_paths.len()));
             let pass = PostingsPass {
-                series: &self.path,
-                series_end,
+                drafts: &drafts_path,
+                drafts_end,
                 offsets: &self.offsets,
-                symbols: &symbols,
-                ranks: from..to,
+                ranks: &ranks,
+                pass: from..to,
             };
-            pass.run(
-                &names[from..to],
-                postings_start,
-                &mut self.out,
-                &mut strings,
-                &mut keys,
-                &mut name_recs,
-                &mut nkeys,
-            )?;
+            pass.run(&names[from..to], &mut out, &refs_path)?;
+            refs_paths.push(refs_path);
             from = to;
         }
-        let (postings_end, crc) = self.out.section();
-        toc[POSTINGS] = (postings_start, postings_end - postings_start, crc);
 
-        for (i, (spill, w)) in [(&strings_path, strings), (&keys_path, keys)]
-            .into_iter()
-            .enumerate()
-        {
-            let (len, crc) = (w.len, w.crc);
-            let f = w
-                .inner
-                .into_inner()
-                .map_err(|e| BlockError::Io(e.into_error()))?;
-            drop(f);
-            let start = self.out.len;
-            std::io::copy(&mut File::open(spill)?, &mut self.out)?;
-            self.out.section();
-            if self.out.len - start != len {
+        // Final entries: each draft with its labels replaced by its keys.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&self.path)?;
+        let mut w = CrcWriter::new(BufWriter::new(file));
+        w.write_all(&crate::header_v(crate::INDEX_MAGIC, INDEX_V2))?;
+        w.section();
+        let mut toc = [(0u64, 0u64, 0u32); SECTIONS];
+        let mut refs: Vec<RefsReader> = refs_paths
+            .iter()
+            .map(|p| Ok(RefsReader::new(File::open(p)?)))
+            .collect::<Result<_, BlockError>>()?;
+        let mut window = SeriesWindow::new(File::open(&drafts_path)?, drafts_end);
+        let mut keys: Vec<u32> = Vec::new();
+        for id in 0..self.offsets.len() {
+            let draft = window.entry(&self.offsets, id, 0)?;
+            let mut r = Reader::new(draft);
+            let n = r.uvarint().ok_or_else(own_data)?;
+            for _ in 0..n {
+                r.uvarint().ok_or_else(own_data)?;
+                r.str().ok_or_else(own_data)?;
+            }
+            let chunks = draft.get(r.pos..).ok_or_else(own_data)?;
+            keys.clear();
+            for rr in &mut refs {
+                rr.take(id as u32, &mut keys)?;
+            }
+            if keys.len() as u64 != n || keys.windows(2).any(|k| k[0] >= k[1]) {
+                return Err(own_data());
+            }
+            let e = &mut self.entry;
+            e.clear();
+            put_uvarint(e, n);
+            let mut prev = 0u32;
+            for (i, k) in keys.iter().enumerate() {
+                put_uvarint(e, u64::from(if i == 0 { *k } else { k - prev }));
+                prev = *k;
+            }
+            e.extend_from_slice(chunks);
+            // The draft's offset is no longer needed: the next draft's
+            // start (its end) is read before it is replaced.
+            self.offsets[id] = w.len - 8;
+            w.write_all(&self.entry)?;
+        }
+        drop(window);
+        drop(refs);
+        let series_end = w.len;
+        let (_, crc) = w.section();
+        toc[SERIES] = (8, series_end - 8, crc);
+        for o in &self.offsets {
+            w.write_all(&o.to_le_bytes())?;
+        }
+        let (end, crc) = w.section();
+        toc[TABLE] = (series_end, end - series_end, crc);
+
+        let Outputs {
+            postings,
+            strings,
+            keys: key_recs,
+            names: name_recs,
+            ..
+        } = out;
+        for (section, path, s) in [
+            (POSTINGS, &postings_path, postings),
+            (STRINGS, &strings_path, strings),
+            (KEYS, &keys_path, key_recs),
+        ] {
+            let (len, crc) = close_spill(s)?;
+            let start = w.len;
+            std::io::copy(&mut File::open(path)?, &mut w)?;
+            w.section();
+            if w.len - start != len {
                 return Err(bad_input("index spill file changed while copied"));
             }
-            toc[[STRINGS, KEYS][i]] = (start, len, crc);
-            std::fs::remove_file(spill)?;
+            toc[section] = (start, len, crc);
         }
-        let start = self.out.len;
+        let start = w.len;
         for r in &name_recs {
-            self.out.write_all(r)?;
+            w.write_all(r)?;
         }
-        let (end, crc) = self.out.section();
+        let (end, crc) = w.section();
         toc[NAMES] = (start, end - start, crc);
-        for s in &symbols {
-            self.out.write_all(&s.to_le_bytes())?;
-        }
-        let (end2, crc) = self.out.section();
-        toc[SYMBOLS] = (end, end2 - end, crc);
         let mut t = Vec::with_capacity(TOC_LEN);
         for (off, len, crc) in toc {
             t.extend_from_slice(&off.to_le_bytes());
@@ -304,72 +351,124 @@ impl IndexWriter {
         }
         let c = crc32c::crc32c(&t);
         t.extend_from_slice(&c.to_le_bytes());
-        self.out.write_all(&t)?;
-        let len = self.out.len;
-        let f = self
-            .out
+        w.write_all(&t)?;
+        let len = w.len;
+        let f = w
             .inner
             .into_inner()
             .map_err(|e| BlockError::Io(e.into_error()))?;
+        for p in [&drafts_path, &postings_path, &strings_path, &keys_path]
+            .into_iter()
+            .chain(&refs_paths)
+        {
+            std::fs::remove_file(p)?;
+        }
         Ok((f, len))
     }
 }
 
-/// One pass of postings building over the label names `ranks` (positions in
+fn put_chunks(e: &mut Vec<u8>, chunks: impl ExactSizeIterator<Item = ChunkMeta>) {
+    put_uvarint(e, chunks.len() as u64);
+    let (mut prev_t, mut prev_page) = (0i64, 0u64);
+    for c in chunks {
+        // Differences (wrapping, so any input round-trips): chunks of a
+        // series follow one another in time and in the chunks file.
+        put_varint(e, c.min_t.wrapping_sub(prev_t));
+        put_varint(e, c.max_t.wrapping_sub(c.min_t));
+        put_varint(e, c.page.wrapping_sub(prev_page) as i64);
+        put_uvarint(e, u64::from(c.off));
+        put_uvarint(e, u64::from(c.len));
+        (prev_t, prev_page) = (c.max_t, c.page);
+    }
+}
+
+/// What the postings passes produce.
+struct Outputs {
+    postings: Spill,
+    strings: Spill,
+    keys: Spill,
+    names: Vec<[u8; NAME_LEN]>,
+    nkeys: u64,
+}
+
+/// Reads a pass's (series id, key) spill, sorted by series id.
+struct RefsReader {
+    r: BufReader<File>,
+    peeked: Option<(u32, u32)>,
+}
+
+impl RefsReader {
+    fn new(f: File) -> Self {
+        RefsReader {
+            r: BufReader::with_capacity(64 << 10, f),
+            peeked: None,
+        }
+    }
+
+    fn peek(&mut self) -> Result<Option<(u32, u32)>, BlockError> {
+        if self.peeked.is_none() {
+            let mut b = [0u8; 8];
+            match self.r.read_exact(&mut b) {
+                Ok(()) => {
+                    self.peeked = Some((
+                        u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+                        u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+                    ))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(self.peeked)
+    }
+
+    /// Appends the keys of series `id` to `out`.
+    fn take(&mut self, id: u32, out: &mut Vec<u32>) -> Result<(), BlockError> {
+        while let Some((sid, key)) = self.peek()? {
+            if sid != id {
+                break;
+            }
+            out.push(key);
+            self.peeked = None;
+        }
+        Ok(())
+    }
+}
+
+/// One pass of postings building over the label names `pass` (positions in
 /// the sorted names).
 struct PostingsPass<'a> {
-    series: &'a Path,
-    series_end: u64,
+    drafts: &'a Path,
+    drafts_end: u64,
     offsets: &'a [u64],
-    symbols: &'a [u32],
-    ranks: std::ops::Range<usize>,
+    ranks: &'a [u32],
+    pass: std::ops::Range<usize>,
 }
 
 impl PostingsPass<'_> {
-    #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
         names: &[(String, NameStats)],
-        postings_start: u64,
-        out: &mut CrcWriter<BufWriter<File>>,
-        strings: &mut CrcWriter<BufWriter<File>>,
-        keys: &mut CrcWriter<BufWriter<File>>,
-        name_recs: &mut Vec<[u8; NAME_LEN]>,
-        nkeys: &mut u64,
+        out: &mut Outputs,
+        refs_path: &Path,
     ) -> Result<(), BlockError> {
         let too_big = || bad_input("label values of one name exceed 4 GiB in a block");
         let mut arena: Vec<u8> = Vec::new();
         // (rank in pass, series id, value offset in arena, value length)
         let mut occ: Vec<(u32, u32, u32, u32)> = Vec::new();
-        let mut last: Vec<Option<(u32, u32)>> = vec![None; self.ranks.len()];
-        let mut window = SeriesWindow::new(File::open(self.series)?, self.series_end);
-        let own = || bad_input("index series section unreadable while writing");
-        let mut base: Vec<(u64, String)> = Vec::new();
-        let mut scratch = Vec::new();
+        let mut last: Vec<Option<(u32, u32)>> = vec![None; self.pass.len()];
+        let mut window = SeriesWindow::new(File::open(self.drafts)?, self.drafts_end);
         for id in 0..self.offsets.len() {
-            let bytes = window.entry(self.offsets, id, 8)?;
-            let mut raw: Vec<RawLabel<'_>> = Vec::new();
-            parse_entry(bytes, Some(&mut raw), &mut scratch).ok_or_else(own)?;
-            if id.is_multiple_of(SERIES_GROUP as usize) {
-                base.clear();
-                for (sym, v) in &raw {
-                    base.push((*sym, v.ok_or_else(own)?.to_string()));
-                }
-            }
-            for &(sym, v) in &raw {
-                let value = match v {
-                    Some(v) => v.as_bytes(),
-                    None => base
-                        .iter()
-                        .find(|(s, _)| *s == sym)
-                        .map(|(_, v)| v.as_bytes())
-                        .ok_or_else(own)?,
-                };
-                let Some(&rank) = usize::try_from(sym).ok().and_then(|s| self.symbols.get(s))
-                else {
-                    return Err(own());
-                };
-                let Some(local) = (rank as usize).checked_sub(self.ranks.start) else {
+            let mut r = Reader::new(window.entry(self.offsets, id, 0)?);
+            let n = r.uvarint().ok_or_else(own_data)?;
+            for _ in 0..n {
+                let sym = r.uvarint().ok_or_else(own_data)?;
+                let value = r.str().ok_or_else(own_data)?.as_bytes();
+                let rank = usize::try_from(sym)
+                    .ok()
+                    .and_then(|s| self.ranks.get(s))
+                    .ok_or_else(own_data)?;
+                let Some(local) = (*rank as usize).checked_sub(self.pass.start) else {
                     continue;
                 };
                 let Some(slot) = last.get_mut(local) else {
@@ -403,45 +502,58 @@ impl PostingsPass<'_> {
                 .then(a.1.cmp(&b.1))
         });
         let mut ids: Vec<u32> = Vec::new();
+        // (series id, key) of every occurrence, for the final entries.
+        let mut refs: Vec<(u32, u32)> = Vec::with_capacity(occ.len());
         let mut i = 0;
         for (local, (name, _)) in names.iter().enumerate() {
-            let first_key = *nkeys;
+            let first_key = out.nkeys;
             let mut union = RoaringBitmap::new();
             while occ.get(i).is_some_and(|o| o.0 as usize == local) {
                 let v = val(&occ[i]);
+                let key = u32::try_from(out.nkeys).map_err(|_| bad_input("too many keys"))?;
                 ids.clear();
                 while occ
                     .get(i)
                     .is_some_and(|o| o.0 as usize == local && val(o) == v)
                 {
                     ids.push(occ[i].1);
+                    refs.push((occ[i].1, key));
                     i += 1;
                 }
                 union.extend(ids.iter().copied());
-                let value_at = strings.len;
+                let value_at = out.strings.len;
                 let mut s = Vec::with_capacity(v.len() + 5);
                 put_uvarint(&mut s, v.len() as u64);
                 s.extend_from_slice(v);
-                strings.write_all(&s)?;
-                let p = write_postings(out, postings_start, &ids, None)?;
-                keys.write_all(&value_at.to_le_bytes())?;
-                put_ref(keys, p)?;
-                *nkeys += 1;
+                out.strings.write_all(&s)?;
+                let p = write_postings(&mut out.postings, &ids, None)?;
+                out.keys.write_all(&value_at.to_le_bytes())?;
+                put_ref(&mut out.keys, p)?;
+                out.nkeys += 1;
             }
-            let name_at = strings.len;
+            let name_at = out.strings.len;
             let mut s = Vec::new();
             put_str(&mut s, name);
-            strings.write_all(&s)?;
-            let p = write_postings(out, postings_start, &[], Some(&union))?;
+            out.strings.write_all(&s)?;
+            let p = write_postings(&mut out.postings, &[], Some(&union))?;
             let mut rec = [0u8; NAME_LEN];
             rec[..8].copy_from_slice(&name_at.to_le_bytes());
             rec[8..16].copy_from_slice(&first_key.to_le_bytes());
-            rec[16..24].copy_from_slice(&(*nkeys - first_key).to_le_bytes());
+            rec[16..24].copy_from_slice(&(out.nkeys - first_key).to_le_bytes());
             rec[24..32].copy_from_slice(&p.at.to_le_bytes());
             rec[32..36].copy_from_slice(&p.len.to_le_bytes());
             rec[36..40].copy_from_slice(&p.count.to_le_bytes());
-            name_recs.push(rec);
+            out.names.push(rec);
         }
+        drop(occ);
+        drop(arena);
+        refs.sort_unstable();
+        let mut w = BufWriter::new(File::create(refs_path)?);
+        for (id, key) in refs {
+            w.write_all(&id.to_le_bytes())?;
+            w.write_all(&key.to_le_bytes())?;
+        }
+        w.into_inner().map_err(|e| BlockError::Io(e.into_error()))?;
         Ok(())
     }
 }
@@ -456,8 +568,7 @@ fn put_ref(w: &mut impl Write, p: PostingsRef) -> Result<(), BlockError> {
 /// Writes the postings of sorted `ids` (or of `bitmap`) unless one series
 /// can be referenced inline.
 fn write_postings(
-    out: &mut CrcWriter<BufWriter<File>>,
-    postings_start: u64,
+    out: &mut Spill,
     ids: &[u32],
     bitmap: Option<&RoaringBitmap>,
 ) -> Result<PostingsRef, BlockError> {
@@ -485,7 +596,7 @@ fn write_postings(
             count,
         });
     }
-    let at = out.len - postings_start;
+    let at = out.len;
     let len = u32::try_from(bm.serialized_size()).map_err(|_| bad_input("postings too large"))?;
     bm.serialize_into(&mut *out)?;
     Ok(PostingsRef { at, len, count })
@@ -648,11 +759,7 @@ impl MmapIndex {
 
     fn check_shape(&self) -> Result<(), BlockError> {
         let sized = |s: usize, n: usize| self.sec(s).len().is_multiple_of(n);
-        if !sized(TABLE, 8)
-            || !sized(KEYS, KEY_LEN)
-            || !sized(NAMES, NAME_LEN)
-            || !sized(SYMBOLS, 4)
-        {
+        if !sized(TABLE, 8) || !sized(KEYS, KEY_LEN) || !sized(NAMES, NAME_LEN) {
             return Err(self.bad("index section of a partial record"));
         }
         if self.sec(TABLE).len() / 8 > u32::MAX as usize + 1 {
@@ -673,12 +780,6 @@ impl MmapIndex {
         }
         if next_key != self.num_keys() {
             return Err(self.bad("index names do not cover the keys"));
-        }
-        let nn = self.num_names() as u32;
-        for s in self.sec(SYMBOLS).chunks_exact(4) {
-            if le32(s, 0).is_none_or(|v| v >= nn) {
-                return Err(self.bad("index symbol out of range"));
-            }
         }
         Ok(())
     }
@@ -960,7 +1061,7 @@ impl MmapIndex {
             if ids.len() < n.nkeys {
                 let mut values = BTreeSet::new();
                 for id in ids {
-                    if let Some(v) = self.series_value(id, name)? {
+                    if let Some(v) = self.series_value(id, &n)? {
                         values.insert(v);
                     }
                 }
@@ -1016,56 +1117,41 @@ impl MmapIndex {
             .ok_or_else(|| self.bad("index series reference out of range"))
     }
 
-    fn symbol_name(&self, sym: u64) -> Result<&str, BlockError> {
-        let i = usize::try_from(sym)
-            .ok()
-            .and_then(|s| s.checked_mul(4))
-            .and_then(|at| le32(self.sec(SYMBOLS), at))
-            .ok_or_else(|| self.bad("index symbol out of range"))?;
-        Ok(self.name(i as usize)?.name)
-    }
-
-    /// The labels of series `id` as (symbol, value), values taken from the
-    /// group's first series resolved; its chunk metas into `chunks`.
-    fn resolved(
-        &self,
-        id: u32,
-        chunks: &mut Vec<ChunkMeta>,
-    ) -> Result<Vec<(u64, &str)>, BlockError> {
-        let bad = || self.bad("malformed index series entry");
-        let mut raw = Vec::new();
-        parse_entry(self.entry(id)?, Some(&mut raw), chunks).ok_or_else(bad)?;
-        let mut base = Vec::new();
-        if raw.iter().any(|(_, v)| v.is_none()) {
-            let base_id = id - id % SERIES_GROUP;
-            if base_id == id {
-                return Err(bad());
+    /// The position of the name whose key range holds key `k`, searching
+    /// names from `from` on (an entry's keys increase, so its names do).
+    fn name_of_key(&self, k: u64, from: usize) -> Result<usize, BlockError> {
+        let b = self.sec(NAMES);
+        let (mut lo, mut hi) = (from, self.num_names());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (Some(first), Some(n)) =
+                (le64(b, mid * NAME_LEN + 8), le64(b, mid * NAME_LEN + 16))
+            else {
+                break;
+            };
+            if k < first {
+                hi = mid;
+            } else if k - first >= n {
+                lo = mid + 1;
+            } else {
+                return Ok(mid);
             }
-            parse_entry(self.entry(base_id)?, Some(&mut base), &mut Vec::new()).ok_or_else(bad)?;
         }
-        raw.into_iter()
-            .map(|(sym, v)| {
-                let v = match v {
-                    Some(v) => Some(v),
-                    None => base.iter().find(|(s, _)| *s == sym).and_then(|(_, v)| *v),
-                };
-                v.map(|v| (sym, v)).ok_or_else(bad)
-            })
-            .collect()
+        Err(self.bad("index series names a key out of range"))
     }
 
-    /// (name, value) pairs of resolved labels, checked sorted by name.
-    pub(crate) fn named<'a>(
-        &'a self,
-        labels: impl IntoIterator<Item = (u64, &'a str)>,
-    ) -> Result<Vec<(&'a str, &'a str)>, BlockError> {
-        let mut out: Vec<(&str, &str)> = Vec::new();
-        for (sym, v) in labels {
-            let name = self.symbol_name(sym)?;
-            if out.last().is_some_and(|(p, _)| *p >= name) {
-                return Err(self.bad("index labels not sorted by name"));
+    /// (name, value) of the labels whose keys are `keys` (increasing, so the
+    /// names come sorted; a name twice is refused).
+    pub(crate) fn labels_of(&self, keys: &[u64]) -> Result<Vec<(&str, &str)>, BlockError> {
+        let mut out: Vec<(&str, &str)> = Vec::with_capacity(keys.len());
+        let mut from = 0;
+        for &k in keys {
+            let i = self.name_of_key(k, from)?;
+            if i < from {
+                return Err(self.bad("index series has a label name twice"));
             }
-            out.push((name, v));
+            from = i + 1;
+            out.push((self.name(i)?.name, self.key(k)?.value));
         }
         Ok(out)
     }
@@ -1076,8 +1162,10 @@ impl MmapIndex {
         id: u32,
         chunks: &mut Vec<ChunkMeta>,
     ) -> Result<Labels, BlockError> {
-        let labels = self.resolved(id, chunks)?;
-        Ok(to_labels(&self.named(labels)?))
+        let mut keys = Vec::new();
+        parse_entry(self.entry(id)?, Some(&mut keys), chunks)
+            .ok_or_else(|| self.bad("malformed index series entry"))?;
+        Ok(to_labels(&self.labels_of(&keys)?))
     }
 
     /// Only the chunk metas of series `id`.
@@ -1086,45 +1174,39 @@ impl MmapIndex {
             .ok_or_else(|| self.bad("malformed index series entry"))
     }
 
-    fn series_value(&self, id: u32, name: &str) -> Result<Option<&str>, BlockError> {
-        let labels = self.resolved(id, &mut Vec::new())?;
-        Ok(self
-            .named(labels)?
+    /// The value of label `n` of series `id`, if it has it.
+    fn series_value(&self, id: u32, n: &NameRec<'_>) -> Result<Option<&str>, BlockError> {
+        let mut keys = Vec::new();
+        parse_entry(self.entry(id)?, Some(&mut keys), &mut Vec::new())
+            .ok_or_else(|| self.bad("malformed index series entry"))?;
+        match keys
             .into_iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v))
+            .find(|k| (n.first_key..n.first_key + n.nkeys).contains(k))
+        {
+            Some(k) => Ok(Some(self.key(k)?.value)),
+            None => Ok(None),
+        }
     }
 }
 
-/// Series ids come in groups of this many: an entry may take a label value
-/// from the first series of its group instead of repeating it (sorted
-/// neighbours share most values).
-pub(crate) const SERIES_GROUP: u32 = 16;
-
-/// A label of an entry as stored: its symbol and its value, `None` when it
-/// is the value of the same symbol in the group's first series.
-pub(crate) type RawLabel<'a> = (u64, Option<&'a str>);
-
-/// Parses a series entry: labels into `labels` when given, chunk metas into
-/// `chunks`. `None` when malformed.
-pub(crate) fn parse_entry<'a>(
-    bytes: &'a [u8],
-    mut labels: Option<&mut Vec<RawLabel<'a>>>,
+/// Parses a series entry: its keys (increasing) into `keys` when given,
+/// chunk metas into `chunks`. `None` when malformed.
+pub(crate) fn parse_entry(
+    bytes: &[u8],
+    mut keys: Option<&mut Vec<u64>>,
     chunks: &mut Vec<ChunkMeta>,
 ) -> Option<()> {
     let mut r = Reader::new(bytes);
     let n = r.uvarint()?;
-    for _ in 0..n {
-        let sym = r.uvarint()?;
-        let value = match r.uvarint()? {
-            0 => None,
-            len => {
-                let len = usize::try_from(len - 1).ok()?;
-                Some(std::str::from_utf8(r.bytes(len)?).ok()?)
-            }
-        };
-        if let Some(out) = labels.as_deref_mut() {
-            out.push((sym, value));
+    let mut key = 0u64;
+    for i in 0..n {
+        let d = r.uvarint()?;
+        if i > 0 && d == 0 {
+            return None;
+        }
+        key = key.checked_add(d)?;
+        if let Some(out) = keys.as_deref_mut() {
+            out.push(key);
         }
     }
     let nc = r.uvarint()?;

@@ -185,7 +185,7 @@ impl BlockWriter {
         f.write_all(&header(CHUNKS_MAGIC))?;
         w.file_pos = 8;
         w.chunks_file = Some(f);
-        w.index = Some(IndexWriter::create(&tmp.join("index"))?);
+        w.index = Some(IndexWriter::create(&tmp.join("index"), &tmp)?);
         Ok(w)
     }
 
@@ -477,7 +477,7 @@ impl BlockWriter {
             .index
             .take()
             .ok_or_else(|| BlockError::BadInput("block writer already finished".into()))?;
-        let (inf, index_len) = index.finish(&tmp)?;
+        let (inf, index_len) = index.finish()?;
         inf.sync_all()?;
         drop(inf);
 
