@@ -21,7 +21,8 @@
 //!    series, copying chunks that overlap nothing as bytes.
 //!
 //! Modules: `writer` (BlockWriter, write_block), `reader` (Block, queriers),
-//! `compact` (compact, rewrite_without_tombstones), `codec`, `postings`, `plan`.
+//! `index` (the version-2 index: writer and mmap'd reader), `compact`
+//! (compact, rewrite_without_tombstones), `codec`, `postings`, `plan`.
 //!
 //! Format: docs/format-block.md.
 
