@@ -9,7 +9,8 @@
 //! of one series, and the output's index.
 
 use crate::codec::Reader;
-use crate::reader::BlockInner;
+use crate::index::{SeriesWindow, parse_entry, to_labels};
+use crate::reader::{BlockIndex, BlockInner};
 use crate::{
     Block, BlockError, BlockMeta, BlockWriter, ChunkInput, ChunkMeta, corrupt, read_frame_at,
 };
@@ -83,16 +84,43 @@ struct Cursor<'a> {
     file: File,
     file_len: u64,
     path: PathBuf,
-    next: usize,
+    /// A version-2 index's series section, read the same way.
+    series: Option<SeriesWindow>,
+    next: u32,
+    /// The series at `next`, `None` past the end.
+    current: Option<(Labels, Vec<ChunkMeta>)>,
     /// The last page read: a block's series are laid out in order, so the
     /// next series' chunks are usually in the same page.
     page: Option<(u64, Arc<Vec<u8>>)>,
 }
 
-impl<'a> Cursor<'a> {
-    /// Borrowed from the block, not the cursor, so it outlives `&mut self`.
-    fn labels(&self) -> Option<&'a strata_model::PackedLabels> {
-        self.block.series.get(self.next).map(|s| &s.labels)
+impl Cursor<'_> {
+    /// Loads the series at `next` into `current`.
+    fn load(&mut self) -> Result<(), BlockError> {
+        let index = &self.block.index;
+        if self.next >= index.num_series() {
+            self.current = None;
+            return Ok(());
+        }
+        let mut chunks = self.current.take().map(|(_, c)| c).unwrap_or_default();
+        let labels = match (index, self.series.as_mut()) {
+            (BlockIndex::V2(ix), Some(w)) => {
+                let bad = || corrupt(&self.block.dir.join("index"), "malformed series entry");
+                let (from, to) = ix.entry_range(self.next)?;
+                let bytes = w.range(from, to).ok_or_else(bad)?;
+                let mut keys = Vec::new();
+                parse_entry(bytes, Some(&mut keys), &mut chunks).ok_or_else(bad)?;
+                to_labels(&ix.labels_of(&keys)?)
+            }
+            _ => index.series(self.next, &mut chunks)?,
+        };
+        self.current = Some((labels, chunks));
+        Ok(())
+    }
+
+    fn advance(&mut self) -> Result<(), BlockError> {
+        self.next += 1;
+        self.load()
     }
 
     fn page(&mut self, at: u64) -> Result<Arc<Vec<u8>>, BlockError> {
@@ -106,9 +134,9 @@ impl<'a> Cursor<'a> {
 }
 
 /// One chunk of the series being merged, from input `input`.
-struct SourceChunk<'a> {
+struct SourceChunk {
     input: usize,
-    meta: &'a ChunkMeta,
+    meta: ChunkMeta,
     page: Arc<Vec<u8>>,
     /// Whether a tombstone interval of its series touches the chunk (the
     /// intervals are in `dels[input]`).
@@ -129,14 +157,25 @@ fn merge_into(mut writer: BlockWriter, blocks: &[&Block]) -> Result<Option<Block
         let path = b.inner.dir.join("chunks");
         let file = File::open(&path)?;
         let file_len = file.metadata()?.len();
-        cursors.push(Cursor {
+        let series = match &b.inner.index {
+            BlockIndex::V2(ix) => Some(SeriesWindow::new(
+                File::open(b.inner.dir.join("index"))?,
+                ix.series_end(),
+            )),
+            BlockIndex::V1 { .. } => None,
+        };
+        let mut c = Cursor {
             block: &b.inner,
             file,
             file_len,
             path,
+            series,
             next: 0,
+            current: None,
             page: None,
-        });
+        };
+        c.load()?;
+        cursors.push(c);
     }
     let mut members: Vec<usize> = Vec::with_capacity(cursors.len());
     // Per input, the tombstone intervals of the series being merged.
@@ -144,9 +183,11 @@ fn merge_into(mut writer: BlockWriter, blocks: &[&Block]) -> Result<Option<Block
     loop {
         // The smallest label set among the cursors, and every input holding it.
         members.clear();
-        let mut min: Option<&'_ strata_model::PackedLabels> = None;
+        let mut min: Option<&Labels> = None;
         for (i, c) in cursors.iter().enumerate() {
-            let Some(l) = c.labels() else { continue };
+            let Some((l, _)) = c.current.as_ref() else {
+                continue;
+            };
             match min.map(|m| l.cmp(m)) {
                 None | Some(std::cmp::Ordering::Less) => {
                     min = Some(l);
@@ -157,12 +198,12 @@ fn merge_into(mut writer: BlockWriter, blocks: &[&Block]) -> Result<Option<Block
                 Some(std::cmp::Ordering::Greater) => {}
             }
         }
-        let Some(labels) = min.map(|l| l.to_labels()) else {
+        let Some(labels) = min.cloned() else {
             break;
         };
         merge_series(&mut writer, &labels, &mut cursors, &members, &mut dels)?;
         for &i in &members {
-            cursors[i].next += 1;
+            cursors[i].advance()?;
         }
     }
     writer.finish()
@@ -175,19 +216,17 @@ fn merge_series(
     members: &[usize],
     dels: &mut [Vec<(i64, i64)>],
 ) -> Result<(), BlockError> {
-    let mut sources: Vec<SourceChunk<'_>> = Vec::new();
+    let mut sources: Vec<SourceChunk> = Vec::new();
     for &i in members {
         let c = &mut cursors[i];
         let block = c.block;
-        let id = c.next;
-        let Some(series) = block.series.get(id) else {
-            continue;
+        let chunks: Vec<ChunkMeta> = match c.current.as_ref() {
+            Some((_, chunks)) => chunks.clone(),
+            None => continue,
         };
-        dels[i] = u32::try_from(id)
-            .map(|id| block.deleted(id))
-            .unwrap_or_default();
+        dels[i] = block.deleted(c.next);
         let dels = &dels[i];
-        for meta in &series.chunks {
+        for meta in chunks {
             let page = c.page(meta.page)?;
             sources.push(SourceChunk {
                 input: i,
@@ -234,7 +273,7 @@ fn merge_series(
             Piece::Copy(i) => {
                 let s = &sources[i];
                 let block = cursors[s.input].block;
-                let data = block.chunk_bytes(s.meta, &s.page)?;
+                let data = block.chunk_bytes(&s.meta, &s.page)?;
                 let num_samples = Reader::new(data)
                     .uvarint()
                     .and_then(|n| u32::try_from(n).ok())
@@ -253,18 +292,18 @@ fn merge_series(
 }
 
 /// Whether every chunk of `run` has the same time range and bytes.
-fn all_same_chunk(cursors: &[Cursor<'_>], run: &[SourceChunk<'_>]) -> Result<bool, BlockError> {
+fn all_same_chunk(cursors: &[Cursor<'_>], run: &[SourceChunk]) -> Result<bool, BlockError> {
     let Some((first, rest)) = run.split_first() else {
         return Ok(true);
     };
     let a = cursors[first.input]
         .block
-        .chunk_bytes(first.meta, &first.page)?;
+        .chunk_bytes(&first.meta, &first.page)?;
     for s in rest {
         if s.meta.min_t != first.meta.min_t || s.meta.max_t != first.meta.max_t {
             return Ok(false);
         }
-        if cursors[s.input].block.chunk_bytes(s.meta, &s.page)? != a {
+        if cursors[s.input].block.chunk_bytes(&s.meta, &s.page)? != a {
             return Ok(false);
         }
     }
@@ -277,15 +316,15 @@ fn merge_run(
     cursors: &[Cursor<'_>],
     dels: &[Vec<(i64, i64)>],
     labels: &Labels,
-    run: &[SourceChunk<'_>],
+    run: &[SourceChunk],
 ) -> Result<Vec<Sample>, BlockError> {
-    let mut order: Vec<&SourceChunk<'_>> = run.iter().collect();
+    let mut order: Vec<&SourceChunk> = run.iter().collect();
     order.sort_by_key(|s| s.input);
     let mut out: Vec<Sample> = Vec::new();
     for s in order {
         let block = cursors[s.input].block;
         let before = out.len();
-        block.decode_in(s.meta, &s.page, &mut out)?;
+        block.decode_in(&s.meta, &s.page, &mut out)?;
         if s.tombstoned {
             let dels = dels.get(s.input).map(Vec::as_slice).unwrap_or_default();
             let mut k = before;

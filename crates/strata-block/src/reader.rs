@@ -1,31 +1,109 @@
-//! Reading blocks: open (index parsed, postings rebuilt, chunks mmap'd),
-//! queriers, lazily decoded series, tombstones.
+//! Reading blocks: open (index and chunks mmap'd; a version-1 index parsed
+//! and its postings rebuilt), queriers, lazily decoded series, tombstones.
 
 use crate::codec::{self, Reader};
+use crate::index::{INDEX_V1, MmapIndex};
 use crate::postings::MemPostings;
 use crate::{
     BlockError, BlockMeta, BlockSeries, CHUNKS_MAGIC, ChunkMeta, FORMAT_VERSION, INDEX_MAGIC,
-    Tombstone, TombstoneEntry, TombstoneFile, check_header, corrupt, fsync_dir, read_framed,
-    write_json_atomic,
+    TOMBSTONES_VERSION, Tombstone, TombstoneEntry, TombstoneFile, check_header, corrupt, fsync_dir,
+    read_framed, write_json_atomic,
 };
 use parking_lot::{Mutex, RwLock};
 use roaring::RoaringBitmap;
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use strata_model::{
-    Matcher, Querier, Sample, SampleIter, SelectHints, Series, SeriesIter, StorageError,
+    Labels, Matcher, Querier, Sample, SampleIter, SelectHints, Series, SeriesIter, StorageError,
 };
 
 pub(crate) struct BlockInner {
     pub(crate) dir: PathBuf,
     pub(crate) meta: BlockMeta,
-    pub(crate) series: Vec<BlockSeries>,
-    postings: MemPostings,
+    pub(crate) index: BlockIndex,
     pub(crate) chunks: memmap2::Mmap,
     pub(crate) tombstones: RwLock<Vec<Tombstone>>,
     /// The last decompressed page: neighbouring series share pages.
     page_cache: Mutex<Option<(u64, Arc<Vec<u8>>)>>,
+}
+
+/// A block's index: version 2 used in place, version 1 held in memory.
+pub(crate) enum BlockIndex {
+    V1 {
+        series: Vec<BlockSeries>,
+        postings: MemPostings,
+    },
+    V2(MmapIndex),
+}
+
+impl BlockIndex {
+    pub(crate) fn num_series(&self) -> u32 {
+        match self {
+            BlockIndex::V1 { series, .. } => u32::try_from(series.len()).unwrap_or(u32::MAX),
+            BlockIndex::V2(ix) => ix.num_series(),
+        }
+    }
+
+    pub(crate) fn select(&self, matchers: &[Matcher]) -> Result<RoaringBitmap, BlockError> {
+        match self {
+            BlockIndex::V1 { postings, .. } => Ok(postings.select(matchers)),
+            BlockIndex::V2(ix) => ix.select(matchers),
+        }
+    }
+
+    /// The labels of series `id`; its chunk metas into `chunks`.
+    pub(crate) fn series(
+        &self,
+        id: u32,
+        chunks: &mut Vec<ChunkMeta>,
+    ) -> Result<Labels, BlockError> {
+        match self {
+            BlockIndex::V1 { series, .. } => {
+                let s = series
+                    .get(id as usize)
+                    .ok_or_else(|| BlockError::BadInput(format!("no series {id}")))?;
+                chunks.clone_from(&s.chunks);
+                Ok(s.labels.to_labels())
+            }
+            BlockIndex::V2(ix) => ix.series(id, chunks),
+        }
+    }
+
+    pub(crate) fn chunks(&self, id: u32, chunks: &mut Vec<ChunkMeta>) -> Result<(), BlockError> {
+        match self {
+            BlockIndex::V1 { series, .. } => {
+                chunks.clear();
+                if let Some(s) = series.get(id as usize) {
+                    chunks.extend_from_slice(&s.chunks);
+                }
+                Ok(())
+            }
+            BlockIndex::V2(ix) => ix.chunks(id, chunks),
+        }
+    }
+
+    pub(crate) fn label_names(
+        &self,
+        ids: Option<&RoaringBitmap>,
+    ) -> Result<Vec<String>, BlockError> {
+        match self {
+            BlockIndex::V1 { postings, .. } => Ok(postings.label_names(ids)),
+            BlockIndex::V2(ix) => ix.label_names(ids),
+        }
+    }
+
+    pub(crate) fn label_values(
+        &self,
+        name: &str,
+        ids: Option<&RoaringBitmap>,
+    ) -> Result<Vec<String>, BlockError> {
+        match self {
+            BlockIndex::V1 { postings, .. } => Ok(postings.label_values(name, ids)),
+            BlockIndex::V2(ix) => ix.label_values(name, ids),
+        }
+    }
 }
 
 /// An open block; cheap to clone.
@@ -72,6 +150,34 @@ fn parse_index(path: &Path, body: &[u8]) -> Result<Vec<BlockSeries>, BlockError>
     Ok(out)
 }
 
+/// Reads a version-1 index: one compressed body, parsed into memory, its
+/// postings rebuilt; every chunk reference is checked against the chunks
+/// file of `chunks_len` bytes.
+fn open_v1(
+    index_path: &Path,
+    chunks_path: &Path,
+    chunks_len: usize,
+) -> Result<BlockIndex, BlockError> {
+    let ib = std::fs::read(index_path)?;
+    check_header(index_path, &ib, INDEX_MAGIC)?;
+    let (body, _) = read_framed(index_path, &ib, 8)?;
+    let series = parse_index(index_path, &body)?;
+    let mut postings = MemPostings::default();
+    for (i, s) in series.iter().enumerate() {
+        postings.add(i as u32, &s.labels.to_labels());
+        for c in &s.chunks {
+            let end = c.page.checked_add(12).filter(|e| *e as usize <= chunks_len);
+            if end.is_none() {
+                return Err(corrupt(
+                    chunks_path,
+                    format!("chunk page offset {} beyond the file", c.page),
+                ));
+            }
+        }
+    }
+    Ok(BlockIndex::V1 { series, postings })
+}
+
 fn dir_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|rd| {
@@ -100,10 +206,10 @@ impl Block {
             ));
         }
         let index_path = dir.join("index");
-        let ib = std::fs::read(&index_path)?;
-        check_header(&index_path, &ib, INDEX_MAGIC)?;
-        let (body, _) = read_framed(&index_path, &ib, 8)?;
-        let series = parse_index(&index_path, &body)?;
+        let index_file = File::open(&index_path)?;
+        let mut hdr = [0u8; 8];
+        let hdr_len = index_file.read_at(&mut hdr, 0)?;
+        let version = check_header(&index_path, &hdr[..hdr_len], INDEX_MAGIC)?;
         let chunks_path = dir.join("chunks");
         let cf = File::open(&chunks_path)?;
         // SAFETY: blocks are immutable once renamed into place; Strata never
@@ -111,29 +217,17 @@ impl Block {
         // mutated underneath us by this process.
         let chunks = unsafe { memmap2::Mmap::map(&cf)? };
         check_header(&chunks_path, &chunks, CHUNKS_MAGIC)?;
-        let mut postings = MemPostings::default();
-        for (i, s) in series.iter().enumerate() {
-            postings.add(i as u32, &s.labels.to_labels());
-            for c in &s.chunks {
-                let end = c
-                    .page
-                    .checked_add(12)
-                    .filter(|e| *e as usize <= chunks.len());
-                if end.is_none() {
-                    return Err(corrupt(
-                        &chunks_path,
-                        format!("chunk page offset {} beyond the file", c.page),
-                    ));
-                }
-            }
-        }
+        let index = if version <= INDEX_V1 {
+            open_v1(&index_path, &chunks_path, chunks.len())?
+        } else {
+            BlockIndex::V2(MmapIndex::open(&index_path, &index_file)?)
+        };
         let tombstones = read_tombstones(dir)?;
         Ok(Block {
             inner: Arc::new(BlockInner {
                 dir: dir.to_path_buf(),
                 meta,
-                series,
-                postings,
+                index,
                 chunks,
                 tombstones: RwLock::new(tombstones),
                 page_cache: Mutex::new(None),
@@ -161,16 +255,39 @@ impl Block {
         }
     }
 
+    /// (label name, number of distinct values). A names table that fails
+    /// to decode (it was checked at open) is logged and left out.
     pub fn label_cardinality(&self) -> Vec<(String, u64)> {
-        self.inner.postings.cardinality()
+        match &self.inner.index {
+            BlockIndex::V1 { postings, .. } => postings.cardinality(),
+            BlockIndex::V2(ix) => ix.cardinality().unwrap_or_else(|e| {
+                tracing::warn!(block = %self.inner.dir.display(), error = %e, "label cardinality");
+                Vec::new()
+            }),
+        }
     }
 
-    pub fn postings(&self) -> &MemPostings {
-        &self.inner.postings
-    }
-
+    /// Number of series with label `name="value"`; 0 for an unreadable key
+    /// (logged).
     pub fn postings_count(&self, name: &str, value: &str) -> u64 {
-        self.inner.postings.count(name, value)
+        match &self.inner.index {
+            BlockIndex::V1 { postings, .. } => postings.count(name, value),
+            BlockIndex::V2(ix) => ix.count(name, value).unwrap_or_else(|e| {
+                tracing::warn!(block = %self.inner.dir.display(), error = %e, "postings count");
+                0
+            }),
+        }
+    }
+
+    /// Ids of the series matching every matcher (all series when there are
+    /// none), with the semantics of `MemPostings::select`.
+    pub fn select_ids(&self, matchers: &[Matcher]) -> Result<RoaringBitmap, BlockError> {
+        self.inner.index.select(matchers)
+    }
+
+    /// Number of series in the block.
+    pub fn num_series(&self) -> u32 {
+        self.inner.index.num_series()
     }
 
     pub fn has_tombstones(&self) -> bool {
@@ -183,7 +300,7 @@ impl Block {
         if maxt < self.inner.meta.min_time || mint >= self.inner.meta.max_time {
             return Ok(0);
         }
-        let ids = self.inner.postings.select(matchers);
+        let ids = self.inner.index.select(matchers)?;
         if ids.is_empty() {
             return Ok(0);
         }
@@ -191,7 +308,7 @@ impl Block {
         let mut ts = self.inner.tombstones.write();
         ts.push(Tombstone { ids, mint, maxt });
         let file = TombstoneFile {
-            version: FORMAT_VERSION,
+            version: TOMBSTONES_VERSION,
             intervals: ts
                 .iter()
                 .map(|t| TombstoneEntry {
@@ -293,19 +410,33 @@ pub struct BlockQuerier {
 }
 
 impl BlockQuerier {
-    fn ids(&self, matchers: &[Matcher], lo: i64, hi: i64) -> Vec<u32> {
-        self.inner
-            .postings
-            .select(matchers)
-            .iter()
-            .filter(|id| {
-                self.inner
-                    .series
-                    .get(*id as usize)
-                    .is_some_and(|s| s.chunks.iter().any(|c| c.max_t >= lo && c.min_t <= hi))
-            })
-            .collect()
+    /// Series matching `matchers` with a chunk overlapping `[lo, hi]`.
+    fn ids(&self, matchers: &[Matcher], lo: i64, hi: i64) -> Result<RoaringBitmap, BlockError> {
+        let index = &self.inner.index;
+        let mut chunks = Vec::new();
+        let mut out = RoaringBitmap::new();
+        for id in index.select(matchers)? {
+            index.chunks(id, &mut chunks)?;
+            if chunks.iter().any(|c| c.max_t >= lo && c.min_t <= hi) {
+                out.insert(id);
+            }
+        }
+        Ok(out)
     }
+}
+
+/// A selected series: its labels and its chunks overlapping the range, or
+/// `None` when none does.
+fn selected(
+    inner: &BlockInner,
+    id: u32,
+    lo: i64,
+    hi: i64,
+) -> Result<Option<(strata_model::Labels, Vec<ChunkMeta>)>, BlockError> {
+    let mut chunks = Vec::new();
+    let labels = inner.index.series(id, &mut chunks)?;
+    chunks.retain(|c| c.max_t >= lo && c.min_t <= hi);
+    Ok((!chunks.is_empty()).then_some((labels, chunks)))
 }
 
 impl Querier for BlockQuerier {
@@ -315,65 +446,62 @@ impl Querier for BlockQuerier {
         matchers: &[Matcher],
     ) -> Result<SeriesIter<'a>, StorageError> {
         let (lo, hi) = (self.mint.max(hints.start), self.maxt.min(hints.end));
-        let mut ids = self.ids(matchers, lo, hi);
-        if hints.limit > 0 {
-            ids.truncate(hints.limit);
-        }
+        let ids = self.inner.index.select(matchers)?;
+        let limit = if hints.limit > 0 {
+            hints.limit
+        } else {
+            usize::MAX
+        };
         let inner = self.inner.clone();
         let series_only = hints.series_only;
-        Ok(Box::new(ids.into_iter().filter_map(move |id| {
-            let labels = inner.series.get(id as usize)?.labels.to_labels();
-            if series_only {
-                return Some(Ok(Series {
-                    labels,
-                    samples: Box::new(strata_model::VecSampleIter::new(Vec::new())),
-                }));
-            }
-            let chunks: Vec<ChunkMeta> = inner.series[id as usize]
-                .chunks
-                .iter()
-                .filter(|c| c.max_t >= lo && c.min_t <= hi)
-                .cloned()
-                .collect();
-            let dels = inner.deleted(id);
-            let it = BlockSeriesIter {
-                inner: inner.clone(),
-                chunks,
-                next: 0,
-                buf: Vec::new(),
-                pos: 0,
-                lo,
-                hi,
-                dels,
-                err: None,
-            };
-            Some(Ok(Series {
-                labels,
-                samples: Box::new(it),
-            }))
-        })))
+        Ok(Box::new(
+            ids.into_iter()
+                .filter_map(move |id| {
+                    let (labels, chunks) = match selected(&inner, id, lo, hi) {
+                        Ok(s) => s?,
+                        Err(e) => return Some(Err(StorageError::from(e))),
+                    };
+                    if series_only {
+                        return Some(Ok(Series {
+                            labels,
+                            samples: Box::new(strata_model::VecSampleIter::new(Vec::new())),
+                        }));
+                    }
+                    let dels = inner.deleted(id);
+                    let it = BlockSeriesIter {
+                        inner: inner.clone(),
+                        chunks,
+                        next: 0,
+                        buf: Vec::new(),
+                        pos: 0,
+                        lo,
+                        hi,
+                        dels,
+                        err: None,
+                    };
+                    Some(Ok(Series {
+                        labels,
+                        samples: Box::new(it),
+                    }))
+                })
+                .take(limit),
+        ))
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
         if matchers.is_empty() {
-            return Ok(self.inner.postings.label_names(None));
+            return Ok(self.inner.index.label_names(None)?);
         }
-        let ids: RoaringBitmap = self
-            .ids(matchers, self.mint, self.maxt)
-            .into_iter()
-            .collect();
-        Ok(self.inner.postings.label_names(Some(&ids)))
+        let ids = self.ids(matchers, self.mint, self.maxt)?;
+        Ok(self.inner.index.label_names(Some(&ids))?)
     }
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
         if matchers.is_empty() {
-            return Ok(self.inner.postings.label_values(name, None));
+            return Ok(self.inner.index.label_values(name, None)?);
         }
-        let ids: RoaringBitmap = self
-            .ids(matchers, self.mint, self.maxt)
-            .into_iter()
-            .collect();
-        Ok(self.inner.postings.label_values(name, Some(&ids)))
+        let ids = self.ids(matchers, self.mint, self.maxt)?;
+        Ok(self.inner.index.label_values(name, Some(&ids))?)
     }
 }
 

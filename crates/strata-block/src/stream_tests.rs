@@ -18,13 +18,15 @@ fn read_all(b: &Block) -> Result<Vec<(Labels, Vec<Sample>)>, StorageError> {
 /// Every chunk of every series as stored: (labels, [(min_t, max_t, bytes)]).
 fn stored_chunks(b: &Block) -> Result<Vec<(Labels, Vec<(i64, i64, Vec<u8>)>)>, BlockError> {
     let mut out = Vec::new();
-    for s in &b.inner.series {
+    let mut chunks = Vec::new();
+    for id in 0..b.inner.index.num_series() {
+        let labels = b.inner.index.series(id, &mut chunks)?;
         let mut cs = Vec::new();
-        for c in &s.chunks {
+        for c in &chunks {
             let page = b.inner.read_page(c.page)?;
             cs.push((c.min_t, c.max_t, b.inner.chunk_bytes(c, &page)?.to_vec()));
         }
-        out.push((s.labels.to_labels(), cs));
+        out.push((labels, cs));
     }
     Ok(out)
 }

@@ -242,7 +242,67 @@ fn format_snapshot() -> R {
         ],
         "chunk encoding changed"
     );
-    assert_eq!(header(INDEX_MAGIC), [b'S', b'I', b'D', b'X', 1, 0, 0, 0]);
-    assert_eq!(header(CHUNKS_MAGIC), [b'S', b'C', b'H', b'K', 1, 0, 0, 0]);
+    // Version 2; the version-1 index is pinned by the committed fixture
+    // (`index_tests::version_1_block_still_reads_and_compacts`).
+    assert_eq!(header(INDEX_MAGIC), [b'S', b'I', b'D', b'X', 2, 0, 0, 0]);
+    assert_eq!(header(CHUNKS_MAGIC), [b'S', b'C', b'H', b'K', 2, 0, 0, 0]);
     Ok(())
+}
+
+/// Pins the bytes of a whole version-2 index of two series (see
+/// docs/format-block.md for the layout they follow).
+#[test]
+fn index_v2_snapshot() -> R {
+    let dir = tempfile::tempdir()?;
+    let series = ["a", "b"].map(|job| {
+        (
+            Labels::from_pairs([("__name__", "up"), ("job", job)]),
+            vec![Sample::new(1000, 1.0), Sample::new(16_000, 0.0)],
+        )
+    });
+    let meta =
+        write_block(dir.path(), 0, 100_000, 1, vec![], series.into_iter())?.ok_or("no block")?;
+    let bytes = std::fs::read(dir.path().join(&meta.ulid).join("index"))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex, INDEX_V2_PIN, "index format changed");
+    Ok(())
+}
+
+const INDEX_V2_PIN: &str = concat!(
+    "534944580200000002000101d00fb0ea0110000a02000201d00fb0ea01100a0a0000000000000000",
+    "0c000000000000003a300000010000000000010010000000000001003a3000000100000000000100",
+    "10000000000001003a30000001000000000001001000000000000100027570085f5f6e616d655f5f",
+    "01610162036a6f620000000000000000000000000000000014000000020000000c00000000000000",
+    "000000000000000000000000010000000e0000000000000001000000000000000000000001000000",
+    "03000000000000000000000000000000010000000000000014000000000000001400000002000000",
+    "10000000000000000100000000000000020000000000000028000000000000001400000002000000",
+    "08000000000000001800000000000000b0523caf200000000000000010000000000000005d1c5621",
+    "30000000000000003c00000000000000e01df27b6c000000000000001400000000000000219e6abf",
+    "80000000000000004800000000000000a55905a1c8000000000000005000000000000000241d9095",
+    "3ea45956",
+);
+
+/// The series of the committed version-1 fixture block
+/// (`tests/fixtures/v1-block`): deterministic, so the test reading it can
+/// compare against them.
+pub(super) fn v1_fixture_series() -> Vec<(Labels, Vec<Sample>)> {
+    let mut out: Vec<(Labels, Vec<Sample>)> = (0..24)
+        .map(|i: i64| {
+            let labels = Labels::from_pairs([
+                (
+                    "__name__",
+                    ["up", "node_load1", "http_requests_total"][i as usize % 3],
+                ),
+                ("instance", &format!("host-{}:9100", i % 5)),
+                ("job", if i % 4 == 0 { "node" } else { "api" }),
+                ("pod", &format!("pod-{i:03}-ß")),
+            ]);
+            let samples = (0..(100 + i * 40))
+                .map(|k| Sample::new(3_600_000 + k * 15_000, (i * k) as f64 * 0.25))
+                .collect();
+            (labels, samples)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }

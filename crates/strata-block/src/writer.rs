@@ -1,12 +1,14 @@
 //! The streaming block writer: series arrive one at a time in label order,
 //! chunks are packed into pages that are compressed and written as soon as
-//! they fill, and only the index (already in its on-disk encoding) is kept
-//! until `finish`.
+//! they fill, and each series' index entry is written to the index file as
+//! soon as its pages are known (`index::IndexWriter`); postings are built
+//! from that file at `finish`.
 
 use crate::codec::{self, Reader};
+use crate::index::IndexWriter;
 use crate::{
-    BlockError, BlockMeta, BlockStats, CHUNK_SAMPLES, CHUNKS_MAGIC, CompactionInfo, FORMAT_VERSION,
-    INDEX_MAGIC, PAGE_BYTES, ZSTD_LEVEL, fsync_dir, header, write_framed, write_json_atomic,
+    BlockError, BlockMeta, BlockStats, CHUNK_SAMPLES, CHUNKS_MAGIC, ChunkMeta, CompactionInfo,
+    FORMAT_VERSION, PAGE_BYTES, fsync_dir, header, write_framed, write_json_atomic,
 };
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -54,7 +56,9 @@ struct PendingSeries {
 
 /// Writes one block into `<parent>/<ulid>.tmp`, renamed to `<parent>/<ulid>`
 /// by [`BlockWriter::finish`]. Memory: the page being filled (~64 KiB), the
-/// index entries in their encoded form, and the series of the current page.
+/// series of the current page, 8 bytes per series written (the index's
+/// offset table) and, in `finish`, one bounded postings pass
+/// (`index::POSTINGS_PASS_BYTES`).
 /// Dropped without `finish`, it removes its temp dir.
 pub struct BlockWriter {
     parent: PathBuf,
@@ -69,8 +73,8 @@ pub struct BlockWriter {
     file_pos: u64,
     page: Vec<u8>,
     pending: Vec<PendingSeries>,
-    /// Encoded index entries (without the leading series count).
-    index_body: Vec<u8>,
+    /// `None` once finished.
+    index: Option<IndexWriter>,
     num_series: u64,
     num_samples: u64,
     num_chunks: u64,
@@ -167,7 +171,7 @@ impl BlockWriter {
             file_pos: 0,
             page: Vec::with_capacity(PAGE_BYTES * 2),
             pending: Vec::new(),
-            index_body: Vec::new(),
+            index: None,
             num_series: 0,
             num_samples: 0,
             num_chunks: 0,
@@ -181,6 +185,7 @@ impl BlockWriter {
         f.write_all(&header(CHUNKS_MAGIC))?;
         w.file_pos = 8;
         w.chunks_file = Some(f);
+        w.index = Some(IndexWriter::create(&tmp.join("index"), &tmp)?);
         Ok(w)
     }
 
@@ -191,6 +196,16 @@ impl BlockWriter {
     /// are still written through. Memory: at most two chunks' samples.
     pub fn merge_small_chunks(&mut self, on: bool) -> &mut Self {
         self.merge_small = on;
+        self
+    }
+
+    /// Sets the bytes one postings pass of `finish` may gather (tests force
+    /// several passes with a small budget).
+    #[cfg(test)]
+    pub(crate) fn postings_pass_bytes(&mut self, bytes: u64) -> &mut Self {
+        if let Some(ix) = self.index.as_mut() {
+            ix.pass_bytes = bytes;
+        }
         self
     }
 
@@ -313,8 +328,7 @@ impl BlockWriter {
             labels: labels.clone(),
             chunks: refs,
         });
-        self.resolve_pending();
-        Ok(())
+        self.resolve_pending()
     }
 
     /// Writes the full chunks gathered in merge mode (all of them when
@@ -396,34 +410,35 @@ impl BlockWriter {
                 r.page = Some(at);
             }
         }
-        self.resolve_pending();
+        self.resolve_pending()?;
         Ok(at)
     }
 
-    /// Encodes the index entries of pending series whose chunk refs are all
+    /// Writes the index entries of pending series whose chunk refs are all
     /// known, in order.
-    fn resolve_pending(&mut self) {
+    fn resolve_pending(&mut self) -> Result<(), BlockError> {
         let ready = self
             .pending
             .iter()
             .take_while(|s| s.chunks.iter().all(|r| r.page.is_some()))
             .count();
+        let index = self
+            .index
+            .as_mut()
+            .ok_or_else(|| BlockError::BadInput("block writer already finished".into()))?;
         for s in self.pending.drain(..ready) {
-            let body = &mut self.index_body;
-            codec::put_uvarint(body, s.labels.len() as u64);
-            for l in s.labels.iter() {
-                codec::put_str(body, &l.name);
-                codec::put_str(body, &l.value);
-            }
-            codec::put_uvarint(body, s.chunks.len() as u64);
-            for c in &s.chunks {
-                codec::put_varint(body, c.min_t);
-                codec::put_varint(body, c.max_t);
-                codec::put_uvarint(body, c.page.unwrap_or(0));
-                codec::put_uvarint(body, u64::from(c.off));
-                codec::put_uvarint(body, u64::from(c.len));
-            }
+            index.add_series(
+                &s.labels,
+                s.chunks.iter().map(|c| ChunkMeta {
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                    page: c.page.unwrap_or(0),
+                    off: c.off,
+                    len: c.len,
+                }),
+            )?;
         }
+        Ok(())
     }
 
     /// Writes the last page and the index, fsyncs them, writes meta.json,
@@ -440,6 +455,7 @@ impl BlockWriter {
         };
         if self.num_series == 0 {
             self.chunks_file = None;
+            self.index = None;
             self.tmp = None;
             std::fs::remove_dir_all(&tmp)?;
             return Ok(None);
@@ -457,15 +473,13 @@ impl BlockWriter {
         cf.sync_all()?;
         drop(cf);
 
-        let mut iw = BufWriter::new(File::create(tmp.join("index"))?);
-        iw.write_all(&header(INDEX_MAGIC))?;
-        let index_len = 8 + write_index_frame(&mut iw, self.num_series, &self.index_body)?;
-        let inf = iw
-            .into_inner()
-            .map_err(|e| BlockError::Io(e.into_error()))?;
+        let index = self
+            .index
+            .take()
+            .ok_or_else(|| BlockError::BadInput("block writer already finished".into()))?;
+        let (inf, index_len) = index.finish()?;
         inf.sync_all()?;
         drop(inf);
-        self.index_body = Vec::new();
 
         let meta = BlockMeta {
             ulid: self.ulid.clone(),
@@ -497,35 +511,11 @@ impl BlockWriter {
     }
 }
 
-/// The index body is `uvarint(nseries)` followed by the entries; streaming
-/// both into the compressor avoids copying the entries behind the count.
-fn write_index_frame(
-    w: &mut impl Write,
-    num_series: u64,
-    entries: &[u8],
-) -> Result<u64, BlockError> {
-    let mut count = Vec::with_capacity(10);
-    codec::put_uvarint(&mut count, num_series);
-    let raw_len = count.len() + entries.len();
-    let raw_len32 = u32::try_from(raw_len)
-        .map_err(|_| BlockError::BadInput(format!("index of {raw_len} bytes is too large")))?;
-    let mut enc = zstd::stream::Encoder::new(Vec::new(), ZSTD_LEVEL)?;
-    enc.set_pledged_src_size(Some(raw_len as u64))?;
-    enc.include_contentsize(true)?;
-    enc.write_all(&count)?;
-    enc.write_all(entries)?;
-    let compressed = enc.finish()?;
-    w.write_all(&(compressed.len() as u32).to_le_bytes())?;
-    w.write_all(&raw_len32.to_le_bytes())?;
-    w.write_all(&crc32c::crc32c(&compressed).to_le_bytes())?;
-    w.write_all(&compressed)?;
-    Ok(12 + compressed.len() as u64)
-}
-
 impl Drop for BlockWriter {
     fn drop(&mut self) {
         if let Some(tmp) = self.tmp.take() {
             self.chunks_file = None;
+            self.index = None;
             let _ = std::fs::remove_dir_all(&tmp);
         }
     }
