@@ -7,7 +7,7 @@
 //! none can bypass the limits.
 
 use crate::validate::validate_series;
-use crate::{Decoder, IngestError, InvalidReason, Limits};
+use crate::{Decoded, Decoder, IngestError, InvalidReason, Limits};
 use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -257,10 +257,15 @@ impl Ingester {
         decoder: &mut Decoder,
         body: &[u8],
     ) -> Result<IngestReport, IngestError> {
-        let decoded = decoder.decode(body)?;
+        let Decoded {
+            batch,
+            invalid,
+            histograms_dropped,
+            ..
+        } = decoder.decode(body)?;
         let mut report = IngestReport::default();
         let mut invalid_samples = 0;
-        for inv in &decoded.invalid {
+        for inv in &invalid {
             invalid_samples += inv.samples;
             report.rejected_series += 1;
             report.rejected_samples += inv.samples;
@@ -269,10 +274,11 @@ impl Ingester {
                 RejectCause::Invalid(inv.reason.clone()),
             );
         }
-        let report = self.append_valid(tenant, &decoded.batch, report, invalid_samples)?;
-        self.metrics
-            .histograms_dropped
-            .inc_by(decoded.histograms_dropped);
+        let report = self.append_valid(tenant, &batch, report, invalid_samples);
+        let spare = batch.into_spare();
+        decoder.recycle(spare);
+        let report = report?;
+        self.metrics.histograms_dropped.inc_by(histograms_dropped);
         Ok(report)
     }
 

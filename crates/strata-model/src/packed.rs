@@ -91,6 +91,12 @@ impl PackedLabels {
         Labels::from_sorted(self.iter().map(|(n, v)| Label::new(n, v)).collect())
     }
 
+    /// Reads the first byte and the last, so a following comparison finds
+    /// the label set in cache (batched lookups load many at once).
+    pub fn touch(&self) -> u8 {
+        self.0.first().copied().unwrap_or(0) ^ self.0.last().copied().unwrap_or(0)
+    }
+
     /// Compares with a borrowed label set on raw bytes (no UTF-8 checks):
     /// this runs for every series of every write request.
     pub fn eq_refs(&self, refs: &[LabelRef<'_>]) -> bool {

@@ -349,6 +349,13 @@ impl HashEntry {
         }
     }
 
+    fn touch(&self) -> u8 {
+        match self {
+            HashEntry::One(_, l) => l.touch(),
+            HashEntry::Many(v) => v.first().map_or(0, |(_, l)| l.touch()),
+        }
+    }
+
     fn find_labels(&self, labels: &CompactLabels) -> Option<u32> {
         match self {
             HashEntry::One(id, l) => (l == labels).then_some(*id),
@@ -633,6 +640,44 @@ impl Head {
             .read()
             .get(&hash)?
             .find(labels)
+    }
+
+    /// Finds the series of many label sets at once (`None`: not in the
+    /// head): grouped by stripe, one read lock per stripe, and in windows
+    /// whose hash-table and label loads are issued together. One lookup
+    /// at a time waits for two cache misses in a row per series, and the
+    /// lock's atomic in between stops the CPU from overlapping them.
+    pub fn lookup_many<'l>(
+        &self,
+        hashes: &[u64],
+        labels: impl Fn(usize) -> &'l [LabelRef<'l>],
+    ) -> Vec<Option<u32>> {
+        let mut out = vec![None; hashes.len()];
+        let mut by_stripe: Vec<Vec<u32>> = vec![Vec::new(); STRIPES];
+        for (i, h) in hashes.iter().enumerate() {
+            by_stripe[stripe_of(*h)].push(i as u32);
+        }
+        for (k, idx) in by_stripe.iter().enumerate() {
+            if idx.is_empty() {
+                continue;
+            }
+            let stripe = self.stripes[k].read();
+            for window in idx.chunks(WARM_WINDOW) {
+                let mut hits: [Option<&HashEntry>; WARM_WINDOW] = [None; WARM_WINDOW];
+                for (slot, &i) in window.iter().enumerate() {
+                    hits[slot] = stripe.get(&hashes[i as usize]);
+                }
+                let mut acc = 0u8;
+                for e in hits.iter().flatten() {
+                    acc ^= e.touch();
+                }
+                std::hint::black_box(acc);
+                for (slot, &i) in window.iter().enumerate() {
+                    out[i as usize] = hits[slot].and_then(|e| e.find(labels(i as usize)));
+                }
+            }
+        }
+        out
     }
 
     /// Finds or creates a series. On creation `log` runs (with the new id)

@@ -81,7 +81,22 @@ impl TenantDb {
                 }
             })
         };
-        for i in 0..batch.len() {
+        let hashes: Vec<u64> = (0..batch.len())
+            .map(|i| {
+                hash_pairs(
+                    batch
+                        .series_labels(i)
+                        .iter()
+                        .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
+                )
+            })
+            .collect();
+        let known = head.lookup_many(&hashes, |i| batch.series_labels(i));
+        for (i, known) in known.into_iter().enumerate() {
+            if let Some(id) = known {
+                ids.push(Some(id));
+                continue;
+            }
             match resolve(i, &mut last_seq) {
                 Ok((id, new)) => {
                     n_series += u64::from(new);
