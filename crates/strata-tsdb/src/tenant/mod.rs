@@ -141,7 +141,7 @@ impl TenantDb {
                 if !batch.is_empty() {
                     let _ = tx.send(batch);
                 }
-                r
+                r.map(|stats| (stats, started.elapsed().as_secs_f64()))
             });
             for records in rx {
                 for rec in records {
@@ -152,6 +152,8 @@ impl TenantDb {
                 .join()
                 .unwrap_or_else(|_| Err(TsdbError::Wal("the WAL replay thread panicked".into())))
         })?;
+        let (stats, read_secs) = stats;
+        let applied_secs = started.elapsed().as_secs_f64();
         replayer.flush();
         drop(replayer);
         let unclaimed = head.finish_replay();
@@ -168,6 +170,8 @@ impl TenantDb {
                 samples_per_sec = (stats.samples as f64 / secs.max(1e-9)) as u64,
                 file_chunks,
                 file_chunks_unclaimed = unclaimed,
+                read_seconds = format!("{read_secs:.3}"),
+                applied_seconds = format!("{applied_secs:.3}"),
                 "WAL replay finished"
             );
         }

@@ -372,22 +372,33 @@ fn decode_samples(rest: &[u8]) -> Option<Vec<(u32, Sample)>> {
         return None;
     }
     let planes = &rest[planes_at..];
-    let mut d = Cursor::new(&rest[c.pos..planes_at]);
-    let mut out = Vec::with_capacity(n);
-    let (mut id, mut t) = (0u32, 0i64);
-    for i in 0..n {
-        if i == 0 {
-            id = d.id()?;
-            t = d.varint()?;
-        } else {
-            id = u32::try_from(i64::from(id).checked_add(d.varint()?)?).ok()?;
-            t = t.wrapping_add(d.varint()?);
-        }
-        let mut bits = 0u64;
-        for plane in 0..8 {
-            bits |= u64::from(planes[plane * n + i]) << (plane * 8);
-        }
-        out.push((id, Sample::new(t, f64::from_bits(bits))));
+    if n == 0 {
+        return (c.pos == planes_at).then(Vec::new);
     }
-    d.done().then_some(out)
+    let deltas = &rest[c.pos..planes_at];
+    let mut d = Reader::new(deltas);
+    let mut out = Vec::with_capacity(n);
+    let (mut id, mut t) = (u32::try_from(d.uvarint()?).ok()?, d.varint()?);
+    out.push((id, Sample::new(t, 0.0)));
+    for _ in 1..n {
+        id = u32::try_from(i64::from(id).checked_add(d.varint()?)?).ok()?;
+        t = t.wrapping_add(d.varint()?);
+        out.push((id, Sample::new(t, 0.0)));
+    }
+    if d.pos != deltas.len() {
+        return None;
+    }
+    // Plane by plane: sequential reads the compiler can vectorise, instead
+    // of eight strided reads per sample.
+    let mut bits = vec![0u64; n];
+    for (k, plane) in planes.chunks_exact(n).enumerate() {
+        let shift = 8 * k as u32;
+        for (b, p) in bits.iter_mut().zip(plane) {
+            *b |= u64::from(*p) << shift;
+        }
+    }
+    for (o, b) in out.iter_mut().zip(bits) {
+        o.1.v = f64::from_bits(b);
+    }
+    Some(out)
 }
