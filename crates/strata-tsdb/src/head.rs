@@ -38,6 +38,10 @@ pub(crate) struct ClosedChunk {
     pub min_t: i64,
     pub max_t: i64,
     pub num_samples: u16,
+    /// Its samples can be read back from a head chunk file at start-up
+    /// (it is mapped from one, or is a file chunk a head cut trimmed), so
+    /// a WAL checkpoint may leave them out (see `Head::file_floors`).
+    pub in_file: bool,
 }
 
 #[derive(Debug)]
@@ -114,14 +118,16 @@ impl MemSeries {
                 num_samples: full.count(),
                 last_bits: self.last_bits,
             };
-            let data = files
-                .and_then(|f| f.write(id, self.hash, &info, &data))
-                .unwrap_or_else(|| ChunkBytes::Mem(data.into()));
+            let (data, in_file) = match files.and_then(|f| f.write(id, self.hash, &info, &data)) {
+                Some(mapped) => (mapped, true),
+                None => (ChunkBytes::Mem(data.into()), false),
+            };
             self.closed.push(ClosedChunk {
                 min_t: info.min_t,
                 max_t: info.max_t,
                 num_samples: info.num_samples,
                 data,
+                in_file,
             });
         }
         self.open.append(s.t, s.v);
@@ -192,11 +198,13 @@ impl MemSeries {
                 // trims it again at the min valid time.
                 let mut data = Vec::new();
                 strata_block::codec::encode_chunk(&kept, &mut data);
+                let in_file = first.in_file;
                 self.closed[0] = ClosedChunk {
                     min_t: kept[0].t,
                     max_t: kept[kept.len() - 1].t,
                     num_samples: kept.len() as u16,
                     data: ChunkBytes::Mem(data.into()),
+                    in_file,
                 };
             }
         }
@@ -591,6 +599,7 @@ impl Head {
                 max_t: c.info.max_t,
                 num_samples: c.info.num_samples,
                 data: c.bytes,
+                in_file: true,
             });
             series.max_t = c.info.max_t;
             series.last_bits = c.info.last_bits;
@@ -1016,6 +1025,29 @@ impl Head {
         }
         self.remove_if_empty(&emptied);
         ids
+    }
+
+    /// Per series id, the newest time up to which its in-order samples can
+    /// be read back from head chunk files — the end of its leading run of
+    /// `in_file` chunks (`i64::MIN`: none). Taken before the files are
+    /// synced, so every chunk it counts is durable once they are.
+    pub fn file_floors(&self) -> Vec<i64> {
+        let mut floors = vec![i64::MIN; self.next_id.load(Ordering::Acquire) as usize];
+        for (i, shard) in self.shards.iter().enumerate() {
+            let shard = shard.lock();
+            for (id, s) in shard.iter(i) {
+                let floor = s
+                    .closed
+                    .iter()
+                    .take_while(|c| c.in_file)
+                    .last()
+                    .map_or(i64::MIN, |c| c.max_t);
+                if let Some(f) = floors.get_mut(id as usize) {
+                    *f = floor;
+                }
+            }
+        }
+        floors
     }
 
     /// Closed chunks held in head chunk files (not on the heap).

@@ -109,6 +109,8 @@ pub(crate) struct HeadChunkFiles {
     max_t: Mutex<BTreeMap<u32, Arc<AtomicI64>>>,
     /// Serialises starting a new file (a full file, a head cut).
     rotating: Mutex<()>,
+    /// Finished files already synced.
+    synced: Mutex<std::collections::BTreeSet<u32>>,
     write_errors: AtomicU64,
 }
 
@@ -339,6 +341,7 @@ impl HeadChunkFiles {
             active: RwLock::new(None),
             max_t: Mutex::new(max_t),
             rotating: Mutex::new(()),
+            synced: Mutex::new(Default::default()),
             write_errors: AtomicU64::new(0),
         };
         files.rotate_to(last_seq + 1)?;
@@ -492,6 +495,32 @@ impl HeadChunkFiles {
             }
             self.max_t.lock().remove(&seq);
         }
+        Ok(())
+    }
+
+    /// Makes every chunk written so far durable (a WAL checkpoint is about
+    /// to leave their samples out). Finished files are synced once.
+    pub fn sync(&self) -> Result<(), TsdbError> {
+        let active = self.active.read().as_ref().map(|f| f.seq);
+        let seqs: Vec<u32> = self.max_t.lock().keys().copied().collect();
+        for seq in seqs {
+            if Some(seq) == active {
+                continue;
+            }
+            if self.synced.lock().contains(&seq) {
+                continue;
+            }
+            match File::open(self.dir.join(file_name(seq))) {
+                Ok(f) => f.sync_data()?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            }
+            self.synced.lock().insert(seq);
+        }
+        if let Some(f) = self.active.read().as_ref() {
+            f.file.sync_data()?;
+        }
+        File::open(&self.dir)?.sync_all()?;
         Ok(())
     }
 

@@ -78,7 +78,8 @@ impl TenantDb {
     /// Cuts head samples before `end` into a block, drops them from memory
     /// and checkpoints the WAL.
     pub(crate) fn cut_head(&self, end: i64) -> Result<(), TsdbError> {
-        let wal = self.wal()?;
+        // A read-only database never cuts.
+        self.wal()?;
         let started = std::time::Instant::now();
         // (a) From now on samples before `end` are refused: every sample of
         // the range is in the head once each shard has been visited.
@@ -109,11 +110,7 @@ impl TenantDb {
         // The checkpoint streams the finished segments: series still in the
         // head and their samples from `end` on; nothing is re-encoded from
         // memory and no head lock is held.
-        let finished = wal.rotate()?;
-        let live = self.head.live_ids();
-        let wal_dir = self.dir.join("wal");
-        let cp = wal::checkpoint(&wal_dir, finished, &live, end)?;
-        wal::truncate_before(&wal_dir, finished)?;
+        let cp = self.checkpoint_wal(end)?;
         tracing::debug!(?cp, "WAL checkpoint written");
         self.head_cuts.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(
@@ -121,6 +118,63 @@ impl TenantDb {
             removed_series = removed,
             seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
             "head cut finished"
+        );
+        Ok(())
+    }
+
+    /// Replaces the finished WAL segments by a checkpoint: series still in
+    /// the head, their samples from `min_t` on — except in-order samples
+    /// the head chunk files hold, which are synced first.
+    fn checkpoint_wal(&self, min_t: i64) -> Result<wal::CheckpointStats, TsdbError> {
+        let wal = self.wal()?;
+        // Floors before the sync: every chunk they count was written
+        // before it, so it is durable when the checkpoint leaves its
+        // samples out.
+        let floors = match self.head.chunk_files() {
+            Some(files) => {
+                let floors = self.head.file_floors();
+                files.sync()?;
+                floors
+            }
+            None => Vec::new(),
+        };
+        let finished = wal.rotate()?;
+        let live = self.head.live_ids();
+        let wal_dir = self.dir.join("wal");
+        let cp = wal::checkpoint(&wal_dir, finished, &live, min_t, &floors)?;
+        wal::truncate_before(&wal_dir, finished)?;
+        Ok(cp)
+    }
+
+    /// Between head cuts, once the WAL has grown by `wal_trim_bytes` since
+    /// its last checkpoint: a checkpoint that leaves out what the head chunk
+    /// files hold, so a restart replays about the open chunks' samples
+    /// instead of hours of WAL.
+    fn maybe_trim_wal(&self, trim_bytes: u64) -> Result<(), TsdbError> {
+        if trim_bytes == 0 || self.head.chunk_files().is_none() || self.wal.is_none() {
+            return Ok(());
+        }
+        let wal_dir = self.dir.join("wal");
+        let after = wal::latest_checkpoint(&wal_dir)?.map_or(0, |(n, _)| n);
+        let grown: u64 = wal::list_segments(&wal_dir)?
+            .iter()
+            .filter(|(n, _)| *n > after)
+            .filter_map(|(_, p)| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        if grown < trim_bytes {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let cp = self.checkpoint_wal(self.head.min_valid_t())?;
+        self.wal_trims.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            wal_bytes_before = grown,
+            checkpoint_bytes = cp.bytes,
+            samples_kept = cp.samples,
+            samples_in_chunk_files = cp.in_chunk_files,
+            seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
+            "WAL trimmed to what the head chunk files do not hold"
         );
         Ok(())
     }
@@ -175,6 +229,9 @@ impl TenantDb {
             }
             let end = mint.div_euclid(self.block_range) * self.block_range + self.block_range;
             self.cut_head(end)?;
+        }
+        if let Err(e) = self.maybe_trim_wal(opts.wal_trim_bytes) {
+            tracing::error!(error = %e, tenant_dir = %self.dir.display(), "WAL trim failed; the WAL is untouched");
         }
         if let Err(e) = self.compact(opts, stop) {
             self.compactions_failed.fetch_add(1, Ordering::Relaxed);

@@ -41,6 +41,8 @@ pub(crate) struct TenantDb {
     compactions: AtomicU64,
     compactions_failed: AtomicU64,
     retention_deletes: AtomicU64,
+    /// WAL checkpoints taken between head cuts (see `maybe_trim_wal`).
+    wal_trims: AtomicU64,
     pub series_created: AtomicU64,
     pub replay_samples: u64,
     pub replay_seconds: f64,
@@ -198,6 +200,7 @@ impl TenantDb {
             compactions: AtomicU64::new(0),
             compactions_failed: AtomicU64::new(0),
             retention_deletes: AtomicU64::new(0),
+            wal_trims: AtomicU64::new(0),
             series_created: AtomicU64::new(0),
             replay_samples: stats.samples,
             replay_seconds: secs,

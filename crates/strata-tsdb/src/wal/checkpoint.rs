@@ -39,6 +39,8 @@ pub(crate) struct CheckpointStats {
     pub tombstones: u64,
     pub dropped_series: u64,
     pub dropped_samples: u64,
+    /// In-order samples left out because synced head chunk files hold them.
+    pub in_chunk_files: u64,
     /// Size of the checkpoint file.
     pub bytes: u64,
 }
@@ -135,6 +137,9 @@ struct Folder<'a> {
     out: &'a mut FrameFile,
     live: &'a RoaringBitmap,
     min_t: i64,
+    /// Per series id, in-order samples at or before this are in synced
+    /// head chunk files: left out.
+    floors: &'a [i64],
     series: SeriesRecordBuilder,
     samples: SamplesRecordBuilder,
     /// Out-of-order samples stay out-of-order records (see
@@ -166,6 +171,11 @@ impl Folder<'_> {
     }
 
     fn sample(&mut self, id: u32, s: Sample, out_of_order: bool) {
+        let in_file = !out_of_order && self.floors.get(id as usize).is_some_and(|f| s.t <= *f);
+        if in_file {
+            self.stats.in_chunk_files += 1;
+            return;
+        }
         if self.live.contains(id) && s.t >= self.min_t {
             let b = if out_of_order {
                 &mut self.ooo_samples
@@ -282,6 +292,7 @@ pub(crate) fn checkpoint(
     upto: u64,
     live: &RoaringBitmap,
     min_t: i64,
+    floors: &[i64],
 ) -> Result<CheckpointStats, TsdbError> {
     let prev = latest_checkpoint(dir)?;
     if prev.as_ref().is_some_and(|(p, _)| *p >= upto) {
@@ -297,6 +308,7 @@ pub(crate) fn checkpoint(
             out,
             live,
             min_t,
+            floors,
             series: SeriesRecordBuilder::default(),
             samples: SamplesRecordBuilder::default(),
             ooo_samples: SamplesRecordBuilder::out_of_order(),

@@ -538,7 +538,7 @@ fn checkpoint_folds_a_v1_checkpoint_and_segments() -> Result<(), TsdbError> {
     let tmp = v1_fixture()?;
     let dir = tmp.path().join("wal");
     // Series 2 and 5 are gone from the head; samples before 16000 are in a block.
-    let st = checkpoint(&dir, 4, &live(&[1, 3, 4]), 16000)?;
+    let st = checkpoint(&dir, 4, &live(&[1, 3, 4]), 16000, &[])?;
     truncate_before(&dir, 4)?;
     assert_eq!(
         list_segments(&dir)?
@@ -605,7 +605,7 @@ fn checkpoint_filters_and_folds_the_previous_one() -> Result<(), TsdbError> {
     // Concurrent appends land after the rotation, outside the checkpoint.
     let x3 = samples_rec(&[(1, 400, 7.0)]);
     wal.wait(wal.enqueue(&[&x3]))?;
-    let st = checkpoint(&dir, upto, &live(&[1, 3]), 200)?;
+    let st = checkpoint(&dir, upto, &live(&[1, 3]), 200, &[])?;
     truncate_before(&dir, upto)?;
     let tomb_n = Norm::Tombstone(
         vec![("__name__".into(), MatchOp::Equal, "a".into())],
@@ -632,7 +632,7 @@ fn checkpoint_filters_and_folds_the_previous_one() -> Result<(), TsdbError> {
     wal.wait(wal.enqueue(&[&s4, &x4]))?;
     let upto2 = wal.rotate()?;
     assert!(upto2 > upto);
-    checkpoint(&dir, upto2, &live(&[1, 4]), 300)?;
+    checkpoint(&dir, upto2, &live(&[1, 4]), 300, &[])?;
     truncate_before(&dir, upto2)?;
     assert_eq!(
         replay_all(&dir, false)?,
@@ -648,7 +648,7 @@ fn checkpoint_filters_and_folds_the_previous_one() -> Result<(), TsdbError> {
     );
     // A checkpoint that is already there is not redone.
     assert_eq!(
-        checkpoint(&dir, upto2, &live(&[]), 0)?,
+        checkpoint(&dir, upto2, &live(&[]), 0, &[])?,
         CheckpointStats::default()
     );
     Ok(())
@@ -673,7 +673,7 @@ fn checkpoint_leftover_tmp_is_ignored_and_removed() -> Result<(), TsdbError> {
     ];
     assert_eq!(replay_all(&dir, false)?, want, "the tmp dir is never read");
     // A crash after the checkpoint but before truncation: also fine.
-    checkpoint(&dir, upto, &live(&[1]), 0)?;
+    checkpoint(&dir, upto, &live(&[1]), 0, &[])?;
     assert!(!junk.exists(), "the next checkpoint replaces the leftover");
     let mut with_mv = vec![Norm::MinValid(0)];
     with_mv.extend(want.clone());
@@ -700,7 +700,7 @@ fn checkpoint_refuses_a_damaged_segment() -> Result<(), TsdbError> {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&seg, &bytes)?;
-    assert!(checkpoint(&dir, upto, &live(&[1]), 0).is_err());
+    assert!(checkpoint(&dir, upto, &live(&[1]), 0, &[]).is_err());
     assert!(latest_checkpoint(&dir)?.is_none());
     assert!(seg.exists());
     Ok(())
