@@ -964,32 +964,51 @@ impl Head {
     /// series is gone or holds nothing there.
     pub fn series_range_chunks(&self, id: u32, lo: i64, end: i64) -> Option<RangeChunks> {
         let lo = lo.max(self.trunc_t());
-        let shard = self.shards[shard_of(id)].lock();
-        let s = shard.get(id)?;
-        let mut out = RangeChunks::default();
         let hi = end.saturating_sub(1);
-        if s.ooo.iter().any(|x| x.t >= lo && x.t < end) {
-            // Out-of-order samples interleave with the chunks: merge them.
-            out.tail = s.samples(lo, hi);
-        } else {
-            for c in s.closed.iter().filter(|c| c.max_t >= lo && c.min_t <= hi) {
-                if c.min_t >= lo && c.max_t <= hi && out.tail.is_empty() {
-                    out.encoded.push(c.clone());
-                } else {
-                    let from = out.tail.len();
-                    if strata_block::codec::decode(&c.data, &mut out.tail).is_none() {
-                        tracing::error!("corrupt closed head chunk skipped");
-                        out.tail.truncate(from);
+        let mut out = RangeChunks::default();
+        // Under the shard lock only references and the open chunk's copy;
+        // chunks that need decoding are read after it is released (no I/O
+        // under a head lock).
+        let mut partial: Vec<ClosedChunk> = Vec::new();
+        let mut open: Option<Vec<u8>> = None;
+        {
+            let shard = self.shards[shard_of(id)].lock();
+            let s = shard.get(id)?;
+            if s.ooo.iter().any(|x| x.t >= lo && x.t < end) {
+                // Out-of-order samples interleave with the chunks: merge them.
+                out.tail = s.samples(lo, hi);
+            } else {
+                for c in s.closed.iter().filter(|c| c.max_t >= lo && c.min_t <= hi) {
+                    if c.min_t >= lo && c.max_t <= hi && partial.is_empty() {
+                        out.encoded.push(c.clone());
+                    } else {
+                        partial.push(c.clone());
                     }
                 }
+                if s.open.count() > 0 && s.open.min_t <= hi && s.open.max_t() >= lo {
+                    open = Some(s.open.encoded());
+                }
             }
-            if s.open.count() > 0 && s.open.min_t <= hi && s.open.max_t() >= lo {
-                let open = s.open.encoded();
-                out.tail
-                    .extend(XorIter::new(&open).map(|(t, v)| Sample::new(t, v)));
-            }
-            out.tail.retain(|x| x.t >= lo && x.t <= hi);
         }
+        let mut bytes = Vec::new();
+        for c in &partial {
+            let from = out.tail.len();
+            bytes.clear();
+            // Read, not through the map (see `write_head_range`).
+            if let Err(e) = c.data.read_into(&mut bytes) {
+                tracing::error!(error = %e, "unreadable head chunk skipped");
+                continue;
+            }
+            if strata_block::codec::decode(&bytes, &mut out.tail).is_none() {
+                tracing::error!("corrupt closed head chunk skipped");
+                out.tail.truncate(from);
+            }
+        }
+        if let Some(open) = open {
+            out.tail
+                .extend(XorIter::new(&open).map(|(t, v)| Sample::new(t, v)));
+        }
+        out.tail.retain(|x| x.t >= lo && x.t <= hi);
         if out.encoded.is_empty() && out.tail.is_empty() {
             return None;
         }

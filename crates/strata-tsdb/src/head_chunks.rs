@@ -45,22 +45,45 @@ pub(crate) const ENCODING_COLUMNS: u8 = 1;
 pub(crate) enum ChunkBytes {
     Mem(Arc<[u8]>),
     Mapped {
-        map: Arc<memmap2::Mmap>,
+        file: Arc<MappedFile>,
         off: u32,
         len: u32,
     },
+}
+
+/// A head chunk file, mapped for queries and open for positioned reads:
+/// a head cut reads every chunk once and must not leave them all mapped
+/// into this process' memory.
+#[derive(Debug)]
+pub(crate) struct MappedFile {
+    map: memmap2::Mmap,
+    file: File,
 }
 
 impl ChunkBytes {
     pub fn bytes(&self) -> &[u8] {
         match self {
             ChunkBytes::Mem(b) => b,
-            ChunkBytes::Mapped { map, off, len } => {
+            ChunkBytes::Mapped { file, off, len } => {
                 let (off, len) = (*off as usize, *len as usize);
                 // Bounds were checked when the chunk was written or scanned.
-                map.get(off..off + len).unwrap_or(&[])
+                file.map.get(off..off + len).unwrap_or(&[])
             }
         }
+    }
+
+    /// Appends the bytes to `out` without touching the map (positioned
+    /// read through the page cache).
+    pub fn read_into(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        match self {
+            ChunkBytes::Mem(b) => out.extend_from_slice(b),
+            ChunkBytes::Mapped { file, off, len } => {
+                let at = out.len();
+                out.resize(at + *len as usize, 0);
+                file.file.read_exact_at(&mut out[at..], u64::from(*off))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -94,7 +117,7 @@ pub(crate) struct LoadedChunk {
 struct ActiveFile {
     seq: u32,
     file: File,
-    map: Arc<memmap2::Mmap>,
+    mapped: Arc<MappedFile>,
     /// Next free offset (reserved by `fetch_add`).
     next: AtomicU64,
     /// This file's entry in `HeadChunkFiles::max_t`.
@@ -312,19 +335,20 @@ impl HeadChunkFiles {
             // SAFETY: a finished head chunk file is never written again (new
             // chunks go to a new file) and has reached its final size; it is
             // only ever deleted, and unlinking keeps the mapping valid.
-            let map = Arc::new(unsafe { memmap2::Mmap::map(&file)? });
+            let map = unsafe { memmap2::Mmap::map(&file)? };
             if (map.len() as u64) < valid {
                 return Err(TsdbError::Corruption {
                     location: path.display().to_string(),
                     reason: "head chunk file shrank while opening".into(),
                 });
             }
+            let mapped = Arc::new(MappedFile { map, file });
             for (id, labels_hash, info, data) in found {
                 loaded.entry(id).or_default().push(LoadedChunk {
                     labels_hash,
                     info,
                     bytes: ChunkBytes::Mapped {
-                        map: map.clone(),
+                        file: mapped.clone(),
                         off: data.start as u32,
                         len: (data.end - data.start) as u32,
                     },
@@ -375,13 +399,17 @@ impl HeadChunkFiles {
         // to offsets it reserved and has not handed out; a chunk is read
         // through the map only after its write returned, and the kernel's
         // page cache keeps the map coherent with those writes.
-        let map = Arc::new(unsafe { memmap2::Mmap::map(&file)? });
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        let mapped = Arc::new(MappedFile {
+            map,
+            file: file.try_clone()?,
+        });
         let max_t = Arc::new(AtomicI64::new(i64::MIN));
         self.max_t.lock().insert(seq, max_t.clone());
         let old = self.active.write().replace(ActiveFile {
             seq,
             file,
-            map,
+            mapped,
             next: AtomicU64::new(FILE_HEADER),
             max_t,
         });
@@ -430,7 +458,7 @@ impl HeadChunkFiles {
                     f.max_t.fetch_max(info.max_t, Ordering::AcqRel);
                     let data_off = (off as usize + RECORD_HEADER) as u32;
                     return Some(ChunkBytes::Mapped {
-                        map: f.map.clone(),
+                        file: f.mapped.clone(),
                         off: data_off,
                         len: data.len() as u32,
                     });

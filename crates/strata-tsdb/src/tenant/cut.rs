@@ -55,17 +55,34 @@ impl TenantDb {
         // into full ones — one series decoded at a time, so memory stays
         // bounded — and keeps full ones as they are.
         w.merge_small_chunks(true);
+        // Chunk bytes are read (not touched through the map) into a buffer
+        // reused series after series: a cut reads every chunk of the range
+        // once, and mapped pages would stay counted in this process' memory.
+        let mut arena: Vec<u8> = Vec::new();
+        let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
         for (labels, id) in series {
             let Some(rc) = self.head.series_range_chunks(id, lo, end) else {
                 continue;
             };
+            arena.clear();
+            spans.clear();
+            for c in &rc.encoded {
+                let at = arena.len();
+                c.data.read_into(&mut arena)?;
+                spans.push(at..arena.len());
+            }
             let mut inputs: Vec<ChunkInput<'_>> = Vec::with_capacity(rc.encoded.len() + 1);
-            inputs.extend(rc.encoded.iter().map(|c| ChunkInput::Encoded {
-                min_t: c.min_t,
-                max_t: c.max_t,
-                num_samples: u32::from(c.num_samples),
-                data: &c.data,
-            }));
+            inputs.extend(
+                rc.encoded
+                    .iter()
+                    .zip(&spans)
+                    .map(|(c, r)| ChunkInput::Encoded {
+                        min_t: c.min_t,
+                        max_t: c.max_t,
+                        num_samples: u32::from(c.num_samples),
+                        data: &arena[r.clone()],
+                    }),
+            );
             if !rc.tail.is_empty() {
                 inputs.push(ChunkInput::Samples(&rc.tail));
             }

@@ -128,16 +128,16 @@ impl TenantDb {
         };
         // Reading and decoding the WAL (one thread) runs beside appending
         // what it decoded (the others).
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(16);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(4);
         let stats = std::thread::scope(|scope| {
             let dir = &wal_dir;
             let reader = scope.spawn(move || {
-                let mut batch = Vec::with_capacity(64);
+                let mut batch = Vec::with_capacity(16);
                 let r = wal::replay(dir, !read_only, |rec| {
                     batch.push(rec);
-                    if batch.len() >= 64 {
+                    if batch.len() >= 16 {
                         // The receiver only stops after the sender does.
-                        let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(64)));
+                        let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(16)));
                     }
                 });
                 if !batch.is_empty() {
