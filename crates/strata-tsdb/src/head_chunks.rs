@@ -4,10 +4,10 @@
 //! series' chunks here (Prometheus' `chunks_head`, our own format:
 //! docs/format-wal.md "Head chunk files").
 //!
-//! The WAL stays the record of truth: every sample in these files is also
-//! in the WAL (a checkpoint keeps everything from the last cut on), so the
-//! files are never fsynced and a torn or lost tail only means more replay.
-//! What the files must guarantee is that what they hand back is a prefix of
+//! Until a WAL checkpoint leaves their samples out (it calls `sync` first,
+//! see `TenantDb::checkpoint_wal`), every sample in these files is also in
+//! the WAL, so the write path never fsyncs them and a torn or lost tail
+//! only means more replay. What the files must guarantee is that what they hand back is a prefix of
 //! each series' in-order samples: a chunk is written (one positional write,
 //! at an offset reserved in file order) before the next chunk of the same
 //! series can close, so scanning stops at the first damaged record and
