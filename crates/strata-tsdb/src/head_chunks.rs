@@ -212,9 +212,14 @@ type Found = Vec<(u32, u64, ChunkInfo, std::ops::Range<usize>)>;
 /// The valid records of a file from its header on: (records, newest chunk
 /// time, end of the valid part).
 fn scan(file: &File, len: u64) -> Result<(Found, i64, u64), TsdbError> {
-    use std::io::{BufReader, Read, Seek, SeekFrom};
+    use std::io::{BufReader, Seek, SeekFrom};
     let mut r = BufReader::with_capacity(256 << 10, file);
     r.seek(SeekFrom::Start(FILE_HEADER))?;
+    Ok(scan_records(r, len))
+}
+
+/// The records after the file header, read from `r` (positioned there).
+fn scan_records(mut r: impl std::io::Read, len: u64) -> (Found, i64, u64) {
     let mut pos = FILE_HEADER;
     let mut found = Vec::new();
     let mut newest = i64::MIN;
@@ -247,7 +252,15 @@ fn scan(file: &File, len: u64) -> Result<(Found, i64, u64), TsdbError> {
         newest = newest.max(info.max_t);
         pos += total;
     }
-    Ok((found, newest, pos))
+    (found, newest, pos)
+}
+
+/// Fuzzing entry point: arbitrary bytes as the records of a head chunk
+/// file; returns the number of valid records.
+#[doc(hidden)]
+pub fn fuzz_scan(bytes: &[u8]) -> usize {
+    let len = FILE_HEADER + bytes.len() as u64;
+    scan_records(bytes, len).0.len()
 }
 
 /// Whether anything but zeros follows `from` within the reach of writes

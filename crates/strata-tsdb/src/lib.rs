@@ -7,6 +7,10 @@
 mod chunk;
 mod head;
 mod head_chunks;
+
+/// Fuzzing entry point for the head chunk file scan (see `fuzz/`).
+#[doc(hidden)]
+pub use head_chunks::fuzz_scan as fuzz_scan_head_chunks;
 mod tenant;
 mod wal;
 
