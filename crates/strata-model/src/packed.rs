@@ -115,7 +115,7 @@ impl PackedLabels {
                     break;
                 }
             }
-            let ok = len == want.len() && b.get(pos..pos + len) == Some(want);
+            let ok = len == want.len() && b.get(pos..pos + len).is_some_and(|s| short_eq(s, want));
             pos += len;
             ok
         };
@@ -125,6 +125,28 @@ impl PackedLabels {
             }
         }
         pos == b.len()
+    }
+}
+
+/// Byte equality of two equally long slices without a `memcmp` call for
+/// short ones: label names and most values are a few bytes, and a write
+/// request compares thousands of them.
+#[inline]
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    match n {
+        0 => true,
+        1..=7 => a.iter().zip(b).all(|(x, y)| x == y),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
     }
 }
 
@@ -198,6 +220,18 @@ mod tests {
             prop_assert_eq!(c.cmp(&s), labels.cmp(&shorter));
             prop_assert_eq!(s.cmp(&c), shorter.cmp(&labels));
             prop_assert!(c == PackedLabels::from_labels(&labels));
+        }
+
+        #[test]
+        fn short_eq_is_byte_equality(a in proptest::collection::vec(any::<u8>(), 0..40), flip in any::<usize>()) {
+            prop_assert!(short_eq(&a, &a.clone()));
+            if !a.is_empty() {
+                let mut b = a.clone();
+                let i = flip % b.len();
+                b[i] ^= 1;
+                prop_assert!(!short_eq(&a, &b));
+                prop_assert!(!short_eq(&a, &a[..a.len() - 1]));
+            }
         }
     }
 }
