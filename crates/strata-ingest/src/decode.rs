@@ -143,7 +143,21 @@ impl<'a> Wire<'a> {
         self.pos >= self.b.len()
     }
 
+    /// Most varints in a write request (tags, lengths, small ints) are one
+    /// byte: that case stays inline, the rest takes `varint_long`.
+    #[inline]
     fn varint(&mut self) -> Result<u64, IngestError> {
+        if let Some(&b) = self.b.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
+        self.varint_long()
+    }
+
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64, IngestError> {
         let mut v: u64 = 0;
         for i in 0..10 {
             let byte = *self

@@ -535,6 +535,7 @@ impl HeadChunkFiles {
                 Err(e) => return Err(e.into()),
             }
             self.max_t.lock().remove(&seq);
+            self.synced.lock().remove(&seq);
         }
         Ok(())
     }
