@@ -14,21 +14,8 @@ use std::time::{Duration, Instant};
 use strata_block::{Block, BlockWriter, ChunkInput};
 use strata_model::{Labels, MatchOp, Matcher, Querier, Sample, SelectHints};
 
-fn status(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
-}
+mod common;
+use common::{mib, status};
 
 struct Rng(u64);
 

@@ -142,24 +142,10 @@ fn file_name(seq: u32) -> String {
 }
 
 fn list_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, TsdbError> {
-    let mut out = Vec::new();
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e.into()),
-    };
-    for e in rd {
-        let e = e?;
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.len() == 6
-            && let Ok(seq) = name.parse::<u32>()
-        {
-            out.push((seq, e.path()));
-        }
-    }
-    out.sort_unstable_by_key(|(s, _)| *s);
-    Ok(out)
+    Ok(crate::wal::list_numbered(dir, 6)?
+        .into_iter()
+        .filter_map(|(n, p)| u32::try_from(n).ok().map(|n| (n, p)))
+        .collect())
 }
 
 fn encode_header(id: u32, labels_hash: u64, info: &ChunkInfo, len: u32, out: &mut Vec<u8>) {

@@ -66,6 +66,12 @@ pub(crate) fn segment_name(n: u64) -> String {
 
 /// Numbered segments in `dir`, ascending.
 pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, TsdbError> {
+    list_numbered(dir, 8)
+}
+
+/// Files of `dir` named by a number of exactly `digits` digits, ascending
+/// (WAL segments, head chunk files); a missing directory has none.
+pub(crate) fn list_numbered(dir: &Path, digits: usize) -> Result<Vec<(u64, PathBuf)>, TsdbError> {
     let mut out = Vec::new();
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -76,7 +82,7 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, TsdbError
         let e = e?;
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.len() == 8
+        if name.len() == digits
             && name.bytes().all(|b| b.is_ascii_digit())
             && let Ok(n) = name.parse::<u64>()
         {
