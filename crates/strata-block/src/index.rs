@@ -1008,14 +1008,8 @@ impl MmapIndex {
 
     /// Series matching every matcher, as `MemPostings::select`.
     pub(crate) fn select(&self, matchers: &[Matcher]) -> Result<RoaringBitmap, BlockError> {
-        let mut order: Vec<&Matcher> = matchers.iter().collect();
-        order.sort_by_key(|m| match m.op {
-            MatchOp::Equal if !m.value.is_empty() => 0,
-            MatchOp::RegexMatch => 1,
-            _ => 2,
-        });
         let mut acc: Option<RoaringBitmap> = None;
-        for m in order {
+        for m in crate::postings::selection_order(matchers) {
             let p = self.for_matcher(m)?;
             let next = match acc {
                 None => p,

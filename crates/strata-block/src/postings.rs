@@ -6,6 +6,19 @@ use roaring::RoaringBitmap;
 use std::collections::{BTreeMap, HashMap};
 use strata_model::{Labels, MatchOp, Matcher};
 
+/// The order in which matchers are intersected: equality first (it
+/// usually narrows the most and costs one lookup), then regex matches,
+/// then the rest. Shared by the in-memory and the mmap'd postings.
+pub(crate) fn selection_order(matchers: &[Matcher]) -> Vec<&Matcher> {
+    let mut order: Vec<&Matcher> = matchers.iter().collect();
+    order.sort_by_key(|m| match m.op {
+        MatchOp::Equal if !m.value.is_empty() => 0,
+        MatchOp::RegexMatch => 1,
+        _ => 2,
+    });
+    order
+}
+
 #[derive(Default, Debug)]
 pub struct MemPostings {
     by_label: HashMap<String, BTreeMap<String, RoaringBitmap>>,
@@ -119,15 +132,8 @@ impl MemPostings {
 
     /// Series matching every matcher (all series when there are none).
     pub fn select(&self, matchers: &[Matcher]) -> RoaringBitmap {
-        let mut order: Vec<&Matcher> = matchers.iter().collect();
-        // Equality first: it usually narrows the most and costs one lookup.
-        order.sort_by_key(|m| match m.op {
-            MatchOp::Equal if !m.value.is_empty() => 0,
-            MatchOp::RegexMatch => 1,
-            _ => 2,
-        });
         let mut acc: Option<RoaringBitmap> = None;
-        for m in order {
+        for m in selection_order(matchers) {
             let p = self.for_matcher(m);
             let next = match acc {
                 None => p,
