@@ -100,31 +100,44 @@ impl PackedLabels {
     /// Compares with a borrowed label set on raw bytes (no UTF-8 checks):
     /// this runs for every series of every write request.
     pub fn eq_refs(&self, refs: &[LabelRef<'_>]) -> bool {
-        let b = &self.0;
+        let b: &[u8] = &self.0;
         let mut pos = 0usize;
-        let mut take = |want: &[u8]| -> bool {
-            let (mut len, mut shift) = (0usize, 0u32);
-            loop {
-                let Some(&byte) = b.get(pos) else {
-                    return false;
-                };
-                pos += 1;
-                len |= usize::from(byte & 0x7f) << shift;
-                shift += 7;
-                if byte < 0x80 {
-                    break;
-                }
-            }
-            let ok = len == want.len() && b.get(pos..pos + len).is_some_and(|s| short_eq(s, want));
-            pos += len;
-            ok
-        };
         for r in refs {
-            if !take(r.name.as_bytes()) || !take(r.value.as_bytes()) {
-                return false;
+            for want in [r.name.as_bytes(), r.value.as_bytes()] {
+                // Names and values under 128 bytes (nearly all) have a
+                // one-byte length: compare it directly.
+                let len = match b.get(pos) {
+                    Some(&l) if l < 0x80 => {
+                        pos += 1;
+                        usize::from(l)
+                    }
+                    Some(_) => match read_len(b, &mut pos) {
+                        Some(l) => l,
+                        None => return false,
+                    },
+                    None => return false,
+                };
+                if len != want.len() || !b.get(pos..pos + len).is_some_and(|s| short_eq(s, want)) {
+                    return false;
+                }
+                pos += len;
             }
         }
         pos == b.len()
+    }
+}
+
+/// A multi-byte uvarint length at `pos`, advancing it.
+fn read_len(b: &[u8], pos: &mut usize) -> Option<usize> {
+    let (mut len, mut shift) = (0usize, 0u32);
+    loop {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        len |= usize::from(byte & 0x7f).checked_shl(shift)?;
+        shift += 7;
+        if byte < 0x80 {
+            return Some(len);
+        }
     }
 }
 
