@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
-use strata_model::{Appendable, RejectReason, TenantId, WriteBatch};
+use strata_model::{AppendLimits, Appendable, RejectReason, TenantId, WriteBatch};
 
 /// How many rejected series a report names; the rest are only counted.
 pub const MAX_NAMED_REJECTIONS: usize = 5;
@@ -31,6 +31,9 @@ pub struct IngesterOptions {
     pub ingestion_rate: f64,
     /// Samples a tenant may write in a burst above the rate.
     pub ingestion_burst: f64,
+    /// Series a tenant may hold in the head (0: no limit); enforced by
+    /// storage, which alone knows atomically whether a series is new.
+    pub max_series_per_tenant: usize,
 }
 
 impl Default for IngesterOptions {
@@ -39,6 +42,7 @@ impl Default for IngesterOptions {
             limits: Limits::default(),
             ingestion_rate: 0.0,
             ingestion_burst: 2_000_000.0,
+            max_series_per_tenant: 5_000_000,
         }
     }
 }
@@ -304,7 +308,10 @@ impl Ingester {
         let outcome = if batch.is_empty() {
             Default::default()
         } else {
-            self.storage.append(tenant, batch)?
+            let limits = AppendLimits {
+                max_series: self.opts.max_series_per_tenant,
+            };
+            self.storage.append(tenant, batch, &limits)?
         };
         let m = &self.metrics;
         m.samples_rejected_invalid.inc_by(invalid_samples);
@@ -368,10 +375,9 @@ mod tests {
     use strata_model::{LabelRef, Queryable, Sample, SelectHints};
     use strata_tsdb::{Db, DbOptions};
 
-    fn open_db(dir: &std::path::Path, max_series: usize) -> Arc<Db> {
+    fn open_db(dir: &std::path::Path) -> Arc<Db> {
         let opts = DbOptions {
             data_dir: dir.to_path_buf(),
-            max_series_per_tenant: max_series,
             ..DbOptions::default()
         };
         Arc::new(Db::open(opts).unwrap())
@@ -409,7 +415,7 @@ mod tests {
     #[test]
     fn a_batch_writer_is_validated_before_storage() {
         let dir = tempfile::tempdir().unwrap();
-        let db = open_db(dir.path(), 0);
+        let db = open_db(dir.path());
         let opts = IngesterOptions {
             limits: Limits {
                 max_label_value_len: 8,
@@ -453,7 +459,7 @@ mod tests {
     #[test]
     fn a_batch_writer_is_rate_limited_per_tenant() {
         let dir = tempfile::tempdir().unwrap();
-        let db = open_db(dir.path(), 0);
+        let db = open_db(dir.path());
         let opts = IngesterOptions {
             // A refill so slow that the test cannot earn a token back.
             ingestion_rate: 1e-6,
@@ -487,8 +493,14 @@ mod tests {
     #[test]
     fn a_series_limit_rejection_marks_the_report_limited() {
         let dir = tempfile::tempdir().unwrap();
-        let db = open_db(dir.path(), 1);
-        let (ingester, _) = ingester(&db, IngesterOptions::default());
+        let db = open_db(dir.path());
+        let (ingester, _) = ingester(
+            &db,
+            IngesterOptions {
+                max_series_per_tenant: 1,
+                ..IngesterOptions::default()
+            },
+        );
         let tenant = TenantId::single();
         let mut batch = WriteBatch::new();
         batch.push(&[lr("__name__", "one")], &[Sample::new(1, 1.0)]);

@@ -56,6 +56,16 @@ pub struct AppendOutcome {
     pub rejected: Vec<Rejection>,
 }
 
+/// The limits a writer's policy sets on one append, enforced by storage
+/// where only it can check them atomically (whether a series is new). The
+/// ingester owns the policy and passes it with every append.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppendLimits {
+    /// Series the tenant may hold in the head (0: no limit); beyond it new
+    /// series are refused with `RejectReason::SeriesLimit`.
+    pub max_series: usize,
+}
+
 /// Storage that accepts writes. An append is durable when it returns `Ok`
 /// (in the WAL, for the TSDB); per-series refusals are in the outcome, and
 /// an `Err` means nothing of the batch can be assumed stored.
@@ -64,5 +74,6 @@ pub trait Appendable: Send + Sync {
         &self,
         tenant: &TenantId,
         batch: &WriteBatch<'_>,
+        limits: &AppendLimits,
     ) -> Result<AppendOutcome, StorageError>;
 }

@@ -21,7 +21,7 @@ pub mod varint;
 pub mod write;
 
 pub use admin::{CardinalityStats, StorageAdmin, TsdbMetrics};
-pub use append::{AppendOutcome, Appendable, RejectReason, Rejection};
+pub use append::{AppendLimits, AppendOutcome, Appendable, RejectReason, Rejection};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME, hash_pairs};
 pub use matcher::{MatchOp, Matcher, MatcherError, PromRegex};
 pub use merge::{MergeSampleIter, merge_series_sets, merge_series_sets_labels_only};

@@ -18,7 +18,9 @@ use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use strata_model::{Appendable, Matcher, Querier, Queryable, StorageError, TenantId, WriteBatch};
+use strata_model::{
+    AppendLimits, Appendable, Matcher, Querier, Queryable, StorageError, TenantId, WriteBatch,
+};
 
 pub use chunk::{XorAppender, XorIter};
 use tenant::TenantDb;
@@ -57,8 +59,6 @@ pub struct DbOptions {
     pub retention_time_ms: Option<i64>,
     pub retention_size_bytes: Option<u64>,
     pub out_of_order_window_ms: i64,
-    /// 0 = unlimited.
-    pub max_series_per_tenant: usize,
     pub wal_sync: WalSync,
     pub wal_segment_bytes: u64,
     /// WAL growth since its last checkpoint after which maintenance
@@ -76,7 +76,6 @@ impl Default for DbOptions {
             retention_time_ms: Some(15 * 24 * 3600 * 1000),
             retention_size_bytes: None,
             out_of_order_window_ms: 0,
-            max_series_per_tenant: 5_000_000,
             wal_sync: WalSync::Interval(std::time::Duration::from_secs(1)),
             wal_segment_bytes: 128 << 20,
             // About 4 M samples: replay reads them in a quarter second.
@@ -288,16 +287,28 @@ impl Db {
         Ok(db)
     }
 
+    /// Appends with no series limit (tools, tests, benchmarks). Writers of
+    /// the server go through the ingester, which passes its limits
+    /// (`Appendable::append`).
     pub fn append(
         &self,
         tenant: &TenantId,
         batch: &WriteBatch<'_>,
     ) -> Result<AppendOutcome, TsdbError> {
+        self.append_with_limits(tenant, batch, &AppendLimits::default())
+    }
+
+    pub fn append_with_limits(
+        &self,
+        tenant: &TenantId,
+        batch: &WriteBatch<'_>,
+        limits: &AppendLimits,
+    ) -> Result<AppendOutcome, TsdbError> {
         if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(TsdbError::Closed);
         }
         let db = self.tenant_or_create(tenant)?;
-        db.append(batch)
+        db.append(batch, limits.max_series)
     }
 
     pub fn snapshot(&self, tenant: &TenantId, dir: &Path) -> Result<Vec<PathBuf>, TsdbError> {
@@ -440,8 +451,9 @@ impl Appendable for Db {
         &self,
         tenant: &TenantId,
         batch: &WriteBatch<'_>,
+        limits: &AppendLimits,
     ) -> Result<AppendOutcome, StorageError> {
-        Db::append(self, tenant, batch).map_err(StorageError::from)
+        Db::append_with_limits(self, tenant, batch, limits).map_err(StorageError::from)
     }
 }
 

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use strata_model::{
-    LabelRef, Labels, MatchOp, Matcher, Queryable, Sample, SelectHints, TenantId, WriteBatch,
+    AppendLimits, LabelRef, Labels, MatchOp, Matcher, Queryable, Sample, SelectHints, TenantId,
+    WriteBatch,
 };
 use strata_tsdb::{Clock, Db, DbOptions, RejectReason, WalSync};
 
@@ -54,6 +55,30 @@ fn write(
     db.append(tenant, &b)
 }
 
+fn write_limited(
+    db: &Db,
+    tenant: &TenantId,
+    name: &str,
+    inst: &str,
+    samples: &[(i64, f64)],
+    max_series: usize,
+) -> Result<strata_tsdb::AppendOutcome, strata_tsdb::TsdbError> {
+    let labels = [
+        LabelRef {
+            name: "__name__",
+            value: name,
+        },
+        LabelRef {
+            name: "instance",
+            value: inst,
+        },
+    ];
+    let s: Vec<Sample> = samples.iter().map(|&(t, v)| Sample::new(t, v)).collect();
+    let mut b = WriteBatch::new();
+    b.push(&labels, &s);
+    db.append_with_limits(tenant, &b, &AppendLimits { max_series })
+}
+
 fn read(
     db: &Db,
     tenant: &TenantId,
@@ -82,7 +107,6 @@ fn append_semantics() -> R {
     let dir = tempfile::tempdir()?;
     let t = TenantId::single();
     let db = Db::open(DbOptions {
-        max_series_per_tenant: 2,
         out_of_order_window_ms: 60_000,
         ..opts(dir.path())
     })?;
@@ -109,9 +133,10 @@ fn append_semantics() -> R {
         read(&db, &t, "m")?[0].1,
         vec![(1000, 1.0), (2000, 2.0), (50_000, 4.0), (100_000, 5.0)]
     );
-    // Series limit: existing series keep appending, the third is refused.
+    // Series limit (the ingester passes it with every append): existing
+    // series keep appending, the third is refused.
     write(&db, &t, "m", "b", &[(1000, 1.0)])?;
-    let o = write(&db, &t, "m", "c", &[(1000, 1.0)])?;
+    let o = write_limited(&db, &t, "m", "c", &[(1000, 1.0)], 2)?;
     assert_eq!(o.rejected[0].reason, RejectReason::SeriesLimit);
     assert_eq!(
         write(&db, &t, "m", "b", &[(2000, 1.0)])?.samples_accepted,

@@ -382,7 +382,6 @@ async fn serve(args: RunArgs) -> Result<()> {
             .then_some(args.retention_time.as_millis() as i64),
         retention_size_bytes: (args.retention_size > 0).then_some(args.retention_size),
         out_of_order_window_ms: args.out_of_order_window.as_millis() as i64,
-        max_series_per_tenant: args.max_series_per_tenant,
         wal_sync: args.wal_fsync,
         ..DbOptions::default()
     };
@@ -408,6 +407,7 @@ async fn serve(args: RunArgs) -> Result<()> {
             limits,
             ingestion_rate: args.ingestion_rate,
             ingestion_burst: args.ingestion_burst,
+            max_series_per_tenant: args.max_series_per_tenant,
         },
         ingest_metrics,
     ));

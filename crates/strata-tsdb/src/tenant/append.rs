@@ -56,7 +56,12 @@ impl Drop for SeriesRejects<'_> {
 }
 
 impl TenantDb {
-    pub fn append(&self, batch: &WriteBatch<'_>) -> Result<AppendOutcome, TsdbError> {
+    /// `max_series`: series the tenant may hold (0: no limit).
+    pub fn append(
+        &self,
+        batch: &WriteBatch<'_>,
+        max_series: usize,
+    ) -> Result<AppendOutcome, TsdbError> {
         let wal = self.wal()?;
         let head = &self.head;
         let mut out = AppendOutcome::default();
@@ -74,7 +79,7 @@ impl TenantDb {
                     .iter()
                     .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
             );
-            head.get_or_create(hash, labels, self.max_series, |id| {
+            head.get_or_create(hash, labels, max_series, |id| {
                 series_rec.push(id, labels.iter().map(|l| (l.name, l.value)));
                 if let Some(p) = series_rec.finish() {
                     *last_seq = Some(wal.enqueue(&[&p]));

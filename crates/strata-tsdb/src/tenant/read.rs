@@ -160,7 +160,7 @@ mod tests {
         ];
         let mut b = WriteBatch::new();
         b.push(&labels, samples);
-        let out = db.append(&b).unwrap_or_else(|e| panic!("{e}"));
+        let out = db.append(&b, 0).unwrap_or_else(|e| panic!("{e}"));
         assert!(out.rejected.is_empty(), "{:?}", out.rejected);
     }
 
