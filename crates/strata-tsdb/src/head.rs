@@ -590,7 +590,6 @@ impl Head {
             if c.labels_hash != series.hash
                 || c.info.max_t < min_valid
                 || (series.max_t != i64::MIN && c.info.min_t <= series.max_t)
-                || series.open.count() > 0
             {
                 continue;
             }
@@ -662,11 +661,23 @@ impl Head {
         labels: impl Fn(usize) -> &'l [LabelRef<'l>],
     ) -> Vec<Option<u32>> {
         let mut out = vec![None; hashes.len()];
-        let mut by_stripe: Vec<Vec<u32>> = vec![Vec::new(); STRIPES];
-        for (i, h) in hashes.iter().enumerate() {
-            by_stripe[stripe_of(*h)].push(i as u32);
+        // Batch indexes grouped by stripe (a counting sort: one allocation).
+        let mut starts = [0usize; STRIPES + 1];
+        for h in hashes {
+            starts[stripe_of(*h) + 1] += 1;
         }
-        for (k, idx) in by_stripe.iter().enumerate() {
+        for k in 0..STRIPES {
+            starts[k + 1] += starts[k];
+        }
+        let mut fill = starts;
+        let mut grouped = vec![0u32; hashes.len()];
+        for (i, h) in hashes.iter().enumerate() {
+            let k = stripe_of(*h);
+            grouped[fill[k]] = i as u32;
+            fill[k] += 1;
+        }
+        for k in 0..STRIPES {
+            let idx = &grouped[starts[k]..starts[k + 1]];
             if idx.is_empty() {
                 continue;
             }

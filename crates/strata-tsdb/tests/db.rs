@@ -39,22 +39,10 @@ fn write(
     inst: &str,
     samples: &[(i64, f64)],
 ) -> Result<strata_tsdb::AppendOutcome, strata_tsdb::TsdbError> {
-    let labels = [
-        LabelRef {
-            name: "__name__",
-            value: name,
-        },
-        LabelRef {
-            name: "instance",
-            value: inst,
-        },
-    ];
-    let s: Vec<Sample> = samples.iter().map(|&(t, v)| Sample::new(t, v)).collect();
-    let mut b = WriteBatch::new();
-    b.push(&labels, &s);
-    db.append(tenant, &b)
+    write_limited(db, tenant, name, inst, samples, 0)
 }
 
+/// `max_series` as the ingester passes it (0: no limit).
 fn write_limited(
     db: &Db,
     tenant: &TenantId,

@@ -16,7 +16,7 @@ use crate::head::{Appended, WARM_WINDOW, shard_of};
 use crate::wal;
 use crate::{AppendOutcome, RejectReason, Rejection, TsdbError};
 use std::sync::atomic::Ordering;
-use strata_model::{Matcher, WriteBatch, hash_pairs};
+use strata_model::{Matcher, Sample, WriteBatch, hash_pairs};
 
 /// Rejections of one series, counted run by run of equal reasons.
 struct SeriesRejects<'o> {
@@ -55,6 +55,45 @@ impl Drop for SeriesRejects<'_> {
     }
 }
 
+/// The WAL records of one shard's appends: in-order samples and, apart,
+/// out-of-order ones (replay must never skip those, see `REC_OOO_SAMPLES`).
+struct ShardLog {
+    samples: wal::SamplesRecordBuilder,
+    out_of_order: wal::SamplesRecordBuilder,
+    stored: u64,
+}
+
+impl ShardLog {
+    fn new() -> Self {
+        ShardLog {
+            samples: wal::SamplesRecordBuilder::default(),
+            out_of_order: wal::SamplesRecordBuilder::out_of_order(),
+            stored: 0,
+        }
+    }
+
+    /// Logs a stored sample; false when the series is gone.
+    fn record(&mut self, id: u32, s: Sample, appended: Appended) -> bool {
+        match appended {
+            Appended::Stored => self.samples.push(id, s),
+            Appended::StoredOutOfOrder => self.out_of_order.push(id, s),
+            Appended::Duplicate => return true,
+            Appended::Gone => return false,
+        }
+        self.stored += 1;
+        true
+    }
+
+    /// Enqueues what was logged since the last call; its sequence number.
+    fn enqueue(&mut self, wal: &wal::Wal) -> Option<u64> {
+        match (self.samples.finish(), self.out_of_order.finish()) {
+            (Some(p), Some(o)) => Some(wal.enqueue(&[&p, &o])),
+            (Some(p), None) | (None, Some(p)) => Some(wal.enqueue(&[&p])),
+            (None, None) => None,
+        }
+    }
+}
+
 impl TenantDb {
     /// `max_series`: series the tenant may hold (0: no limit).
     pub fn append(
@@ -65,27 +104,13 @@ impl TenantDb {
         let wal = self.wal()?;
         let head = &self.head;
         let mut out = AppendOutcome::default();
-        let (mut n_series, mut n_samples) = (0u64, 0u64);
+        let mut n_series = 0u64;
         let mut last_seq: Option<u64> = None;
         let mut series_rec = wal::SeriesRecordBuilder::default();
         // Series ids in batch order; None = rejected by the series limit.
         let mut ids: Vec<Option<u32>> = Vec::with_capacity(batch.len());
         // Finds or creates series `i`; a new series' WAL record is enqueued
         // before the series becomes visible (see `Head::get_or_create`).
-        let mut resolve = |i: usize, last_seq: &mut Option<u64>| {
-            let labels = batch.series_labels(i);
-            let hash = hash_pairs(
-                labels
-                    .iter()
-                    .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
-            );
-            head.get_or_create(hash, labels, max_series, |id| {
-                series_rec.push(id, labels.iter().map(|l| (l.name, l.value)));
-                if let Some(p) = series_rec.finish() {
-                    *last_seq = Some(wal.enqueue(&[&p]));
-                }
-            })
-        };
         let hashes: Vec<u64> = (0..batch.len())
             .map(|i| {
                 hash_pairs(
@@ -96,6 +121,15 @@ impl TenantDb {
                 )
             })
             .collect();
+        let mut resolve = |i: usize, last_seq: &mut Option<u64>| {
+            let labels = batch.series_labels(i);
+            head.get_or_create(hashes[i], labels, max_series, |id| {
+                series_rec.push(id, labels.iter().map(|l| (l.name, l.value)));
+                if let Some(p) = series_rec.finish() {
+                    *last_seq = Some(wal.enqueue(&[&p]));
+                }
+            })
+        };
         let known = head.lookup_many(&hashes, |i| batch.series_labels(i));
         for (i, known) in known.into_iter().enumerate() {
             if let Some(id) = known {
@@ -123,8 +157,7 @@ impl TenantDb {
             .filter_map(|(i, id)| id.map(|id| (i, id)))
             .collect();
         order.sort_unstable_by_key(|&(i, id)| (shard_of(id), i));
-        let mut samples_rec = wal::SamplesRecordBuilder::default();
-        let mut ooo_rec = wal::SamplesRecordBuilder::out_of_order();
+        let mut log = ShardLog::new();
         // Series a head cut removed between lookup and append: found again
         // (re-created) and appended in a second round.
         let mut gone: Vec<usize> = Vec::new();
@@ -142,74 +175,66 @@ impl TenantDb {
                 };
                 for s in batch.series_samples(i) {
                     match shard.append(id, *s, false) {
-                        Ok(Appended::Stored) => {
-                            samples_rec.push(id, *s);
-                            n_samples += 1;
-                        }
-                        Ok(Appended::StoredOutOfOrder) => {
-                            ooo_rec.push(id, *s);
-                            n_samples += 1;
-                        }
-                        Ok(Appended::Duplicate) => {}
-                        Ok(Appended::Gone) => {
-                            gone.push(i);
-                            break;
+                        Ok(appended) => {
+                            if !log.record(id, *s, appended) {
+                                gone.push(i);
+                                break;
+                            }
                         }
                         Err(reason) => rejects.add(reason),
                     }
                 }
             }
-            match (samples_rec.finish(), ooo_rec.finish()) {
-                (Some(p), Some(o)) => last_seq = Some(wal.enqueue(&[&p, &o])),
-                (Some(p), None) | (None, Some(p)) => last_seq = Some(wal.enqueue(&[&p])),
-                (None, None) => {}
+            if let Some(seq) = log.enqueue(wal) {
+                last_seq = Some(seq);
             }
         }
-        for i in gone {
-            let created = resolve(i, &mut last_seq);
-            let mut rejects = SeriesRejects {
-                out: &mut out.rejected,
-                series_index: i,
-                run: None,
-            };
-            let id = match created {
-                Ok((id, new)) => {
-                    n_series += u64::from(new);
-                    id
+        // A series re-created here is empty until its first sample lands,
+        // so a head cut trimming its shard in between may remove it again:
+        // find it again until its samples are in.
+        while !gone.is_empty() {
+            let mut again = Vec::new();
+            for i in std::mem::take(&mut gone) {
+                let mut rejects = SeriesRejects {
+                    out: &mut out.rejected,
+                    series_index: i,
+                    run: None,
+                };
+                let id = match resolve(i, &mut last_seq) {
+                    Ok((id, new)) => {
+                        n_series += u64::from(new);
+                        id
+                    }
+                    Err(reason) => {
+                        for _ in batch.series_samples(i) {
+                            rejects.add(reason);
+                        }
+                        continue;
+                    }
+                };
+                let mut shard = head.lock_shard(shard_of(id));
+                for s in batch.series_samples(i) {
+                    match shard.append(id, *s, false) {
+                        Ok(appended) => {
+                            if !log.record(id, *s, appended) {
+                                again.push(i);
+                                break;
+                            }
+                        }
+                        Err(reason) => rejects.add(reason),
+                    }
                 }
-                Err(reason) => {
-                    for _ in batch.series_samples(i) {
-                        rejects.add(reason);
-                    }
-                    continue;
-                }
-            };
-            let mut shard = head.lock_shard(shard_of(id));
-            for s in batch.series_samples(i) {
-                match shard.append(id, *s, false) {
-                    Ok(Appended::Stored) => {
-                        samples_rec.push(id, *s);
-                        n_samples += 1;
-                    }
-                    Ok(Appended::StoredOutOfOrder) => {
-                        ooo_rec.push(id, *s);
-                        n_samples += 1;
-                    }
-                    Ok(_) => {}
-                    Err(reason) => rejects.add(reason),
+                if let Some(seq) = log.enqueue(wal) {
+                    last_seq = Some(seq);
                 }
             }
-            match (samples_rec.finish(), ooo_rec.finish()) {
-                (Some(p), Some(o)) => last_seq = Some(wal.enqueue(&[&p, &o])),
-                (Some(p), None) | (None, Some(p)) => last_seq = Some(wal.enqueue(&[&p])),
-                (None, None) => {}
-            }
+            gone = again;
         }
         if let Some(seq) = last_seq {
             wal.wait(seq)?;
         }
         out.rejected.sort_by_key(|r| r.series_index);
-        out.samples_accepted = n_samples;
+        out.samples_accepted = log.stored;
         out.series_created = n_series;
         self.series_created.fetch_add(n_series, Ordering::Relaxed);
         Ok(out)

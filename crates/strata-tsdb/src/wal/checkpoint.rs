@@ -170,6 +170,14 @@ impl Folder<'_> {
         self.emit(s);
     }
 
+    fn samples_builder(&mut self, out_of_order: bool) -> &mut SamplesRecordBuilder {
+        if out_of_order {
+            &mut self.ooo_samples
+        } else {
+            &mut self.samples
+        }
+    }
+
     fn sample(&mut self, id: u32, s: Sample, out_of_order: bool) {
         let in_file = !out_of_order && self.floors.get(id as usize).is_some_and(|f| s.t <= *f);
         if in_file {
@@ -177,26 +185,17 @@ impl Folder<'_> {
             return;
         }
         if self.live.contains(id) && s.t >= self.min_t {
-            let b = if out_of_order {
-                &mut self.ooo_samples
-            } else {
-                &mut self.samples
-            };
-            if b.len() == 0 {
+            if self.samples_builder(out_of_order).len() == 0 {
                 // Series before samples: keep their order.
                 let s = self.series.finish();
                 self.emit(s);
             }
-            let b = if out_of_order {
-                &mut self.ooo_samples
-            } else {
-                &mut self.samples
-            };
+            let b = self.samples_builder(out_of_order);
             b.push(id, s);
+            let full = (b.len() >= MAX_SAMPLES_PER_RECORD).then(|| b.finish());
             self.stats.samples += 1;
-            if b.len() >= MAX_SAMPLES_PER_RECORD {
-                let s = b.finish();
-                self.emit(s);
+            if let Some(p) = full {
+                self.emit(p);
             }
         } else {
             self.stats.dropped_samples += 1;
