@@ -90,6 +90,19 @@ fn node_device_metric_kind(k: usize) -> Kind {
 
 /// The kube-state-metrics and cAdvisor series of one pod, shared by both
 /// label generators.
+/// node_exporter metrics per device/filesystem/interface, in both label
+/// generators (the match on their index picks each one's value model).
+const NODE_DEVICE_METRICS: [&str; 8] = [
+    "node_memory_MemAvailable_bytes",
+    "node_memory_Cached_bytes",
+    "node_filesystem_avail_bytes",
+    "node_load1",
+    "node_network_receive_bytes_total",
+    "node_network_transmit_bytes_total",
+    "node_memory_MemTotal_bytes",
+    "node_disk_io_time_seconds_total",
+];
+
 const KUBE_POD_METRICS: [(&str, Kind); 10] = [
     (
         "kube_pod_container_status_restarts_total",
@@ -215,19 +228,7 @@ fn compact(n: usize, seed: u64) -> Vec<SeriesDef> {
                 i += 1;
             }
         }
-        for (k, name) in [
-            "node_memory_MemAvailable_bytes",
-            "node_memory_Cached_bytes",
-            "node_filesystem_avail_bytes",
-            "node_load1",
-            "node_network_receive_bytes_total",
-            "node_network_transmit_bytes_total",
-            "node_memory_MemTotal_bytes",
-            "node_disk_io_time_seconds_total",
-        ]
-        .iter()
-        .enumerate()
-        {
+        for (k, name) in NODE_DEVICE_METRICS.iter().enumerate() {
             for dev in 0..34 {
                 if i >= node_n {
                     break;
@@ -468,19 +469,7 @@ fn realistic(n: usize, seed: u64) -> Vec<SeriesDef> {
                 i += 1;
             }
         }
-        for (k, name) in [
-            "node_memory_MemAvailable_bytes",
-            "node_memory_Cached_bytes",
-            "node_filesystem_avail_bytes",
-            "node_load1",
-            "node_network_receive_bytes_total",
-            "node_network_transmit_bytes_total",
-            "node_memory_MemTotal_bytes",
-            "node_disk_io_time_seconds_total",
-        ]
-        .iter()
-        .enumerate()
-        {
+        for (k, name) in NODE_DEVICE_METRICS.iter().enumerate() {
             for dev in 0..34 {
                 if i >= node_n {
                     break;
