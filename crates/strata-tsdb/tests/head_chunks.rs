@@ -180,6 +180,19 @@ fn damaged_chunk_files_fall_back_to_the_wal() -> R {
             "a damaged chunk file loses nothing"
         );
     }
+    // The scan stopped at the damaged record: the file was cut there, and
+    // the files after it are gone.
+    assert!(
+        std::fs::metadata(first)?.len() <= mid as u64,
+        "the damaged file keeps only its records before the damage"
+    );
+    for later in &files[1..] {
+        assert!(
+            !later.exists(),
+            "{} after the damage is dropped",
+            later.display()
+        );
+    }
     // A file cut short, as a crash would leave it.
     for f in chunk_files(dir.path()) {
         let len = std::fs::metadata(&f)?.len();
