@@ -1008,20 +1008,7 @@ impl MmapIndex {
 
     /// Series matching every matcher, as `MemPostings::select`.
     pub(crate) fn select(&self, matchers: &[Matcher]) -> Result<RoaringBitmap, BlockError> {
-        let mut acc: Option<RoaringBitmap> = None;
-        for m in crate::postings::selection_order(matchers) {
-            let p = self.for_matcher(m)?;
-            let next = match acc {
-                None => p,
-                Some(a) => a & p,
-            };
-            let empty = next.is_empty();
-            acc = Some(next);
-            if empty {
-                break;
-            }
-        }
-        Ok(acc.unwrap_or_else(|| self.all()))
+        crate::postings::intersect_matchers(matchers, |m| self.for_matcher(m), || self.all())
     }
 
     pub(crate) fn label_names(

@@ -6,17 +6,35 @@ use roaring::RoaringBitmap;
 use std::collections::{BTreeMap, HashMap};
 use strata_model::{Labels, MatchOp, Matcher};
 
-/// The order in which matchers are intersected: equality first (it
-/// usually narrows the most and costs one lookup), then regex matches,
-/// then the rest. Shared by the in-memory and the mmap'd postings.
-pub(crate) fn selection_order(matchers: &[Matcher]) -> Vec<&Matcher> {
+/// Series matching every matcher, for the in-memory and the mmap'd
+/// postings alike: `for_matcher` answers one matcher, `all` the case of
+/// none. Equality first (it usually narrows the most and costs one
+/// lookup), then regex matches, then the rest; stops once empty.
+pub(crate) fn intersect_matchers<E>(
+    matchers: &[Matcher],
+    mut for_matcher: impl FnMut(&Matcher) -> Result<RoaringBitmap, E>,
+    all: impl FnOnce() -> RoaringBitmap,
+) -> Result<RoaringBitmap, E> {
     let mut order: Vec<&Matcher> = matchers.iter().collect();
     order.sort_by_key(|m| match m.op {
         MatchOp::Equal if !m.value.is_empty() => 0,
         MatchOp::RegexMatch => 1,
         _ => 2,
     });
-    order
+    let mut acc: Option<RoaringBitmap> = None;
+    for m in order {
+        let p = for_matcher(m)?;
+        let next = match acc {
+            None => p,
+            Some(a) => a & p,
+        };
+        let empty = next.is_empty();
+        acc = Some(next);
+        if empty {
+            break;
+        }
+    }
+    Ok(acc.unwrap_or_else(all))
 }
 
 #[derive(Default, Debug)]
@@ -132,20 +150,12 @@ impl MemPostings {
 
     /// Series matching every matcher (all series when there are none).
     pub fn select(&self, matchers: &[Matcher]) -> RoaringBitmap {
-        let mut acc: Option<RoaringBitmap> = None;
-        for m in selection_order(matchers) {
-            let p = self.for_matcher(m);
-            let next = match acc {
-                None => p,
-                Some(a) => a & p,
-            };
-            let empty = next.is_empty();
-            acc = Some(next);
-            if empty {
-                break;
-            }
+        let found: Result<_, std::convert::Infallible> =
+            intersect_matchers(matchers, |m| Ok(self.for_matcher(m)), || self.all.clone());
+        match found {
+            Ok(ids) => ids,
+            Err(never) => match never {},
         }
-        acc.unwrap_or_else(|| self.all.clone())
     }
 
     pub fn label_names(&self, ids: Option<&RoaringBitmap>) -> Vec<String> {
