@@ -20,12 +20,12 @@ use super::record::{
 };
 use super::segment::{FRAME_TARGET, FrameEncoder, segment_header};
 use super::{READ_BUFFER, segment_name};
-use super::{ReplayStats, checkpoint_files, latest_checkpoint, list_segments, read_segment};
+use super::{ReplayStats, checkpoint_files, latest_checkpoint, list_segments, replay_file};
 use crate::TsdbError;
 use crate::chunk::XorIter;
 use roaring::RoaringBitmap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 use strata_model::Sample;
 
@@ -318,7 +318,7 @@ pub(crate) fn checkpoint(
         let mut scratch = ReplayStats::default();
         if let Some((_, cp)) = &prev {
             for (_, file) in checkpoint_files(cp)? {
-                let bad = read_file(&file, &mut folder, &mut scratch)?;
+                let bad = replay_file(&file, |rec| folder.add(rec), &mut scratch)?;
                 if let Some(bad) = bad {
                     tracing::error!(checkpoint = %file.display(), offset = bad.offset, reason = %bad.reason, "corrupt WAL checkpoint: folding in only what precedes the damage");
                     break;
@@ -327,7 +327,7 @@ pub(crate) fn checkpoint(
         }
         for (_, path) in &segments {
             folder.stats.segments += 1;
-            if let Some(bad) = read_file(path, &mut folder, &mut scratch)? {
+            if let Some(bad) = replay_file(path, |rec| folder.add(rec), &mut scratch)? {
                 return Err(TsdbError::Corruption {
                     location: path.display().to_string(),
                     reason: format!(
@@ -344,20 +344,4 @@ pub(crate) fn checkpoint(
         Ok(folder.stats)
     })?;
     Ok(CheckpointStats { bytes, ..stats })
-}
-
-fn read_file(
-    path: &Path,
-    folder: &mut Folder<'_>,
-    scratch: &mut ReplayStats,
-) -> Result<Option<super::segment::BadFrame>, TsdbError> {
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
-    read_segment(
-        BufReader::with_capacity(READ_BUFFER, file),
-        len,
-        &path.display().to_string(),
-        |rec| folder.add(rec),
-        scratch,
-    )
 }

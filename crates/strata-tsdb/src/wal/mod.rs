@@ -165,7 +165,7 @@ pub(crate) fn read_segment<R: Read>(
     }
 }
 
-fn replay_file(
+pub(super) fn replay_file(
     path: &Path,
     f: impl FnMut(Record),
     stats: &mut ReplayStats,
