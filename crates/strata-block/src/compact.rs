@@ -10,7 +10,7 @@
 
 use crate::codec::Reader;
 use crate::index::{SeriesWindow, parse_entry, to_labels};
-use crate::reader::{BlockIndex, BlockInner};
+use crate::reader::BlockInner;
 use crate::{
     Block, BlockError, BlockMeta, BlockWriter, ChunkInput, ChunkMeta, corrupt, read_frame_at,
 };
@@ -85,7 +85,7 @@ struct Cursor<'a> {
     file_len: u64,
     path: PathBuf,
     /// A version-2 index's series section, read the same way.
-    series: Option<SeriesWindow>,
+    series: SeriesWindow,
     next: u32,
     /// The series at `next`, `None` past the end.
     current: Option<(Labels, Vec<ChunkMeta>)>,
@@ -103,17 +103,12 @@ impl Cursor<'_> {
             return Ok(());
         }
         let mut chunks = self.current.take().map(|(_, c)| c).unwrap_or_default();
-        let labels = match (index, self.series.as_mut()) {
-            (BlockIndex::V2(ix), Some(w)) => {
-                let bad = || corrupt(&self.block.dir.join("index"), "malformed series entry");
-                let (from, to) = ix.entry_range(self.next)?;
-                let bytes = w.range(from, to).ok_or_else(bad)?;
-                let mut keys = Vec::new();
-                parse_entry(bytes, Some(&mut keys), &mut chunks).ok_or_else(bad)?;
-                to_labels(&ix.labels_of(&keys)?)
-            }
-            _ => index.series(self.next, &mut chunks)?,
-        };
+        let bad = || corrupt(&self.block.dir.join("index"), "malformed series entry");
+        let (from, to) = index.entry_range(self.next)?;
+        let bytes = self.series.range(from, to).ok_or_else(bad)?;
+        let mut keys = Vec::new();
+        parse_entry(bytes, Some(&mut keys), &mut chunks).ok_or_else(bad)?;
+        let labels = to_labels(&index.labels_of(&keys)?);
         self.current = Some((labels, chunks));
         Ok(())
     }
@@ -157,13 +152,9 @@ fn merge_into(mut writer: BlockWriter, blocks: &[&Block]) -> Result<Option<Block
         let path = b.inner.dir.join("chunks");
         let file = File::open(&path)?;
         let file_len = file.metadata()?.len();
-        let series = match &b.inner.index {
-            BlockIndex::V2(ix) => Some(SeriesWindow::new(
-                File::open(b.inner.dir.join("index"))?,
-                ix.series_end(),
-            )),
-            BlockIndex::V1 { .. } => None,
-        };
+        // The block's own handle: a version-1 block opened read-only
+        // has its converted index elsewhere.
+        let series = SeriesWindow::new(b.inner.index_file.try_clone()?, b.inner.index.series_end());
         let mut c = Cursor {
             block: &b.inner,
             file,

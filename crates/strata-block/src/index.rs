@@ -979,7 +979,7 @@ impl MmapIndex {
         Ok(out)
     }
 
-    /// Series matching one matcher, as `MemPostings::for_matcher`.
+    /// Series matching one matcher, a missing label having the empty value.
     fn for_matcher(&self, m: &Matcher) -> Result<RoaringBitmap, BlockError> {
         let name = m.name.as_str();
         let lacking =
@@ -1006,7 +1006,7 @@ impl MmapIndex {
         })
     }
 
-    /// Series matching every matcher, as `MemPostings::select`.
+    /// Series matching every matcher (all series when there are none).
     pub(crate) fn select(&self, matchers: &[Matcher]) -> Result<RoaringBitmap, BlockError> {
         crate::postings::intersect_matchers(matchers, |m| self.for_matcher(m), || self.all())
     }
@@ -1213,15 +1213,4 @@ pub(crate) fn parse_entry(
 
 pub(crate) fn to_labels(pairs: &[(&str, &str)]) -> Labels {
     Labels::from_sorted(pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect())
-}
-
-/// Postings of an index rebuilt in memory, for comparing the mmap'd index
-/// against in tests.
-#[cfg(test)]
-pub(crate) fn mem_postings(labels: &[Labels]) -> crate::postings::MemPostings {
-    let mut p = crate::postings::MemPostings::default();
-    for (i, l) in labels.iter().enumerate() {
-        p.add(i as u32, l);
-    }
-    p
 }

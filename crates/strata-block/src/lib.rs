@@ -129,14 +129,6 @@ pub(crate) struct ChunkMeta {
     pub(crate) len: u32,
 }
 
-#[derive(Debug)]
-pub(crate) struct BlockSeries {
-    /// Packed: an open block holds every series' labels in memory, and
-    /// `Labels` costs two heap strings per label.
-    pub(crate) labels: strata_model::PackedLabels,
-    pub(crate) chunks: Vec<ChunkMeta>,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct TombstoneEntry {
     pub(crate) ids: Vec<u32>,

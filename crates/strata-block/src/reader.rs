@@ -1,11 +1,12 @@
-//! Reading blocks: open (index and chunks mmap'd; a version-1 index parsed
-//! and its postings rebuilt), queriers, lazily decoded series, tombstones.
+//! Reading blocks: open (index and chunks mmap'd; a version-1 index is
+//! converted to version 2 first), queriers, lazily decoded series,
+//! tombstones.
 
 use crate::codec::{self, Reader};
+use crate::index::IndexWriter;
 use crate::index::{INDEX_V1, MmapIndex};
-use crate::postings::MemPostings;
 use crate::{
-    BlockError, BlockMeta, BlockSeries, CHUNKS_MAGIC, ChunkMeta, FORMAT_VERSION, INDEX_MAGIC,
+    BlockError, BlockMeta, CHUNKS_MAGIC, ChunkMeta, FORMAT_VERSION, INDEX_MAGIC,
     TOMBSTONES_VERSION, Tombstone, TombstoneEntry, TombstoneFile, check_header, corrupt, fsync_dir,
     read_framed, write_json_atomic,
 };
@@ -16,94 +17,19 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use strata_model::{
-    Labels, Matcher, Querier, Sample, SampleIter, SelectHints, Series, SeriesIter, StorageError,
+    Matcher, Querier, Sample, SampleIter, SelectHints, Series, SeriesIter, StorageError,
 };
 
 pub(crate) struct BlockInner {
     pub(crate) dir: PathBuf,
     pub(crate) meta: BlockMeta,
-    pub(crate) index: BlockIndex,
+    pub(crate) index: MmapIndex,
+    /// The file `index` maps (positioned reads for sequential walks).
+    pub(crate) index_file: File,
     pub(crate) chunks: memmap2::Mmap,
     pub(crate) tombstones: RwLock<Vec<Tombstone>>,
     /// The last decompressed page: neighbouring series share pages.
     page_cache: Mutex<Option<(u64, Arc<Vec<u8>>)>>,
-}
-
-/// A block's index: version 2 used in place, version 1 held in memory.
-pub(crate) enum BlockIndex {
-    V1 {
-        series: Vec<BlockSeries>,
-        postings: MemPostings,
-    },
-    V2(MmapIndex),
-}
-
-impl BlockIndex {
-    pub(crate) fn num_series(&self) -> u32 {
-        match self {
-            BlockIndex::V1 { series, .. } => u32::try_from(series.len()).unwrap_or(u32::MAX),
-            BlockIndex::V2(ix) => ix.num_series(),
-        }
-    }
-
-    pub(crate) fn select(&self, matchers: &[Matcher]) -> Result<RoaringBitmap, BlockError> {
-        match self {
-            BlockIndex::V1 { postings, .. } => Ok(postings.select(matchers)),
-            BlockIndex::V2(ix) => ix.select(matchers),
-        }
-    }
-
-    /// The labels of series `id`; its chunk metas into `chunks`.
-    pub(crate) fn series(
-        &self,
-        id: u32,
-        chunks: &mut Vec<ChunkMeta>,
-    ) -> Result<Labels, BlockError> {
-        match self {
-            BlockIndex::V1 { series, .. } => {
-                let s = series
-                    .get(id as usize)
-                    .ok_or_else(|| BlockError::BadInput(format!("no series {id}")))?;
-                chunks.clone_from(&s.chunks);
-                Ok(s.labels.to_labels())
-            }
-            BlockIndex::V2(ix) => ix.series(id, chunks),
-        }
-    }
-
-    pub(crate) fn chunks(&self, id: u32, chunks: &mut Vec<ChunkMeta>) -> Result<(), BlockError> {
-        match self {
-            BlockIndex::V1 { series, .. } => {
-                chunks.clear();
-                if let Some(s) = series.get(id as usize) {
-                    chunks.extend_from_slice(&s.chunks);
-                }
-                Ok(())
-            }
-            BlockIndex::V2(ix) => ix.chunks(id, chunks),
-        }
-    }
-
-    pub(crate) fn label_names(
-        &self,
-        ids: Option<&RoaringBitmap>,
-    ) -> Result<Vec<String>, BlockError> {
-        match self {
-            BlockIndex::V1 { postings, .. } => Ok(postings.label_names(ids)),
-            BlockIndex::V2(ix) => ix.label_names(ids),
-        }
-    }
-
-    pub(crate) fn label_values(
-        &self,
-        name: &str,
-        ids: Option<&RoaringBitmap>,
-    ) -> Result<Vec<String>, BlockError> {
-        match self {
-            BlockIndex::V1 { postings, .. } => Ok(postings.label_values(name, ids)),
-            BlockIndex::V2(ix) => ix.label_values(name, ids),
-        }
-    }
 }
 
 /// An open block; cheap to clone.
@@ -112,11 +38,23 @@ pub struct Block {
     pub(crate) inner: Arc<BlockInner>,
 }
 
-fn parse_index(path: &Path, body: &[u8]) -> Result<Vec<BlockSeries>, BlockError> {
+/// The scratch directory of an in-place index upgrade; a crash leaves it
+/// behind, and the next writable open removes it.
+const UPGRADE_SCRATCH: &str = "index.upgrade.tmp";
+
+/// Feeds every series of a version-1 index body to `index`, checking each
+/// chunk reference against the chunks file of `chunks_len` bytes.
+fn convert_v1_body(
+    path: &Path,
+    chunks_path: &Path,
+    chunks_len: usize,
+    body: &[u8],
+    index: &mut IndexWriter,
+) -> Result<(), BlockError> {
     let bad = || corrupt(path, "malformed index body");
     let mut r = Reader::new(body);
     let n = r.uvarint().ok_or_else(bad)? as usize;
-    let mut out = Vec::with_capacity(n.min(body.len()));
+    let mut chunks = Vec::new();
     for _ in 0..n {
         let nl = r.uvarint().ok_or_else(bad)? as usize;
         let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(nl.min(64));
@@ -126,46 +64,15 @@ fn parse_index(path: &Path, body: &[u8]) -> Result<Vec<BlockSeries>, BlockError>
             pairs.push((name, value));
         }
         let nc = r.uvarint().ok_or_else(bad)? as usize;
-        let mut chunks = Vec::with_capacity(nc.min(body.len()));
+        chunks.clear();
         for _ in 0..nc {
-            chunks.push(ChunkMeta {
+            let c = ChunkMeta {
                 min_t: r.varint().ok_or_else(bad)?,
                 max_t: r.varint().ok_or_else(bad)?,
                 page: r.uvarint().ok_or_else(bad)?,
                 off: u32::try_from(r.uvarint().ok_or_else(bad)?).map_err(|_| bad())?,
                 len: u32::try_from(r.uvarint().ok_or_else(bad)?).map_err(|_| bad())?,
-            });
-        }
-        if pairs.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(corrupt(path, "index labels not sorted by name"));
-        }
-        out.push(BlockSeries {
-            labels: strata_model::PackedLabels::from_pairs(pairs.into_iter()),
-            chunks,
-        });
-    }
-    if r.pos != body.len() {
-        return Err(bad());
-    }
-    Ok(out)
-}
-
-/// Reads a version-1 index: one compressed body, parsed into memory, its
-/// postings rebuilt; every chunk reference is checked against the chunks
-/// file of `chunks_len` bytes.
-fn open_v1(
-    index_path: &Path,
-    chunks_path: &Path,
-    chunks_len: usize,
-) -> Result<BlockIndex, BlockError> {
-    let ib = std::fs::read(index_path)?;
-    check_header(index_path, &ib, INDEX_MAGIC)?;
-    let (body, _) = read_framed(index_path, &ib, 8)?;
-    let series = parse_index(index_path, &body)?;
-    let mut postings = MemPostings::default();
-    for (i, s) in series.iter().enumerate() {
-        postings.add(i as u32, &s.labels.to_labels());
-        for c in &s.chunks {
+            };
             let end = c.page.checked_add(12).filter(|e| *e as usize <= chunks_len);
             if end.is_none() {
                 return Err(corrupt(
@@ -173,9 +80,81 @@ fn open_v1(
                     format!("chunk page offset {} beyond the file", c.page),
                 ));
             }
+            chunks.push(c);
         }
+        if pairs.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(corrupt(path, "index labels not sorted by name"));
+        }
+        index.add_series(&crate::index::to_labels(&pairs), chunks.iter().copied())?;
     }
-    Ok(BlockIndex::V1 { series, postings })
+    if r.pos != body.len() {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// Opens a version-1 index (one compressed body) by converting it into a
+/// version-2 index, so that every block is read through the one mmap'd
+/// index. Writable: the new index replaces the old one in the block
+/// directory by an atomic rename, once. Read-only (or a directory we may
+/// not write): it is built in a temporary directory and mapped from there.
+fn upgrade_v1(
+    dir: &Path,
+    index_path: &Path,
+    chunks_path: &Path,
+    chunks_len: usize,
+    writable: bool,
+) -> Result<(MmapIndex, File), BlockError> {
+    let ib = std::fs::read(index_path)?;
+    check_header(index_path, &ib, INDEX_MAGIC)?;
+    let (body, _) = read_framed(index_path, &ib, 8)?;
+    drop(ib);
+    let in_place = if writable {
+        let scratch = dir.join(UPGRADE_SCRATCH);
+        let _ = std::fs::remove_dir_all(&scratch);
+        match std::fs::create_dir(&scratch) {
+            Ok(()) => Some(scratch),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                None
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
+    let temp;
+    let scratch = match &in_place {
+        Some(s) => s.clone(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let converted = scratch.join("index");
+    let mut w = IndexWriter::create(&converted, &scratch)?;
+    convert_v1_body(index_path, chunks_path, chunks_len, &body, &mut w)?;
+    drop(body);
+    let (f, _) = w.finish()?;
+    f.sync_all()?;
+    drop(f);
+    let path = if in_place.is_some() {
+        std::fs::rename(&converted, index_path)?;
+        fsync_dir(dir)?;
+        let _ = std::fs::remove_dir_all(&scratch);
+        tracing::info!(block = %dir.display(), "converted a version-1 block index to version 2");
+        index_path.to_path_buf()
+    } else {
+        converted
+    };
+    // The temporary directory may go once the file is open and mapped.
+    let file = File::open(&path)?;
+    let ix = MmapIndex::open(&path, &file)?;
+    Ok((ix, file))
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -191,7 +170,17 @@ fn dir_size(dir: &Path) -> u64 {
 }
 
 impl Block {
+    /// Opens a block; a version-1 index is converted to version 2 in place.
     pub fn open(dir: &Path) -> Result<Block, BlockError> {
+        Self::open_with(dir, true)
+    }
+
+    /// Opens a block without writing to its directory.
+    pub fn open_read_only(dir: &Path) -> Result<Block, BlockError> {
+        Self::open_with(dir, false)
+    }
+
+    fn open_with(dir: &Path, writable: bool) -> Result<Block, BlockError> {
         let meta_path = dir.join("meta.json");
         let meta_bytes = std::fs::read(&meta_path)?;
         let meta: BlockMeta = serde_json::from_slice(&meta_bytes)
@@ -217,10 +206,13 @@ impl Block {
         // mutated underneath us by this process.
         let chunks = unsafe { memmap2::Mmap::map(&cf)? };
         check_header(&chunks_path, &chunks, CHUNKS_MAGIC)?;
-        let index = if version <= INDEX_V1 {
-            open_v1(&index_path, &chunks_path, chunks.len())?
+        let (index, index_file) = if version <= INDEX_V1 {
+            upgrade_v1(dir, &index_path, &chunks_path, chunks.len(), writable)?
         } else {
-            BlockIndex::V2(MmapIndex::open(&index_path, &index_file)?)
+            if writable {
+                let _ = std::fs::remove_dir_all(dir.join(UPGRADE_SCRATCH));
+            }
+            (MmapIndex::open(&index_path, &index_file)?, index_file)
         };
         let tombstones = read_tombstones(dir)?;
         Ok(Block {
@@ -228,6 +220,7 @@ impl Block {
                 dir: dir.to_path_buf(),
                 meta,
                 index,
+                index_file,
                 chunks,
                 tombstones: RwLock::new(tombstones),
                 page_cache: Mutex::new(None),
@@ -258,29 +251,23 @@ impl Block {
     /// (label name, number of distinct values). A names table that fails
     /// to decode (it was checked at open) is logged and left out.
     pub fn label_cardinality(&self) -> Vec<(String, u64)> {
-        match &self.inner.index {
-            BlockIndex::V1 { postings, .. } => postings.cardinality(),
-            BlockIndex::V2(ix) => ix.cardinality().unwrap_or_else(|e| {
-                tracing::warn!(block = %self.inner.dir.display(), error = %e, "label cardinality");
-                Vec::new()
-            }),
-        }
+        self.inner.index.cardinality().unwrap_or_else(|e| {
+            tracing::warn!(block = %self.inner.dir.display(), error = %e, "label cardinality");
+            Vec::new()
+        })
     }
 
     /// Number of series with label `name="value"`; 0 for an unreadable key
     /// (logged).
     pub fn postings_count(&self, name: &str, value: &str) -> u64 {
-        match &self.inner.index {
-            BlockIndex::V1 { postings, .. } => postings.count(name, value),
-            BlockIndex::V2(ix) => ix.count(name, value).unwrap_or_else(|e| {
-                tracing::warn!(block = %self.inner.dir.display(), error = %e, "postings count");
-                0
-            }),
-        }
+        self.inner.index.count(name, value).unwrap_or_else(|e| {
+            tracing::warn!(block = %self.inner.dir.display(), error = %e, "postings count");
+            0
+        })
     }
 
     /// Ids of the series matching every matcher (all series when there are
-    /// none), with the semantics of `MemPostings::select`.
+    /// none); a missing label has the empty value, as in Prometheus.
     pub fn select_ids(&self, matchers: &[Matcher]) -> Result<RoaringBitmap, BlockError> {
         self.inner.index.select(matchers)
     }

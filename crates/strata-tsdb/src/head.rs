@@ -18,12 +18,12 @@
 
 use crate::chunk::{MAX_OPEN_CHUNK_BYTES, SAMPLES_PER_CHUNK, XorAppender, XorIter};
 use crate::head_chunks::{ChunkBytes, ChunkInfo, HeadChunkFiles, LoadedChunk};
+use crate::postings::MemPostings;
 use crate::{RejectReason, TsdbError};
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use roaring::RoaringBitmap;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering};
-use strata_block::postings::MemPostings;
 pub(crate) use strata_model::PackedLabels as CompactLabels;
 use strata_model::{
     Label, LabelRef, Labels, Matcher, Sample, SampleIter, SelectHints, Series, SeriesIter,

@@ -7,6 +7,7 @@
 mod chunk;
 mod head;
 mod head_chunks;
+mod postings;
 
 /// Fuzzing entry point for the head chunk file scan (see `fuzz/`).
 #[doc(hidden)]

@@ -32,7 +32,12 @@ pub(crate) fn load_blocks(dir: &Path, read_only: bool) -> Result<(Vec<Block>, u6
         if !is_block_dir(name) {
             continue;
         }
-        match Block::open(&e.path()) {
+        let opened = if read_only {
+            Block::open_read_only(&e.path())
+        } else {
+            Block::open(&e.path())
+        };
+        match opened {
             Ok(b) => blocks.push(b),
             Err(err) => {
                 tracing::error!(block = %e.path().display(), error = %err, "block failed to open: moving it to corrupted/");
