@@ -316,8 +316,8 @@ fn decode_request<'a>(
             let ts = w.bytes()?;
             labels.clear();
             samples.clear();
-            decode_series(ts, &mut labels, &mut samples, &mut out)?;
-            match validate(&labels, limits, &mut refs) {
+            let ascii = decode_series(ts, &mut labels, &mut samples, &mut out)?;
+            match validate(&labels, ascii, limits, &mut refs) {
                 Ok(()) => {
                     if !samples.is_empty() {
                         out.batch.push(&refs, &samples);
@@ -337,18 +337,29 @@ fn decode_request<'a>(
     Ok(out)
 }
 
+/// Decodes one TimeSeries. Returns whether every label name and value is
+/// known to be ASCII: senders write the labels first and back to back, so
+/// one `is_ascii` over that run (tags and one-byte lengths are ASCII too)
+/// replaces a UTF-8 validation per string on nearly every series.
 fn decode_series<'a>(
     ts: &'a [u8],
     labels: &mut Vec<RawLabel<'a>>,
     samples: &mut Vec<Sample>,
     out: &mut Decoded<'a>,
-) -> Result<(), IngestError> {
+) -> Result<bool, IngestError> {
     let mut w = Wire::new(ts);
+    // The run of label fields from offset 0, while they are contiguous.
+    let mut label_run_end = 0;
+    let mut contiguous = true;
     while !w.done() {
+        let field_start = w.pos;
         let (field, wt) = w.tag()?;
         match field {
             1 => {
                 expect_wt("TimeSeries.labels", wt, WT_LEN)?;
+                if field_start != label_run_end {
+                    contiguous = false;
+                }
                 let mut lw = Wire::new(w.bytes()?);
                 let (mut name, mut value): (&[u8], &[u8]) = (&[], &[]);
                 while !lw.done() {
@@ -366,6 +377,7 @@ fn decode_series<'a>(
                     }
                 }
                 labels.push((name, value));
+                label_run_end = w.pos;
             }
             2 => {
                 expect_wt("TimeSeries.samples", wt, WT_LEN)?;
@@ -398,20 +410,36 @@ fn decode_series<'a>(
             _ => w.skip(wt)?,
         }
     }
-    Ok(())
+    Ok(contiguous && ts.get(..label_run_end).is_some_and(<[u8]>::is_ascii))
 }
 
 /// Checks one series and fills `refs` with its labels sorted by name, empty
 /// values dropped (an empty value means the label is absent).
+/// `ascii`: the caller has checked that every name and value is ASCII.
 fn validate<'a>(
     labels: &[RawLabel<'a>],
+    ascii: bool,
     limits: &Limits,
     refs: &mut Vec<LabelRef<'a>>,
 ) -> Result<(), InvalidReason> {
     refs.clear();
     for (n, v) in labels {
-        let name = std::str::from_utf8(n).map_err(|_| InvalidReason::InvalidUtf8)?;
-        let value = std::str::from_utf8(v).map_err(|_| InvalidReason::InvalidUtf8)?;
+        let (name, value) = if ascii {
+            debug_assert!(n.is_ascii() && v.is_ascii());
+            // SAFETY: ASCII bytes are valid UTF-8 (`decode_series` checked
+            // the whole run of label fields holding them).
+            unsafe {
+                (
+                    std::str::from_utf8_unchecked(n),
+                    std::str::from_utf8_unchecked(v),
+                )
+            }
+        } else {
+            (
+                std::str::from_utf8(n).map_err(|_| InvalidReason::InvalidUtf8)?,
+                std::str::from_utf8(v).map_err(|_| InvalidReason::InvalidUtf8)?,
+            )
+        };
         if name.is_empty() {
             return Err(InvalidReason::EmptyLabelName);
         }
@@ -595,6 +623,78 @@ mod tests {
         assert!(invalid.is_empty());
         assert_eq!(series.len(), 1);
         assert_eq!(series[0].1, vec![Sample::new(5, 2.5)]);
+    }
+
+    /// The ASCII shortcut over the run of label fields must not let
+    /// invalid UTF-8 through when labels and samples interleave, and must
+    /// keep non-ASCII and long (two-byte length) values valid.
+    #[test]
+    fn utf8_checked_whatever_the_field_order() {
+        fn label(name: &[u8], value: &[u8]) -> Vec<u8> {
+            let mut l = vec![0x0a, name.len() as u8];
+            l.extend_from_slice(name);
+            l.push(0x12);
+            let mut len = value.len();
+            while len >= 0x80 {
+                l.push((len as u8) | 0x80);
+                len >>= 7;
+            }
+            l.push(len as u8);
+            l.extend_from_slice(value);
+            let mut f = vec![0x0a];
+            let mut len = l.len();
+            while len >= 0x80 {
+                f.push((len as u8) | 0x80);
+                len >>= 7;
+            }
+            f.push(len as u8);
+            f.extend(l);
+            f
+        }
+        let sample = {
+            let mut s = vec![0x12, 11, 0x09];
+            s.extend_from_slice(&1.5f64.to_le_bytes());
+            s.extend_from_slice(&[0x10, 7]);
+            s
+        };
+        let request = |fields: Vec<Vec<u8>>| {
+            let ts: Vec<u8> = fields.concat();
+            let mut req = vec![0x0a];
+            let mut len = ts.len();
+            while len >= 0x80 {
+                req.push((len as u8) | 0x80);
+                len >>= 7;
+            }
+            req.push(len as u8);
+            req.extend(ts);
+            snap::raw::Encoder::new()
+                .compress_vec(&req)
+                .unwrap_or_default()
+        };
+        let interleaved = request(vec![
+            label(b"__name__", b"m"),
+            sample.clone(),
+            label(b"x", b"\xff"),
+        ]);
+        let (series, invalid) =
+            dec(Limits::default(), &interleaved).unwrap_or_else(|e| panic!("{e}"));
+        assert!(series.is_empty());
+        assert_eq!(invalid.len(), 1);
+        assert_eq!(invalid[0].reason, InvalidReason::InvalidUtf8);
+
+        let long = "v".repeat(200);
+        let valid = request(vec![
+            label(b"__name__", b"m"),
+            label(b"city", "Z\u{fc}rich".as_bytes()),
+            label(b"long", long.as_bytes()),
+            sample,
+        ]);
+        let (series, invalid) = dec(Limits::default(), &valid).unwrap_or_else(|e| panic!("{e}"));
+        assert!(invalid.is_empty(), "{invalid:?}");
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].0.get("city"), Some("Z\u{fc}rich"));
+        assert_eq!(series[0].0.get("long"), Some(long.as_str()));
+        assert_eq!(series[0].1, vec![Sample::new(7, 1.5)]);
     }
 
     #[test]
