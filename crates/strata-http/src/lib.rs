@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod error;
+pub mod federate;
 pub mod metrics;
 pub mod params;
 pub mod query;
@@ -74,6 +75,17 @@ pub struct AppState {
     pub start_time: std::time::SystemTime,
     query_slots: Arc<tokio::sync::Semaphore>,
     pub engine: Arc<strata_promql::Engine>,
+    /// What a config reload changes: the YAML `/api/v1/status/config`
+    /// shows and the external labels `/federate` adds.
+    live: std::sync::RwLock<LiveConfig>,
+}
+
+/// The parts of the loaded configuration handlers read; replaced whole on
+/// every successful reload.
+#[derive(Debug, Clone, Default)]
+pub struct LiveConfig {
+    pub yaml: String,
+    pub external_labels: strata_model::Labels,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -86,7 +98,12 @@ impl AppState {
         let query_slots = Arc::new(tokio::sync::Semaphore::new(
             cfg.max_concurrent_queries.max(1),
         ));
+        let live = std::sync::RwLock::new(LiveConfig {
+            yaml: cfg.config_yaml.clone(),
+            external_labels: strata_model::Labels::empty(),
+        });
         Arc::new(AppState {
+            live,
             query_slots,
             engine: Arc::new(strata_promql::Engine::new(cfg.engine.clone())),
             cfg,
@@ -113,6 +130,25 @@ impl AppState {
         // Last: readiness is judged by this one.
         let _ = self.admin.set(admin);
         self.metrics.set_ready();
+    }
+
+    /// Installs a newly loaded configuration (at start and on reload).
+    pub fn set_live_config(&self, live: LiveConfig) {
+        match self.live.write() {
+            Ok(mut g) => *g = live,
+            Err(poisoned) => *poisoned.into_inner() = live,
+        }
+    }
+
+    pub fn live_config(&self) -> LiveConfig {
+        match self.live.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn external_labels(&self) -> strata_model::Labels {
+        self.live_config().external_labels
     }
 
     /// Called on the first shutdown signal: new writes get 503.
@@ -221,6 +257,10 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/api/v1/metadata", get(query::metadata))
         .route("/api/v1/write", post(write::remote_write))
+        .route(
+            "/federate",
+            get(federate::federate).post(federate::federate),
+        )
         .route("/api/v1/series", get(read::series).post(read::series))
         .route("/api/v1/labels", get(read::labels).post(read::labels))
         .route("/api/v1/label/{name}/values", get(read::label_values))

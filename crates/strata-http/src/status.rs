@@ -83,7 +83,7 @@ pub async fn not_found(uri: Uri) -> Response {
 }
 
 pub async fn config(State(st): State<SharedState>) -> Response {
-    success(json!({ "yaml": st.cfg.config_yaml }))
+    success(json!({ "yaml": st.live_config().yaml }))
 }
 
 /// `/api/v1/status/tsdb`: head statistics and the top cardinality lists, in

@@ -193,3 +193,90 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// A real Prometheus (Debian's `prometheus`) on loopback, killed on drop.
+pub struct Prometheus {
+    pub child: Child,
+    pub port: u16,
+    pub client: reqwest::blocking::Client,
+}
+
+impl Prometheus {
+    /// Starts Prometheus with `config` (prometheus.yml text) in `dir`.
+    /// `Ok(None)`: not installed and peers are not required (a plain
+    /// `cargo test`); the README's test command sets `STRATA_REQUIRE_PEERS`,
+    /// which turns a missing peer into a failure.
+    pub fn start(
+        dir: &Path,
+        config: &str,
+        extra: &[&str],
+    ) -> Result<Option<Prometheus>, Box<dyn std::error::Error>> {
+        let installed = Command::new("sh")
+            .args(["-c", "command -v prometheus"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !installed {
+            if std::env::var("STRATA_REQUIRE_PEERS").is_ok() {
+                return Err("prometheus is not installed (scripts/test.sh installs it)".into());
+            }
+            eprintln!("SKIPPED: prometheus not installed; run ./scripts/test.sh to install it");
+            return Ok(None);
+        }
+        let cfg = dir.join("prometheus.yml");
+        std::fs::write(&cfg, config)?;
+        let port = free_port();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("prom-data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let p = Prometheus {
+            child,
+            port,
+            client,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(r) = p.client.get(p.url("/-/ready")).send()
+                && r.status().is_success()
+            {
+                return Ok(Some(p));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err("prometheus did not become ready in 60s".into())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// An instant query's result vector.
+    pub fn query(&self, q: &str) -> Result<Vec<serde_json::Value>, Box<dyn std::error::Error>> {
+        let v: serde_json::Value = self
+            .client
+            .get(self.url("/api/v1/query"))
+            .query(&[("query", q)])
+            .send()?
+            .json()?;
+        Ok(v["data"]["result"].as_array().cloned().unwrap_or_default())
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
