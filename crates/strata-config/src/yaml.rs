@@ -340,6 +340,17 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     // The rendered error may carry a source snippet over several lines;
     // the first line holds the message.
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or("invalid YAML").trim();
+    let mut first = text.lines().next().unwrap_or("invalid YAML").trim();
+    first = first.strip_prefix("error: ").unwrap_or(first);
+    // The position is printed by ConfigError; drop the library's copy.
+    if let Some(rest) = first.strip_prefix("line ")
+        && let Some((_, msg)) = rest.split_once(": ")
+    {
+        first = msg;
+    }
+    let first = first
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(first);
     first.to_string()
 }
