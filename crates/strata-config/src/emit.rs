@@ -182,7 +182,10 @@ fn relabel(r: &RelabelConfig) -> Y {
         m.put("source_labels", strs(&r.source_labels));
     }
     m.put("separator", s(&r.separator));
-    m.put("regex", s(r.regex.as_str()));
+    // Prometheus omits the default regex when it prints a config.
+    if !r.regex_is_default() {
+        m.put("regex", s(r.regex.as_str()));
+    }
     if r.modulus != 0 {
         m.put("modulus", n(r.modulus));
     }
