@@ -1,5 +1,7 @@
 //! Decoding, defaults and error messages of whole configuration files.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failure should stop the test
+
 use std::path::Path;
 use std::time::Duration;
 use strata_config::{Config, ConfigError, NameValidation, ScrapeProtocol};

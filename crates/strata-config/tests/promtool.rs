@@ -3,6 +3,8 @@
 //! the files listed in `testdata/known_differences.txt`, which must still
 //! differ exactly as listed.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failure should stop the test
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,8 @@
 //! Relabeling behaviour, action by action, with the edge cases Prometheus'
 //! relabel tests care about (written for Strata, not copied).
 
+#![allow(clippy::unwrap_used)] // test helpers: a failure should stop the test
+
 use proptest::prelude::*;
 use std::borrow::Cow;
 use strata_config::relabel::{self, RelabelError};
@@ -165,7 +167,7 @@ fn templated_target_label() {
         s.target_label = "is_${1}".into();
         s.replacement = "yes".into();
     });
-    let out = run(&labels(&[("kind", "db")]), &[r.clone()]).unwrap();
+    let out = run(&labels(&[("kind", "db")]), &[r]).unwrap();
     assert_eq!(out.get("is_db"), Some("yes"));
     // Under the legacy scheme an expanded name that is not a legacy name is
     // skipped rather than set.
