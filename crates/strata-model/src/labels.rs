@@ -209,6 +209,25 @@ impl LabelsBuilder {
         self
     }
 
+    /// The current value of `name` (None when absent).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.base
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.value.as_str())
+    }
+
+    /// The current labels, in no particular order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
+        self.base.iter()
+    }
+
+    /// Keeps the labels for which `f` is true.
+    pub fn retain(&mut self, f: impl FnMut(&Label) -> bool) -> &mut Self {
+        self.base.retain(f);
+        self
+    }
+
     pub fn keep(&mut self, names: &[String]) -> &mut Self {
         self.base.retain(|l| names.contains(&l.name));
         self

@@ -92,6 +92,102 @@ pub fn parse_size(s: &str) -> Result<u64, UnitError> {
     n.checked_mul(1u64 << shift).ok_or_else(err)
 }
 
+/// `units.Base2Bytes` as Prometheus' config reads it (alecthomas/units
+/// `ParseBase2Bytes`): `<number><unit>` terms, units case-sensitive, either
+/// all IEC (`B KiB MiB GiB TiB PiB EiB`) or all legacy (`B KB MB GB …`, also
+/// powers of 1024), fractions allowed (`1.5MB`), `0` alone is zero and a
+/// bare number without a unit is an error. Negative sizes are refused.
+pub fn parse_base2_bytes(s: &str) -> Result<u64, UnitError> {
+    const IEC: [(&str, f64); 7] = [
+        ("B", 1.0),
+        ("KiB", 1024.0),
+        ("MiB", 1048576.0),
+        ("GiB", 1073741824.0),
+        ("TiB", 1099511627776.0),
+        ("PiB", 1125899906842624.0),
+        ("EiB", 1152921504606846976.0),
+    ];
+    const LEGACY: [(&str, f64); 7] = [
+        ("B", 1.0),
+        ("KB", 1024.0),
+        ("MB", 1048576.0),
+        ("GB", 1073741824.0),
+        ("TB", 1099511627776.0),
+        ("PB", 1125899906842624.0),
+        ("EB", 1152921504606846976.0),
+    ];
+    parse_unit_terms(s, &IEC)
+        .or_else(|| parse_unit_terms(s, &LEGACY))
+        .ok_or_else(|| UnitError::Size(s.to_string()))
+}
+
+fn parse_unit_terms(s: &str, units: &[(&str, f64)]) -> Option<u64> {
+    let mut rest = s.strip_prefix('+').unwrap_or(s);
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() || rest.starts_with('-') {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let mut number_len = int_len;
+        let mut frac_len = 0;
+        if rest.as_bytes().get(int_len) == Some(&b'.') {
+            frac_len = rest[int_len + 1..]
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .count();
+            number_len = int_len + 1 + frac_len;
+        }
+        if int_len == 0 && frac_len == 0 {
+            return None;
+        }
+        let number: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .bytes()
+            .take_while(|b| *b != b'.' && !b.is_ascii_digit())
+            .count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let (_, mult) = units.iter().find(|(u, _)| *u == unit)?;
+        total += number * mult;
+    }
+    (total.is_finite() && total < 9.223372036854776e18).then_some(total as u64)
+}
+
+/// Prometheus' `model.Duration` printed form: `1m30s`, `90d`, `0s`
+/// (years and weeks only when they divide the duration exactly).
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0s".to_string();
+    }
+    let mut out = String::new();
+    const DAY: u128 = 24 * 3600 * 1000;
+    for (unit, mult, exact) in [
+        ("y", 365 * DAY, true),
+        ("w", 7 * DAY, true),
+        ("d", DAY, false),
+        ("h", 3600 * 1000, false),
+        ("m", 60 * 1000, false),
+        ("s", 1000, false),
+        ("ms", 1, false),
+    ] {
+        if exact && !ms.is_multiple_of(mult) {
+            continue;
+        }
+        let v = ms / mult;
+        if v > 0 {
+            out.push_str(&format!("{v}{unit}"));
+            ms -= v * mult;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +211,34 @@ mod tests {
         assert_eq!(parse_size("1GiB"), Ok(1 << 30));
         assert_eq!(parse_size("100"), Ok(100));
         assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn base2_bytes_like_prometheus_config() {
+        assert_eq!(parse_base2_bytes("10MB"), Ok(10 << 20));
+        assert_eq!(parse_base2_bytes("1KiB"), Ok(1024));
+        assert_eq!(parse_base2_bytes("1.5KB"), Ok(1536));
+        assert_eq!(parse_base2_bytes("1MB512KB"), Ok((1 << 20) + (512 << 10)));
+        assert_eq!(parse_base2_bytes("0"), Ok(0));
+        assert_eq!(parse_base2_bytes("100B"), Ok(100));
+        // A bare number, lowercase units, mixed unit families: refused.
+        assert!(parse_base2_bytes("100").is_err());
+        assert!(parse_base2_bytes("10mb").is_err());
+        assert!(parse_base2_bytes("1KiB1KB").is_err());
+        assert!(parse_base2_bytes("").is_err());
+        assert!(parse_base2_bytes("-1MB").is_err());
+    }
+
+    #[test]
+    fn durations_print_like_model_duration() {
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_secs(90 * 86400)), "90d");
+        assert_eq!(format_duration(Duration::from_secs(14 * 86400)), "2w");
+        assert_eq!(format_duration(Duration::from_secs(365 * 86400)), "1y");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1s500ms");
+        for s in ["1h30m", "15s", "2w", "1y", "3d12h", "250ms"] {
+            assert_eq!(format_duration(parse_duration(s).unwrap()), s);
+        }
     }
 }
