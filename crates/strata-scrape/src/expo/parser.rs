@@ -227,8 +227,11 @@ enum Quoted {
     Name,
     /// Text-format label values: raw newlines and NUL allowed.
     TextValue,
-    /// OpenMetrics label values and exemplar strings: no raw newline.
+    /// OpenMetrics label values: no raw newline (NUL allowed, as the
+    /// lexer skips it there).
     OpenMetricsValue,
+    /// Exemplar names and values: neither raw newline nor NUL.
+    Exemplar,
 }
 
 /// Scans the quoted string whose opening quote is at `i`. Returns the span
@@ -270,14 +273,14 @@ fn scan_quoted(b: &[u8], i: usize, kind: Quoted) -> Option<(Span, usize)> {
                 j += 2;
             }
             b'\n' => {
-                if kind == Quoted::OpenMetricsValue {
+                if matches!(kind, Quoted::OpenMetricsValue | Quoted::Exemplar) {
                     return None;
                 }
                 j += 1;
             }
             _ => {
                 // NUL.
-                if kind == Quoted::Name {
+                if matches!(kind, Quoted::Name | Quoted::Exemplar) {
                     return None;
                 }
                 j += 1;
@@ -448,7 +451,8 @@ impl<'b> Parser<'b> {
             };
         };
         match c {
-            b'\n' => ("LINEBREAK", pos + 1),
+            // Only where a line may end is a newline a token of its own.
+            b'\n' => ("INVALID", pos + 1),
             b'{' => ("BOPEN", pos + 1),
             b'}' => ("BCLOSE", pos + 1),
             b'=' => ("EQUAL", pos + 1),
@@ -1083,10 +1087,10 @@ impl<'b> Parser<'b> {
         exemplar: bool,
     ) -> Res<usize> {
         let b = self.body;
-        let name_quoting = if exemplar {
-            Quoted::OpenMetricsValue
+        let (name_quoting, value_quoting) = if exemplar {
+            (Quoted::Exemplar, Quoted::Exemplar)
         } else {
-            Quoted::Name
+            (Quoted::Name, Quoted::OpenMetricsValue)
         };
         loop {
             let (tok, quoted, after) = match b.get(i) {
@@ -1140,7 +1144,7 @@ impl<'b> Parser<'b> {
             }
             i += 1;
             let value = match b.get(i) {
-                Some(b'"') => match scan_quoted(b, i, Quoted::OpenMetricsValue) {
+                Some(b'"') => match scan_quoted(b, i, value_quoting) {
                     Some((v, after)) => {
                         i = after;
                         v
