@@ -1,0 +1,567 @@
+//! Content negotiation: the `Accept` header a scrape sends and the parser a
+//! response's `Content-Type` selects, as Prometheus 3 does it
+//! (`scrape/scrape.go` `acceptHeader`, `config/config.go`
+//! `ScrapeProtocolsHeaders`, `model/textparse/interface.go`
+//! `extractMediaType`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::ExpoError;
+
+/// A `scrape_protocols` / `fallback_scrape_protocol` entry of prometheus.yml.
+/// The names are case-sensitive, as in Prometheus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScrapeProtocol {
+    PrometheusProto,
+    PrometheusText0_0_4,
+    PrometheusText1_0_0,
+    OpenMetricsText0_0_1,
+    OpenMetricsText1_0_0,
+}
+
+/// Prometheus 3's default `scrape_protocols`.
+pub const DEFAULT_SCRAPE_PROTOCOLS: &[ScrapeProtocol] = &[
+    ScrapeProtocol::OpenMetricsText1_0_0,
+    ScrapeProtocol::OpenMetricsText0_0_1,
+    ScrapeProtocol::PrometheusText1_0_0,
+    ScrapeProtocol::PrometheusText0_0_4,
+];
+
+/// The default when native histograms are scraped (`scrape_native_histograms`
+/// or the feature flags that imply it): protobuf first.
+pub const DEFAULT_PROTO_FIRST_SCRAPE_PROTOCOLS: &[ScrapeProtocol] = &[
+    ScrapeProtocol::PrometheusProto,
+    ScrapeProtocol::OpenMetricsText1_0_0,
+    ScrapeProtocol::OpenMetricsText0_0_1,
+    ScrapeProtocol::PrometheusText1_0_0,
+    ScrapeProtocol::PrometheusText0_0_4,
+];
+
+const ALL_PROTOCOLS: [ScrapeProtocol; 5] = [
+    ScrapeProtocol::OpenMetricsText0_0_1,
+    ScrapeProtocol::OpenMetricsText1_0_0,
+    ScrapeProtocol::PrometheusProto,
+    ScrapeProtocol::PrometheusText0_0_4,
+    ScrapeProtocol::PrometheusText1_0_0,
+];
+
+impl ScrapeProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScrapeProtocol::PrometheusProto => "PrometheusProto",
+            ScrapeProtocol::PrometheusText0_0_4 => "PrometheusText0.0.4",
+            ScrapeProtocol::PrometheusText1_0_0 => "PrometheusText1.0.0",
+            ScrapeProtocol::OpenMetricsText0_0_1 => "OpenMetricsText0.0.1",
+            ScrapeProtocol::OpenMetricsText1_0_0 => "OpenMetricsText1.0.0",
+        }
+    }
+
+    /// The media range this protocol asks for in `Accept`.
+    pub fn header_value(self) -> &'static str {
+        match self {
+            ScrapeProtocol::PrometheusProto => {
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+            }
+            ScrapeProtocol::PrometheusText0_0_4 => "text/plain;version=0.0.4",
+            ScrapeProtocol::PrometheusText1_0_0 => "text/plain;version=1.0.0",
+            ScrapeProtocol::OpenMetricsText0_0_1 => "application/openmetrics-text;version=0.0.1",
+            ScrapeProtocol::OpenMetricsText1_0_0 => "application/openmetrics-text;version=1.0.0",
+        }
+    }
+
+    /// The bare media type (`HeaderMediaType` in Prometheus).
+    pub fn media_type(self) -> &'static str {
+        match self {
+            ScrapeProtocol::PrometheusProto => "application/vnd.google.protobuf",
+            ScrapeProtocol::PrometheusText0_0_4 | ScrapeProtocol::PrometheusText1_0_0 => {
+                "text/plain"
+            }
+            ScrapeProtocol::OpenMetricsText0_0_1 | ScrapeProtocol::OpenMetricsText1_0_0 => {
+                "application/openmetrics-text"
+            }
+        }
+    }
+
+    /// The format this protocol's responses are parsed as; `None` for
+    /// protobuf, which Strata does not parse.
+    pub fn format(self) -> Option<Format> {
+        match self {
+            ScrapeProtocol::PrometheusProto => None,
+            ScrapeProtocol::PrometheusText0_0_4 => Some(Format::PrometheusText0_0_4),
+            ScrapeProtocol::PrometheusText1_0_0 => Some(Format::PrometheusText1_0_0),
+            ScrapeProtocol::OpenMetricsText0_0_1 => Some(Format::OpenMetrics0_0_1),
+            ScrapeProtocol::OpenMetricsText1_0_0 => Some(Format::OpenMetrics1_0_0),
+        }
+    }
+}
+
+impl fmt::Display for ScrapeProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ScrapeProtocol {
+    type Err = ExpoError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ALL_PROTOCOLS
+            .iter()
+            .copied()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| ExpoError::UnknownProtocol(s.to_string()))
+    }
+}
+
+/// Prometheus' check of a `scrape_protocols` list: not empty, no protocol
+/// twice (compared case-insensitively, as Prometheus does).
+pub fn validate_protocols(protocols: &[ScrapeProtocol]) -> Result<(), ExpoError> {
+    if protocols.is_empty() {
+        return Err(ExpoError::NoProtocols);
+    }
+    for (i, p) in protocols.iter().enumerate() {
+        if protocols[..i].contains(p) {
+            return Err(ExpoError::DuplicateProtocol(
+                protocols.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" "),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `escaping` parameter Prometheus adds to the 1.0.0 text formats
+/// (`metric_name_escaping_scheme`; Prometheus 3 defaults to `allow-utf-8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EscapingScheme {
+    #[default]
+    AllowUtf8,
+    Underscores,
+    Dots,
+    Values,
+}
+
+impl EscapingScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscapingScheme::AllowUtf8 => "allow-utf-8",
+            EscapingScheme::Underscores => "underscores",
+            EscapingScheme::Dots => "dots",
+            EscapingScheme::Values => "values",
+        }
+    }
+}
+
+impl FromStr for EscapingScheme {
+    type Err = ExpoError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            EscapingScheme::AllowUtf8,
+            EscapingScheme::Underscores,
+            EscapingScheme::Dots,
+            EscapingScheme::Values,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == s)
+        .ok_or_else(|| ExpoError::UnknownEscapingScheme(s.to_string()))
+    }
+}
+
+/// The `Accept` header Prometheus 3 sends for `protocols` (already
+/// validated): weights from `0.(n+1)` down in list order — n being the five
+/// known protocols — and `*/*` last with the next lower weight. With the
+/// defaults: `application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2`.
+pub fn accept_header(protocols: &[ScrapeProtocol]) -> String {
+    accept_header_with_escaping(protocols, EscapingScheme::AllowUtf8)
+}
+
+/// [`accept_header`] with a non-default `metric_name_escaping_scheme`.
+pub fn accept_header_with_escaping(protocols: &[ScrapeProtocol], scheme: EscapingScheme) -> String {
+    let mut weight = ALL_PROTOCOLS.len() + 1;
+    let mut out = String::with_capacity(64 * (protocols.len() + 1));
+    for p in protocols {
+        out.push_str(p.header_value());
+        if matches!(
+            p,
+            ScrapeProtocol::PrometheusText1_0_0 | ScrapeProtocol::OpenMetricsText1_0_0
+        ) {
+            out.push_str(";escaping=");
+            out.push_str(scheme.as_str());
+        }
+        // Go's `fmt.Sprintf(";q=0.%d", weight)`: a weight that reached 0 or
+        // went below (only with an invalid list) prints as Go would.
+        out.push_str(&format!(";q=0.{}", weight as i64));
+        out.push(',');
+        weight = weight.wrapping_sub(1);
+    }
+    out.push_str(&format!("*/*;q=0.{}", weight as i64));
+    out
+}
+
+/// The `Accept-Encoding` header (`enable_compression`, default true).
+pub fn accept_encoding_header(enable_compression: bool) -> &'static str {
+    if enable_compression {
+        "gzip"
+    } else {
+        "identity"
+    }
+}
+
+/// An exposition format Strata parses. The two versions of each family
+/// share one parser (as in Prometheus, which chooses by media type only);
+/// the version is kept for reporting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    PrometheusText0_0_4,
+    PrometheusText1_0_0,
+    OpenMetrics1_0_0,
+    OpenMetrics0_0_1,
+}
+
+impl Format {
+    pub fn is_openmetrics(self) -> bool {
+        matches!(self, Format::OpenMetrics1_0_0 | Format::OpenMetrics0_0_1)
+    }
+
+    pub fn protocol(self) -> ScrapeProtocol {
+        match self {
+            Format::PrometheusText0_0_4 => ScrapeProtocol::PrometheusText0_0_4,
+            Format::PrometheusText1_0_0 => ScrapeProtocol::PrometheusText1_0_0,
+            Format::OpenMetrics1_0_0 => ScrapeProtocol::OpenMetricsText1_0_0,
+            Format::OpenMetrics0_0_1 => ScrapeProtocol::OpenMetricsText0_0_1,
+        }
+    }
+
+    pub const ALL: [Format; 4] = [
+        Format::PrometheusText0_0_4,
+        Format::PrometheusText1_0_0,
+        Format::OpenMetrics1_0_0,
+        Format::OpenMetrics0_0_1,
+    ];
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.protocol().as_str())
+    }
+}
+
+/// The parser a response selects, and the warning Prometheus logs (at debug
+/// level) when it had to use `fallback_scrape_protocol`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    pub format: Format,
+    pub fallback_reason: Option<ExpoError>,
+}
+
+/// Chooses the parser as Prometheus 3 does; see [`negotiate`] for the
+/// warning when the fallback was used.
+pub fn format_for(
+    content_type: Option<&str>,
+    fallback: Option<ScrapeProtocol>,
+) -> Result<Format, ExpoError> {
+    negotiate(content_type, fallback).map(|n| n.format)
+}
+
+/// Prometheus 3's `extractMediaType` + parser choice: only the media type
+/// counts (`text/plain` → text parser, `application/openmetrics-text` →
+/// OpenMetrics, whatever their `version`); a blank, unparsable or
+/// unsupported `Content-Type` uses `fallback` if there is one and is an
+/// error otherwise. Protobuf (by content type or fallback) is recognised and
+/// refused: Strata has no protobuf parser.
+pub fn negotiate(
+    content_type: Option<&str>,
+    fallback: Option<ScrapeProtocol>,
+) -> Result<Negotiated, ExpoError> {
+    let ct = content_type.unwrap_or("");
+    let use_fallback = |reason: ExpoError| -> Result<Negotiated, ExpoError> {
+        match fallback {
+            None => Err(reason),
+            Some(p) => match p.format() {
+                Some(format) => Ok(Negotiated {
+                    format,
+                    fallback_reason: Some(reason),
+                }),
+                None => Err(ExpoError::UnsupportedProtobuf),
+            },
+        }
+    };
+    if ct.is_empty() {
+        return use_fallback(ExpoError::BlankContentType);
+    }
+    let (media_type, params) = match parse_media_type(ct) {
+        Ok(m) => m,
+        Err(reason) => {
+            return use_fallback(ExpoError::InvalidContentType {
+                content_type: ct.to_string(),
+                reason,
+            });
+        }
+    };
+    let version = params
+        .iter()
+        .find(|(k, _)| k == "version")
+        .map(|(_, v)| v.as_str());
+    let format = match media_type.as_str() {
+        "text/plain" => match version {
+            Some("1.0.0") => Format::PrometheusText1_0_0,
+            _ => Format::PrometheusText0_0_4,
+        },
+        "application/openmetrics-text" => match version {
+            Some("0.0.1") => Format::OpenMetrics0_0_1,
+            _ => Format::OpenMetrics1_0_0,
+        },
+        "application/vnd.google.protobuf" => return Err(ExpoError::UnsupportedProtobuf),
+        _ => {
+            return use_fallback(ExpoError::UnsupportedContentType(ct.to_string()));
+        }
+    };
+    Ok(Negotiated {
+        format,
+        fallback_reason: None,
+    })
+}
+
+/// Go's `mime.ParseMediaType`: the lower-cased media type and its
+/// parameters (names lower-cased), or Go's error text.
+pub fn parse_media_type(v: &str) -> Result<(String, Vec<(String, String)>), String> {
+    let base = v.split(';').next().unwrap_or("");
+    let media_type = base.to_lowercase().trim().to_string();
+    check_media_type(&media_type)?;
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut rest = &v[base.len()..];
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            break;
+        }
+        match consume_media_param(rest) {
+            Some((key, value, after)) => {
+                if let Some((_, old)) = params.iter().find(|(k, _)| *k == key) {
+                    if *old != value {
+                        return Err("mime: duplicate parameter name".into());
+                    }
+                } else {
+                    params.push((key, value));
+                }
+                rest = after;
+            }
+            None => {
+                // Go ignores trailing semicolons.
+                if rest.trim() == ";" {
+                    break;
+                }
+                return Err("mime: invalid media parameter".into());
+            }
+        }
+    }
+    Ok((media_type, params))
+}
+
+fn check_media_type(v: &str) -> Result<(), String> {
+    let (typ, rest) = consume_token(v);
+    if typ.is_empty() {
+        return Err("mime: no media type".into());
+    }
+    if rest.is_empty() {
+        return Ok(());
+    }
+    let Some(rest) = rest.strip_prefix('/') else {
+        return Err("mime: expected slash after first token".into());
+    };
+    let (sub, rest) = consume_token(rest);
+    if sub.is_empty() {
+        return Err("mime: expected token after slash".into());
+    }
+    if !rest.is_empty() {
+        return Err("mime: unexpected content after media subtype".into());
+    }
+    Ok(())
+}
+
+fn is_tspecial(c: char) -> bool {
+    "()<>@,;:\\\"/[]?=".contains(c)
+}
+
+fn is_token_char(c: char) -> bool {
+    c > ' ' && c < '\x7f' && !is_tspecial(c)
+}
+
+fn consume_token(v: &str) -> (&str, &str) {
+    let end = v.find(|c: char| !is_token_char(c)).unwrap_or(v.len());
+    v.split_at(end)
+}
+
+fn consume_media_param(v: &str) -> Option<(String, String, &str)> {
+    let rest = v.trim_start().strip_prefix(';')?.trim_start();
+    let (param, rest) = consume_token(rest);
+    if param.is_empty() {
+        return None;
+    }
+    let rest = rest.trim_start().strip_prefix('=')?.trim_start();
+    let (value, after) = consume_value(rest)?;
+    if value.is_empty() && after.len() == rest.len() {
+        return None;
+    }
+    Some((param.to_lowercase(), value, after))
+}
+
+fn consume_value(v: &str) -> Option<(String, &str)> {
+    let Some(quoted) = v.strip_prefix('"') else {
+        let (t, rest) = consume_token(v);
+        return Some((t.to_string(), rest));
+    };
+    let mut out = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((out, &quoted[i + 1..])),
+            // Go keeps a backslash before anything but a tspecial literally.
+            '\\' if quoted[i + 1..].starts_with(is_tspecial) => {
+                if let Some((_, n)) = chars.next() {
+                    out.push(n);
+                }
+            }
+            '\r' | '\n' => return None,
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_accept_header_is_prometheus_3s() {
+        assert_eq!(
+            accept_header(DEFAULT_SCRAPE_PROTOCOLS),
+            "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
+             application/openmetrics-text;version=0.0.1;q=0.5,\
+             text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,\
+             text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+        );
+        assert_eq!(
+            accept_header(DEFAULT_PROTO_FIRST_SCRAPE_PROTOCOLS),
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,\
+             application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,\
+             application/openmetrics-text;version=0.0.1;q=0.4,\
+             text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,\
+             text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+        );
+        assert_eq!(
+            accept_header_with_escaping(
+                &[ScrapeProtocol::PrometheusText1_0_0],
+                EscapingScheme::Underscores
+            ),
+            "text/plain;version=1.0.0;escaping=underscores;q=0.6,*/*;q=0.5"
+        );
+    }
+
+    #[test]
+    fn protocol_names_round_trip_case_sensitively() {
+        for p in ALL_PROTOCOLS {
+            assert_eq!(p.to_string().parse::<ScrapeProtocol>(), Ok(p));
+        }
+        assert!("prometheustext0.0.4".parse::<ScrapeProtocol>().is_err());
+        assert!(validate_protocols(&[]).is_err());
+        assert!(
+            validate_protocols(&[
+                ScrapeProtocol::PrometheusText0_0_4,
+                ScrapeProtocol::PrometheusText0_0_4
+            ])
+            .is_err()
+        );
+        assert!(validate_protocols(DEFAULT_PROTO_FIRST_SCRAPE_PROTOCOLS).is_ok());
+    }
+
+    #[test]
+    fn content_type_selects_the_parser_by_media_type_only() {
+        let f = |ct: &str| format_for(Some(ct), None);
+        assert_eq!(f("text/plain"), Ok(Format::PrometheusText0_0_4));
+        assert_eq!(
+            f("text/plain; version=0.0.4; charset=utf-8"),
+            Ok(Format::PrometheusText0_0_4)
+        );
+        assert_eq!(
+            f("text/plain;version=1.0.0;escaping=allow-utf-8"),
+            Ok(Format::PrometheusText1_0_0)
+        );
+        assert_eq!(f("Text/Plain;"), Ok(Format::PrometheusText0_0_4));
+        assert_eq!(
+            f("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            Ok(Format::OpenMetrics1_0_0)
+        );
+        assert_eq!(
+            f("application/openmetrics-text;version=0.0.1"),
+            Ok(Format::OpenMetrics0_0_1)
+        );
+        assert_eq!(
+            f("application/openmetrics-text;version=\"2.0.0\""),
+            Ok(Format::OpenMetrics1_0_0)
+        );
+        assert_eq!(
+            f("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"),
+            Err(ExpoError::UnsupportedProtobuf)
+        );
+    }
+
+    #[test]
+    fn blank_unknown_or_broken_content_type_needs_a_fallback() {
+        assert_eq!(format_for(None, None), Err(ExpoError::BlankContentType));
+        assert_eq!(format_for(Some(""), None), Err(ExpoError::BlankContentType));
+        assert!(matches!(
+            format_for(Some("application/json"), None),
+            Err(ExpoError::UnsupportedContentType(_))
+        ));
+        // Go's mime parser refuses these even though the type is known.
+        for bad in ["text/plain;;", "text/plain; version", "text/", "/plain", "text/plain x", "text/plain; a=1; a=2"] {
+            assert!(
+                matches!(format_for(Some(bad), None), Err(ExpoError::InvalidContentType { .. })),
+                "{bad}"
+            );
+        }
+        // A single token is a valid (unsupported) media type for Go.
+        assert!(matches!(
+            format_for(Some("text"), None),
+            Err(ExpoError::UnsupportedContentType(_))
+        ));
+        let n = negotiate(Some("application/json"), Some(ScrapeProtocol::PrometheusText0_0_4));
+        assert!(matches!(
+            n,
+            Ok(Negotiated { format: Format::PrometheusText0_0_4, fallback_reason: Some(ExpoError::UnsupportedContentType(_)) })
+        ));
+        assert_eq!(
+            format_for(None, Some(ScrapeProtocol::OpenMetricsText1_0_0)),
+            Ok(Format::OpenMetrics1_0_0)
+        );
+        assert_eq!(
+            format_for(Some("text/plain;;"), Some(ScrapeProtocol::PrometheusText1_0_0)),
+            Ok(Format::PrometheusText1_0_0)
+        );
+        assert_eq!(
+            format_for(None, Some(ScrapeProtocol::PrometheusProto)),
+            Err(ExpoError::UnsupportedProtobuf)
+        );
+        // A good content type wins over the fallback.
+        assert_eq!(
+            format_for(Some("text/plain"), Some(ScrapeProtocol::OpenMetricsText1_0_0)),
+            Ok(Format::PrometheusText0_0_4)
+        );
+    }
+
+    #[test]
+    fn go_mime_parameters() {
+        assert_eq!(
+            parse_media_type("A/B ; Q=\"x\\\"y\" ; r=s;"),
+            Ok((
+                "a/b".to_string(),
+                vec![("q".to_string(), "x\"y".to_string()), ("r".to_string(), "s".to_string())]
+            ))
+        );
+        assert!(parse_media_type("a/b; q=\"unterminated").is_err());
+        assert!(parse_media_type("a/b; q=1; q=1").is_ok());
+    }
+}
