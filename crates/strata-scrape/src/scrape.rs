@@ -1,0 +1,551 @@
+//! One target's scrape loop: fetch, parse, label, relabel, append through
+//! the ingester, report (`up`, `scrape_*`) and mark what disappeared stale —
+//! the work of Prometheus' `scrapeLoop`.
+
+use crate::expo::{self, Entry, Parser};
+use crate::target::Target;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use strata_config::{ScrapeConfig, relabel};
+use strata_ingest::Ingester;
+use strata_model::{
+    LabelRef, Labels, METRIC_NAME, STALE_NAN_BITS, Sample, TenantId, WriteBatch,
+};
+
+/// Health of a target, as the targets API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Unknown,
+    Up,
+    Down,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// What the targets API shows of a target's last scrape.
+#[derive(Debug, Clone)]
+pub struct TargetStatus {
+    pub health: Health,
+    pub last_error: String,
+    pub last_scrape: Option<SystemTime>,
+    pub last_duration: Duration,
+    pub last_samples: u64,
+}
+
+impl Default for TargetStatus {
+    fn default() -> Self {
+        TargetStatus {
+            health: Health::Unknown,
+            last_error: String::new(),
+            last_scrape: None,
+            last_duration: Duration::ZERO,
+            last_samples: 0,
+        }
+    }
+}
+
+/// Everything a scrape loop needs besides its target.
+#[derive(Clone)]
+pub struct LoopContext {
+    pub cfg: Arc<ScrapeConfig>,
+    pub client: reqwest::Client,
+    pub ingester: Arc<Ingester>,
+    pub tenant: TenantId,
+    pub accept: Arc<str>,
+    pub user_agent: Arc<str>,
+}
+
+/// A series as a scrape cache entry: the label set it is stored under
+/// (`None`: dropped by `metric_relabel_configs`).
+struct Cached {
+    labels: Option<Arc<Labels>>,
+    seen: u64,
+}
+
+/// State a loop keeps from one scrape to the next.
+#[derive(Default)]
+pub struct LoopState {
+    /// Raw series text → labels, so a steady target costs one hash lookup
+    /// per line instead of building and relabeling its labels.
+    cache: HashMap<Box<[u8]>, Cached>,
+    /// Series the last scrape stored (labels hash → labels, and whether
+    /// the sample carried its own timestamp).
+    previous: HashMap<u64, (Arc<Labels>, bool)>,
+    iteration: u64,
+}
+
+/// The outcome of one scrape's processing.
+struct Processed {
+    scraped: u64,
+    post_relabel: u64,
+    added: u64,
+}
+
+/// Why a scrape failed; the message is what the targets API shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ScrapeError(pub String);
+
+/// Reads the response body, refusing it once it reaches `limit` bytes
+/// (0: no limit), so a huge target costs at most the limit.
+async fn read_body(mut resp: reqwest::Response, limit: u64) -> Result<Vec<u8>, ScrapeError> {
+    let limit = if limit == 0 { u64::MAX } else { limit };
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| ScrapeError(e.to_string()))?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 >= limit {
+            return Err(ScrapeError(format!(
+                "body size limit exceeded: {limit} bytes"
+            )));
+        }
+    }
+    Ok(body)
+}
+
+/// One HTTP scrape: the body and its `Content-Type` / `Content-Encoding`.
+async fn fetch(
+    ctx: &LoopContext,
+    target: &Target,
+) -> Result<(Vec<u8>, Option<String>, Option<String>), ScrapeError> {
+    let cfg = &ctx.cfg;
+    let mut req = ctx
+        .client
+        .get(&target.url)
+        .header(reqwest::header::ACCEPT, ctx.accept.as_ref())
+        .header(
+            reqwest::header::ACCEPT_ENCODING,
+            expo::accept_encoding_header(cfg.enable_compression),
+        )
+        .header(reqwest::header::USER_AGENT, ctx.user_agent.as_ref())
+        .header(
+            "X-Prometheus-Scrape-Timeout-Seconds",
+            format!("{}", target.timeout.as_secs_f64()),
+        );
+    req = crate::client::authorize(req, &cfg.http_client).map_err(ScrapeError)?;
+    let send = async {
+        let resp = req.send().await.map_err(|e| {
+            ScrapeError(format!("Get {:?}: {}", target.url, error_chain(&e)))
+        })?;
+        let status = resp.status();
+        if status != reqwest::StatusCode::OK {
+            return Err(ScrapeError(format!(
+                "server returned HTTP status {} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            )));
+        }
+        let header = |name: reqwest::header::HeaderName| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let content_type = header(reqwest::header::CONTENT_TYPE);
+        let encoding = header(reqwest::header::CONTENT_ENCODING);
+        let body = read_body(resp, cfg.body_size_limit).await?;
+        Ok((body, content_type, encoding))
+    };
+    match tokio::time::timeout(target.timeout, send).await {
+        Ok(r) => r,
+        Err(_) => Err(ScrapeError(format!(
+            "Get {:?}: context deadline exceeded",
+            target.url
+        ))),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// The scraped label set with the target's labels applied: with
+/// `honor_labels` the scraped values win; otherwise the target's do and a
+/// scraped value they replace moves to `exported_<name>`.
+fn apply_target_labels(scraped: &Labels, target: &Labels, honor: bool) -> Labels {
+    let mut lb = scraped.builder();
+    if honor {
+        for t in target.iter() {
+            if lb.get(&t.name).is_none_or(str::is_empty) {
+                lb.set(&t.name, &t.value);
+            }
+        }
+    } else {
+        let mut conflicts = Vec::new();
+        for t in target.iter() {
+            if let Some(v) = lb.get(&t.name).filter(|v| !v.is_empty()) {
+                conflicts.push((t.name.clone(), v.to_string()));
+            }
+            lb.set(&t.name, &t.value);
+        }
+        for (name, value) in conflicts {
+            let mut exported = format!("exported_{name}");
+            while lb.get(&exported).is_some_and(|v| !v.is_empty()) {
+                exported = format!("exported_{exported}");
+            }
+            lb.set(&exported, &value);
+        }
+    }
+    lb.retain(|l| !l.value.is_empty());
+    lb.labels()
+}
+
+fn check_label_limits(cfg: &ScrapeConfig, labels: &Labels) -> Result<(), ScrapeError> {
+    let metric: String = labels.metric_name().unwrap_or_default().chars().take(50).collect();
+    if cfg.label_limit > 0 && labels.len() as u64 > cfg.label_limit {
+        return Err(ScrapeError(format!(
+            "label_limit exceeded (metric: {metric}, number of labels: {}, limit: {})",
+            labels.len(),
+            cfg.label_limit
+        )));
+    }
+    for l in labels.iter() {
+        if cfg.label_name_length_limit > 0 && l.name.len() as u64 > cfg.label_name_length_limit {
+            return Err(ScrapeError(format!(
+                "label_name_length_limit exceeded (metric: {metric}, label name: {}, length: {}, limit: {})",
+                l.name.chars().take(50).collect::<String>(),
+                l.name.len(),
+                cfg.label_name_length_limit
+            )));
+        }
+        if cfg.label_value_length_limit > 0 && l.value.len() as u64 > cfg.label_value_length_limit
+        {
+            return Err(ScrapeError(format!(
+                "label_value_length_limit exceeded (metric: {metric}, label name: {}, value: {:?}, length: {}, limit: {})",
+                l.name.chars().take(50).collect::<String>(),
+                l.value.chars().take(50).collect::<String>(),
+                l.value.len(),
+                cfg.label_value_length_limit
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn stale() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}
+
+/// Appends `series` (labels, sample) through the ingester in one batch.
+fn append(
+    ctx: &LoopContext,
+    series: &[(Arc<Labels>, Sample)],
+) -> Result<strata_ingest::IngestReport, ScrapeError> {
+    if series.is_empty() {
+        return Ok(strata_ingest::IngestReport::default());
+    }
+    let mut batch = WriteBatch::new();
+    let mut refs: Vec<LabelRef<'_>> = Vec::with_capacity(32);
+    for (labels, sample) in series {
+        refs.clear();
+        refs.extend(labels.iter().map(|l| LabelRef {
+            name: l.name.as_str(),
+            value: l.value.as_str(),
+        }));
+        batch.push(&refs, std::slice::from_ref(sample));
+    }
+    ctx.ingester
+        .ingest(&ctx.tenant, &batch)
+        .map_err(|e| ScrapeError(format!("appending: {e}")))
+}
+
+/// Parses one body and stores it; on any error nothing of it is stored
+/// (the caller then marks the previous series stale, as Prometheus does
+/// for a failed scrape).
+fn process(
+    ctx: &LoopContext,
+    target: &Target,
+    state: &mut LoopState,
+    body: &[u8],
+    content_type: Option<&str>,
+    t: i64,
+) -> Result<Processed, ScrapeError> {
+    let cfg = &ctx.cfg;
+    let fallback = cfg
+        .fallback_scrape_protocol
+        .and_then(|p| p.as_str().parse::<expo::ScrapeProtocol>().ok());
+    let format = expo::format_for(content_type, fallback).map_err(|e| ScrapeError(e.to_string()))?;
+    let mut parser = Parser::new(format, body);
+    state.iteration += 1;
+    let iteration = state.iteration;
+    let mut out: Vec<(Arc<Labels>, Sample)> = Vec::new();
+    let mut explicit: Vec<bool> = Vec::new();
+    let mut scraped = 0u64;
+    loop {
+        let entry = parser
+            .next()
+            .map_err(|e| ScrapeError(format!("parsing the scrape: {e}")))?;
+        let Some(entry) = entry else { break };
+        let Entry::Series(s) = entry else { continue };
+        scraped += 1;
+        let key = s.series_bytes();
+        let labels = match state.cache.get_mut(key) {
+            Some(c) => {
+                c.seen = iteration;
+                c.labels.clone()
+            }
+            None => {
+                let merged = apply_target_labels(&s.to_labels(), &target.labels, cfg.honor_labels);
+                let labels = relabel::process(&merged, &cfg.metric_relabel_configs);
+                if let Some(l) = &labels {
+                    check_label_limits(cfg, l)?;
+                }
+                let labels = labels.map(Arc::new);
+                state.cache.insert(
+                    key.into(),
+                    Cached {
+                        labels: labels.clone(),
+                        seen: iteration,
+                    },
+                );
+                labels
+            }
+        };
+        let Some(labels) = labels else { continue };
+        let (ts, has_ts) = match s.timestamp_ms {
+            Some(ts) if cfg.honor_timestamps => (ts, true),
+            _ => (t, false),
+        };
+        out.push((labels, Sample::new(ts, s.value)));
+        explicit.push(has_ts);
+    }
+    let post_relabel = out.len() as u64;
+    if cfg.sample_limit > 0 && post_relabel > cfg.sample_limit {
+        return Err(ScrapeError("sample limit exceeded".into()));
+    }
+    let mut current: HashMap<u64, (Arc<Labels>, bool)> = HashMap::with_capacity(out.len());
+    let mut added = 0;
+    for ((labels, _), has_ts) in out.iter().zip(&explicit) {
+        let h = labels.hash64();
+        if !state.previous.contains_key(&h) {
+            added += 1;
+        }
+        current.insert(h, (labels.clone(), *has_ts));
+    }
+    // What the last scrape had and this one lacks goes stale now; a
+    // series with its own timestamps only with track_timestamps_staleness.
+    for (h, (labels, had_ts)) in &state.previous {
+        if !current.contains_key(h) && (!had_ts || cfg.track_timestamps_staleness) {
+            out.push((labels.clone(), Sample::new(t, stale())));
+        }
+    }
+    append(ctx, &out)?;
+    state.previous = current;
+    state.cache.retain(|_, c| c.seen + 1 >= iteration);
+    Ok(Processed {
+        scraped,
+        post_relabel,
+        added,
+    })
+}
+
+/// The `up` and `scrape_*` series of a target.
+fn report_series(target: &Target, values: [f64; 5], t: i64) -> Vec<(Arc<Labels>, Sample)> {
+    const NAMES: [&str; 5] = [
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+    ];
+    NAMES
+        .iter()
+        .zip(values)
+        .map(|(name, v)| {
+            let mut lb = target.labels.builder();
+            lb.set(METRIC_NAME, name);
+            (Arc::new(lb.labels()), Sample::new(t, v))
+        })
+        .collect()
+}
+
+fn now_ms(at: SystemTime) -> i64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs one scrape and its report; returns the state for the next one.
+async fn scrape_once(
+    ctx: &LoopContext,
+    target: &Arc<Target>,
+    state: LoopState,
+    status: &Arc<Mutex<TargetStatus>>,
+) -> LoopState {
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let t = now_ms(started_at);
+    let fetched = fetch(ctx, target).await;
+    let ctx2 = ctx.clone();
+    let target2 = target.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut state = state;
+        let result = fetched.and_then(|(raw, content_type, encoding)| {
+            let mut scratch = Vec::new();
+            let body = expo::decode_body(
+                &raw,
+                encoding.as_deref(),
+                usize::try_from(ctx2.cfg.body_size_limit).unwrap_or(usize::MAX),
+                &mut scratch,
+            )
+            .map_err(|e| ScrapeError(e.to_string()))?;
+            process(&ctx2, &target2, &mut state, body, content_type.as_deref(), t)
+        });
+        let duration = started.elapsed();
+        let values = match &result {
+            Ok(p) => [
+                1.0,
+                duration.as_secs_f64(),
+                p.scraped as f64,
+                p.post_relabel as f64,
+                p.added as f64,
+            ],
+            Err(_) => [0.0, duration.as_secs_f64(), 0.0, 0.0, 0.0],
+        };
+        let mut report = report_series(&target2, values, t);
+        if result.is_err() {
+            // A failed scrape ends every series the last one stored.
+            for (labels, had_ts) in state.previous.values() {
+                if !had_ts || ctx2.cfg.track_timestamps_staleness {
+                    report.push((labels.clone(), Sample::new(t, stale())));
+                }
+            }
+            state.previous.clear();
+        }
+        if let Err(e) = append(&ctx2, &report) {
+            tracing::warn!(target = %target2.url, error = %e, "appending the scrape report");
+        }
+        (state, result, duration)
+    })
+    .await;
+    let Ok((state, result, duration)) = joined else {
+        tracing::error!(target = %target.url, "scrape processing task failed");
+        return LoopState::default();
+    };
+    let mut st = status.lock();
+    st.last_scrape = Some(started_at);
+    st.last_duration = duration;
+    match result {
+        Ok(p) => {
+            st.health = Health::Up;
+            st.last_error.clear();
+            st.last_samples = p.scraped;
+        }
+        Err(e) => {
+            tracing::debug!(target = %target.url, error = %e, "scrape failed");
+            st.health = Health::Down;
+            st.last_error = e.0;
+            st.last_samples = 0;
+        }
+    }
+    state
+}
+
+/// Marks every series of the target stale: its last scrape's series and
+/// its report series (the target is gone).
+async fn end_of_run(ctx: &LoopContext, target: &Arc<Target>, state: LoopState) {
+    let t = now_ms(SystemTime::now());
+    let mut out = report_series(target, [stale(); 5], t);
+    for (labels, had_ts) in state.previous.values() {
+        if !had_ts || ctx.cfg.track_timestamps_staleness {
+            out.push((labels.clone(), Sample::new(t, stale())));
+        }
+    }
+    let ctx = ctx.clone();
+    let url = target.url.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err(e) = append(&ctx, &out) {
+            tracing::warn!(target = %url, error = %e, "appending stale markers");
+        }
+    })
+    .await;
+}
+
+/// How a loop ends: with stale markers (its target went away) or without
+/// (the server is shutting down, or the loop is replaced by an identical one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    MarkStale,
+    Quiet,
+}
+
+/// Scrapes `target` every interval, starting at its offset, until `stop`
+/// says otherwise.
+pub async fn run(
+    ctx: LoopContext,
+    target: Arc<Target>,
+    offset: Duration,
+    status: Arc<Mutex<TargetStatus>>,
+    mut stop: tokio::sync::watch::Receiver<Option<Stop>>,
+) {
+    let mut state = LoopState::default();
+    let first = tokio::time::Instant::now() + offset;
+    let mut ticker = tokio::time::interval_at(first, target.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                state = scrape_once(&ctx, &target, state, &status).await;
+            }
+            changed = stop.changed() => {
+                let how = if changed.is_ok() { *stop.borrow() } else { Some(Stop::Quiet) };
+                if let Some(how) = how {
+                    if how == Stop::MarkStale {
+                        end_of_run(&ctx, &target, state).await;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_labels_conflicts() {
+        let scraped = Labels::from_pairs([("__name__", "m"), ("job", "inner"), ("a", "1")]);
+        let target = Labels::from_pairs([("job", "outer"), ("instance", "h:1")]);
+        assert_eq!(
+            apply_target_labels(&scraped, &target, false),
+            Labels::from_pairs([
+                ("__name__", "m"),
+                ("a", "1"),
+                ("exported_job", "inner"),
+                ("instance", "h:1"),
+                ("job", "outer"),
+            ])
+        );
+        assert_eq!(
+            apply_target_labels(&scraped, &target, true),
+            Labels::from_pairs([("__name__", "m"), ("a", "1"), ("instance", "h:1"), ("job", "inner")])
+        );
+        let twice = Labels::from_pairs([("__name__", "m"), ("job", "x"), ("exported_job", "y")]);
+        let got = apply_target_labels(&twice, &Labels::from_pairs([("job", "t")]), false);
+        assert_eq!(got.get("exported_exported_job"), Some("x"));
+        assert_eq!(got.get("exported_job"), Some("y"));
+        assert_eq!(got.get("job"), Some("t"));
+    }
+}
