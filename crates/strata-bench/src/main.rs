@@ -172,6 +172,7 @@ pub(crate) fn now_ms() -> Result<i64> {
 }
 
 fn main() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.mode {
         Some(Mode::Lifecycle(a)) => lifecycle::run(&a),

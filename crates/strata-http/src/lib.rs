@@ -12,6 +12,7 @@ pub mod params;
 pub mod query;
 pub mod read;
 pub mod status;
+pub mod targets;
 pub mod write;
 
 use axum::Router;
@@ -56,6 +57,16 @@ pub struct ApiConfig {
     pub engine: strata_promql::EngineOptions,
     /// The configuration file as loaded, for `/api/v1/status/config`.
     pub config_yaml: String,
+    /// `/-/reload` and `/-/quit` answer (`--web.enable-lifecycle`).
+    pub enable_lifecycle: bool,
+}
+
+/// Where the lifecycle endpoints send their requests: a reload request
+/// carries the channel its result comes back on.
+#[derive(Clone)]
+pub struct Lifecycle {
+    pub reload: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    pub quit: Arc<tokio::sync::Notify>,
 }
 
 /// State shared by every handler.
@@ -78,6 +89,10 @@ pub struct AppState {
     /// What a config reload changes: the YAML `/api/v1/status/config`
     /// shows and the external labels `/federate` adds.
     live: std::sync::RwLock<LiveConfig>,
+    scrape: OnceLock<Arc<strata_scrape::ScrapeManager>>,
+    lifecycle: OnceLock<Lifecycle>,
+    /// (last reload succeeded, when the last good config was loaded).
+    reload_status: std::sync::Mutex<(bool, std::time::SystemTime)>,
 }
 
 /// The parts of the loaded configuration handlers read; replaced whole on
@@ -103,6 +118,9 @@ impl AppState {
             external_labels: strata_model::Labels::empty(),
         });
         Arc::new(AppState {
+            scrape: OnceLock::new(),
+            lifecycle: OnceLock::new(),
+            reload_status: std::sync::Mutex::new((true, std::time::SystemTime::now())),
             live,
             query_slots,
             engine: Arc::new(strata_promql::Engine::new(cfg.engine.clone())),
@@ -144,6 +162,41 @@ impl AppState {
         match self.live.read() {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn set_scrape_manager(&self, m: Arc<strata_scrape::ScrapeManager>) {
+        let _ = self.scrape.set(m);
+    }
+
+    pub fn scrape_manager(&self) -> Option<Arc<strata_scrape::ScrapeManager>> {
+        self.scrape.get().cloned()
+    }
+
+    pub fn set_lifecycle(&self, lc: Lifecycle) {
+        let _ = self.lifecycle.set(lc);
+    }
+
+    pub fn lifecycle(&self) -> Option<Lifecycle> {
+        self.lifecycle.get().cloned()
+    }
+
+    /// Records a reload's outcome for `/api/v1/status/runtimeinfo`.
+    pub fn set_reload_status(&self, ok: bool) {
+        let mut g = match self.reload_status.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g.0 = ok;
+        if ok {
+            g.1 = std::time::SystemTime::now();
+        }
+    }
+
+    pub fn reload_status(&self) -> (bool, std::time::SystemTime) {
+        match self.reload_status.lock() {
+            Ok(g) => *g,
+            Err(p) => *p.into_inner(),
         }
     }
 
@@ -261,6 +314,9 @@ pub fn router(state: SharedState) -> Router {
             "/federate",
             get(federate::federate).post(federate::federate),
         )
+        .route("/api/v1/targets", get(targets::targets))
+        .route("/-/reload", post(targets::reload).put(targets::reload))
+        .route("/-/quit", post(targets::quit).put(targets::quit))
         .route("/api/v1/series", get(read::series).post(read::series))
         .route("/api/v1/labels", get(read::labels).post(read::labels))
         .route("/api/v1/label/{name}/values", get(read::label_values))

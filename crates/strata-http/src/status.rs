@@ -47,14 +47,15 @@ pub async fn flags(State(st): State<SharedState>) -> Response {
 
 pub async fn runtimeinfo(State(st): State<SharedState>) -> Response {
     let start = chrono::DateTime::<chrono::Utc>::from(st.start_time);
+    let (reload_ok, last_config) = st.reload_status();
     let cwd = std::env::current_dir()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     success(json!({
         "startTime": start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "CWD": cwd,
-        "reloadConfigSuccess": true,
-        "lastConfigTime": start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "reloadConfigSuccess": reload_ok,
+        "lastConfigTime": chrono::DateTime::<chrono::Utc>::from(last_config).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "corruptionCount": 0,
         "goroutineCount": 0,
         "GOMAXPROCS": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

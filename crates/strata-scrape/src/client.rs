@@ -47,7 +47,10 @@ pub fn authorize(
     if let Some(a) = &cfg.authorization {
         let credentials = read_secret(&a.credentials, &a.credentials_file)?;
         let kind = if a.kind.is_empty() { "Bearer" } else { &a.kind };
-        req = req.header(reqwest::header::AUTHORIZATION, format!("{kind} {credentials}"));
+        req = req.header(
+            reqwest::header::AUTHORIZATION,
+            format!("{kind} {credentials}"),
+        );
     }
     for (name, h) in &cfg.http_headers {
         for v in header_values(h)? {

@@ -252,7 +252,8 @@ pub fn start(
     sd: &ServiceDiscovery,
     http_client: impl Fn(&strata_config::HttpClientConfig) -> Result<reqwest::Client, String>,
 ) -> (Arc<Discovered>, Vec<tokio::task::JoinHandle<()>>) {
-    let providers = sd.static_configs.len().min(1) + sd.file_sd_configs.len() + sd.http_sd_configs.len();
+    let providers =
+        sd.static_configs.len().min(1) + sd.file_sd_configs.len() + sd.http_sd_configs.len();
     let out = Discovered::new(providers);
     let mut tasks = Vec::new();
     let mut slot = 0;
@@ -286,12 +287,16 @@ pub fn start(
                 slot,
                 out.clone(),
             ))),
-            Err(e) => tracing::error!(url = %h.url, error = %e, "HTTP service discovery: no client"),
+            Err(e) => {
+                tracing::error!(url = %h.url, error = %e, "HTTP service discovery: no client")
+            }
         }
         slot += 1;
     }
     if !sd.kubernetes_sd_configs.is_empty() {
-        tracing::error!("kubernetes_sd_configs are parsed but Kubernetes discovery is not implemented yet: those targets are not scraped");
+        tracing::error!(
+            "kubernetes_sd_configs are parsed but Kubernetes discovery is not implemented yet: those targets are not scraped"
+        );
     }
     (out, tasks)
 }

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use strata_config::{ScrapeConfig, relabel};
 use strata_ingest::Ingester;
-use strata_model::{
-    LabelRef, Labels, METRIC_NAME, STALE_NAN_BITS, Sample, TenantId, WriteBatch,
-};
+use strata_model::{LabelRef, Labels, METRIC_NAME, STALE_NAN_BITS, Sample, TenantId, WriteBatch};
 
 /// Health of a target, as the targets API spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,11 +99,7 @@ pub struct ScrapeError(pub String);
 async fn read_body(mut resp: reqwest::Response, limit: u64) -> Result<Vec<u8>, ScrapeError> {
     let limit = if limit == 0 { u64::MAX } else { limit };
     let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| ScrapeError(e.to_string()))?
-    {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| ScrapeError(e.to_string()))? {
         body.extend_from_slice(&chunk);
         if body.len() as u64 >= limit {
             return Err(ScrapeError(format!(
@@ -137,9 +131,10 @@ async fn fetch(
         );
     req = crate::client::authorize(req, &cfg.http_client).map_err(ScrapeError)?;
     let send = async {
-        let resp = req.send().await.map_err(|e| {
-            ScrapeError(format!("Get {:?}: {}", target.url, error_chain(&e)))
-        })?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ScrapeError(format!("Get {:?}: {}", target.url, error_chain(&e))))?;
         let status = resp.status();
         if status != reqwest::StatusCode::OK {
             return Err(ScrapeError(format!(
@@ -211,7 +206,12 @@ fn apply_target_labels(scraped: &Labels, target: &Labels, honor: bool) -> Labels
 }
 
 fn check_label_limits(cfg: &ScrapeConfig, labels: &Labels) -> Result<(), ScrapeError> {
-    let metric: String = labels.metric_name().unwrap_or_default().chars().take(50).collect();
+    let metric: String = labels
+        .metric_name()
+        .unwrap_or_default()
+        .chars()
+        .take(50)
+        .collect();
     if cfg.label_limit > 0 && labels.len() as u64 > cfg.label_limit {
         return Err(ScrapeError(format!(
             "label_limit exceeded (metric: {metric}, number of labels: {}, limit: {})",
@@ -228,8 +228,7 @@ fn check_label_limits(cfg: &ScrapeConfig, labels: &Labels) -> Result<(), ScrapeE
                 cfg.label_name_length_limit
             )));
         }
-        if cfg.label_value_length_limit > 0 && l.value.len() as u64 > cfg.label_value_length_limit
-        {
+        if cfg.label_value_length_limit > 0 && l.value.len() as u64 > cfg.label_value_length_limit {
             return Err(ScrapeError(format!(
                 "label_value_length_limit exceeded (metric: {metric}, label name: {}, value: {:?}, length: {}, limit: {})",
                 l.name.chars().take(50).collect::<String>(),
@@ -284,7 +283,8 @@ fn process(
     let fallback = cfg
         .fallback_scrape_protocol
         .and_then(|p| p.as_str().parse::<expo::ScrapeProtocol>().ok());
-    let format = expo::format_for(content_type, fallback).map_err(|e| ScrapeError(e.to_string()))?;
+    let format =
+        expo::format_for(content_type, fallback).map_err(|e| ScrapeError(e.to_string()))?;
     let mut parser = Parser::new(format, body);
     state.iteration += 1;
     let iteration = state.iteration;
@@ -409,7 +409,14 @@ async fn scrape_once(
                 &mut scratch,
             )
             .map_err(|e| ScrapeError(e.to_string()))?;
-            process(&ctx2, &target2, &mut state, body, content_type.as_deref(), t)
+            process(
+                &ctx2,
+                &target2,
+                &mut state,
+                body,
+                content_type.as_deref(),
+                t,
+            )
         });
         let duration = started.elapsed();
         let values = match &result {
@@ -540,7 +547,12 @@ mod tests {
         );
         assert_eq!(
             apply_target_labels(&scraped, &target, true),
-            Labels::from_pairs([("__name__", "m"), ("a", "1"), ("instance", "h:1"), ("job", "inner")])
+            Labels::from_pairs([
+                ("__name__", "m"),
+                ("a", "1"),
+                ("instance", "h:1"),
+                ("job", "inner")
+            ])
         );
         let twice = Labels::from_pairs([("__name__", "m"), ("job", "x"), ("exported_job", "y")]);
         let got = apply_target_labels(&twice, &Labels::from_pairs([("job", "t")]), false);

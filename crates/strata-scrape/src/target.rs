@@ -296,7 +296,10 @@ mod tests {
             )
             .unwrap_or_else(|e| panic!("{e}")),
         );
-        assert_eq!(t.url, "http://bb:9115/probe?target=https%3A%2F%2Fexample.org");
+        assert_eq!(
+            t.url,
+            "http://bb:9115/probe?target=https%3A%2F%2Fexample.org"
+        );
         assert_eq!(t.labels.get("instance"), Some("https://example.org"));
         let dropped = populate(
             &cfg,

@@ -189,8 +189,8 @@ pub fn client_config(cfg: &TlsConfig) -> Result<Option<rustls::ClientConfig>, St
             let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert)
                 .collect::<Result<_, _>>()
                 .map_err(|e| format!("tls_config: certificate: {e}"))?;
-            let key = PrivateKeyDer::from_pem_slice(&key)
-                .map_err(|e| format!("tls_config: key: {e}"))?;
+            let key =
+                PrivateKeyDer::from_pem_slice(&key).map_err(|e| format!("tls_config: key: {e}"))?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| format!("tls_config: client certificate: {e}"))?

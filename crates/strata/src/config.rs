@@ -1,100 +1,80 @@
-//! The `--config` file: Prometheus' YAML shape. This issue reads `global`;
-//! the other top-level sections are accepted (so an existing prometheus.yml
-//! loads) and reported as not acted on yet.
+//! The configuration file (`--config`, prometheus.yml as Prometheus 3
+//! reads it, see strata-config), the default when there is none, and
+//! `strata check config`.
 
-use anyhow::{Context, Result};
-use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use strata_config::{Config, ConfigError};
 
-// Sections are accepted so an existing prometheus.yml loads; the ones this
-// version does not act on are only checked for presence.
-#[allow(dead_code)]
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    #[serde(default)]
-    pub global: Global,
-    pub scrape_configs: Option<serde::de::IgnoredAny>,
-    pub scrape_config_files: Option<serde::de::IgnoredAny>,
-    pub rule_files: Option<serde::de::IgnoredAny>,
-    pub alerting: Option<serde::de::IgnoredAny>,
-    pub remote_write: Option<serde::de::IgnoredAny>,
-    pub remote_read: Option<serde::de::IgnoredAny>,
-    pub storage: Option<serde::de::IgnoredAny>,
-    pub tracing: Option<serde::de::IgnoredAny>,
-    pub otlp: Option<serde::de::IgnoredAny>,
-    pub runtime: Option<serde::de::IgnoredAny>,
-}
+/// A configuration that failed to load at start: `strata run` exits 2, as
+/// Prometheus does.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidConfig(pub ConfigError);
 
-#[allow(dead_code)]
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Global {
-    pub scrape_interval: Option<String>,
-    pub scrape_timeout: Option<String>,
-    pub evaluation_interval: Option<String>,
-    pub rule_query_offset: Option<String>,
-    #[serde(default)]
-    pub external_labels: BTreeMap<String, String>,
-    pub query_log_file: Option<String>,
-    pub scrape_protocols: Option<serde::de::IgnoredAny>,
-    pub body_size_limit: Option<String>,
-    pub sample_limit: Option<u64>,
-    pub label_limit: Option<u64>,
-    pub label_name_length_limit: Option<u64>,
-    pub label_value_length_limit: Option<u64>,
-    pub target_limit: Option<u64>,
-    pub keep_dropped_targets: Option<u64>,
-    pub metric_name_validation_scheme: Option<String>,
-}
-
-impl ConfigFile {
-    pub fn load(path: &Path) -> Result<ConfigFile> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config file {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("config file {}", path.display()))
+/// Where a server on `listen` is reached from itself.
+fn self_address(listen: SocketAddr) -> String {
+    let ip = listen.ip();
+    match ip {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => format!("127.0.0.1:{}", listen.port()),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => format!("[::1]:{}", listen.port()),
+        _ => listen.to_string(),
     }
+}
 
-    pub fn parse(text: &str) -> Result<ConfigFile> {
-        if text.trim().is_empty() {
-            return Ok(ConfigFile::default());
-        }
-        // serde-saphyr's errors carry line and column.
-        let cfg: ConfigFile = serde_saphyr::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
-        for (field, v) in [
-            ("global.scrape_interval", &cfg.global.scrape_interval),
-            ("global.scrape_timeout", &cfg.global.scrape_timeout),
-            (
-                "global.evaluation_interval",
-                &cfg.global.evaluation_interval,
-            ),
-        ] {
-            if let Some(s) = v {
-                strata_model::units::parse_duration(s)
-                    .map_err(|e| anyhow::anyhow!("field {field}: {e}"))?;
+/// Prometheus' default configuration, with Strata in Prometheus' place:
+/// scrape our own `/metrics` every 15 s, so a new server has data at once.
+pub fn default_text(listen: SocketAddr) -> String {
+    format!(
+        "# Strata's default configuration (no --config given).\n\
+         global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n\
+         scrape_configs:\n  - job_name: strata\n    static_configs:\n      - targets: [\"{}\"]\n",
+        self_address(listen)
+    )
+}
+
+/// The configuration a server runs with: the file, or the default.
+pub fn load(path: Option<&Path>, listen: SocketAddr) -> Result<Config, ConfigError> {
+    match path {
+        Some(p) => Config::load(p),
+        None => Config::parse(&default_text(listen), "<default config>", Path::new(".")),
+    }
+}
+
+/// `strata check config FILE…`, as `promtool check config`: 0 when every
+/// file is valid, 1 otherwise.
+pub fn check(files: &[PathBuf]) -> bool {
+    let mut ok = true;
+    for f in files {
+        println!("Checking {}", f.display());
+        match Config::load(f) {
+            Ok(cfg) => {
+                println!(
+                    " SUCCESS: {} is valid prometheus config file syntax",
+                    f.display()
+                );
+                match cfg.rule_file_paths() {
+                    Ok(rules) if rules.is_empty() => {}
+                    Ok(rules) => {
+                        println!(" SUCCESS: {} rule files found", rules.len());
+                        for r in rules {
+                            println!("  {}", r.display());
+                        }
+                    }
+                    Err(e) => {
+                        println!(" FAILED: {e}");
+                        ok = false;
+                    }
+                }
+            }
+            Err(e) => {
+                println!(" FAILED: {e}");
+                ok = false;
             }
         }
-        Ok(cfg)
+        println!();
     }
-
-    /// Sections this version parses but does not act on, for a startup warning.
-    pub fn inactive_sections(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        if self.scrape_configs.is_some() || self.scrape_config_files.is_some() {
-            v.push("scrape_configs");
-        }
-        if self.rule_files.is_some() {
-            v.push("rule_files");
-        }
-        if self.alerting.is_some() {
-            v.push("alerting");
-        }
-        if self.remote_write.is_some() || self.remote_read.is_some() {
-            v.push("remote_write/remote_read");
-        }
-        v
-    }
+    ok
 }
 
 #[cfg(test)]
@@ -102,32 +82,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_a_prometheus_yml() {
-        let cfg = ConfigFile::parse(
-            "global:\n  scrape_interval: 15s\n  external_labels:\n    cluster: a\nscrape_configs:\n  - job_name: x\n",
-        )
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    fn default_scrapes_ourselves() {
+        let listen: SocketAddr = "0.0.0.0:9090".parse().unwrap_or_else(|e| panic!("{e}"));
+        let cfg = load(None, listen).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.scrape_configs.len(), 1);
+        let job = &cfg.scrape_configs[0];
+        assert_eq!(job.job_name, "strata");
+        assert_eq!(job.scrape_interval, std::time::Duration::from_secs(15));
         assert_eq!(
-            cfg.global
-                .external_labels
-                .get("cluster")
-                .map(String::as_str),
-            Some("a")
+            job.service_discovery.static_configs[0].targets,
+            vec!["127.0.0.1:9090".to_string()]
         );
-        assert_eq!(cfg.inactive_sections(), vec!["scrape_configs"]);
-    }
-
-    #[test]
-    fn errors_name_line_and_field() {
-        let err = ConfigFile::parse("global:\n  scrape_intervall: 15s\n")
-            .err()
-            .map(|e| format!("{e:#}"));
-        let err = err.unwrap_or_default();
-        assert!(err.contains("scrape_intervall"), "{err}");
-        assert!(err.contains('2'), "line number missing: {err}");
-        let err = ConfigFile::parse("global:\n  scrape_interval: 15 seconds\n")
-            .err()
-            .map(|e| format!("{e:#}"));
-        assert!(err.unwrap_or_default().contains("global.scrape_interval"));
     }
 }

@@ -44,6 +44,21 @@ enum Command {
         #[command(subcommand)]
         command: tsdb_cmd::TsdbCommand,
     },
+    /// Check files as `promtool check` does.
+    Check {
+        #[command(subcommand)]
+        command: CheckCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CheckCommand {
+    /// Check prometheus.yml files: exit 0 when all are valid, 1 otherwise;
+    /// each error names file, line, column and field.
+    Config {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
 }
 
 /// mimalloc's defaults trade memory for speed (arenas committed eagerly,
@@ -82,17 +97,32 @@ fn tune_allocator() {
 
 fn main() -> ExitCode {
     tune_allocator();
+    // One rustls crypto provider for every HTTP client and TLS listener.
+    strata_scrape::tls::install_provider();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(*args),
         Command::Query(args) => query_cmd::run(args),
         Command::Tsdb { command } => tsdb_cmd::run(command),
+        Command::Check {
+            command: CheckCommand::Config { files },
+        } => {
+            return if config::check(&files) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("strata: error: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<config::InvalidConfig>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -6,7 +6,6 @@
 //! in-flight ones finish, makes the head durable and exits 0; a second
 //! signal exits at once.
 
-use crate::config::ConfigFile;
 use crate::process_metrics::ProcessCollector;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -88,9 +87,19 @@ pub struct RunArgs {
     )]
     pub listen: SocketAddr,
 
-    /// Prometheus-style YAML configuration file (the `global` section is read now).
+    /// prometheus.yml, as Prometheus 3 reads it: `global`, `scrape_configs`
+    /// (static, file and HTTP discovery), `scrape_config_files`; `rule_files`,
+    /// `alerting`, `remote_write` and `remote_read` are parsed and checked.
+    /// Without it Strata scrapes its own /metrics every 15s. Reloaded on
+    /// SIGHUP (and POST /-/reload with --web.enable-lifecycle); an invalid
+    /// file at start exits with status 2, on reload it is logged and the old
+    /// configuration stays. Check one with `strata check config FILE`.
     #[arg(long = "config", visible_alias = "config.file")]
     pub config: Option<PathBuf>,
+
+    /// Enable POST /-/reload (reload the config) and POST /-/quit (shut down).
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
 
     /// Delete blocks older than this (Prometheus duration: 15d, 12h, 1w). 0 keeps data forever.
     #[arg(long = "retention.time", visible_alias = "storage.tsdb.retention.time", default_value = "15d", value_parser = duration)]
@@ -265,12 +274,17 @@ fn flags_for_status(a: &RunArgs) -> Vec<(String, String)> {
 
 pub fn run(args: RunArgs) -> Result<()> {
     init_logging(args.log_level, args.log_format);
-    if let Some(path) = &args.config {
-        let cfg = ConfigFile::load(path)?;
-        let inactive = cfg.inactive_sections();
-        if !inactive.is_empty() {
-            tracing::warn!(sections = ?inactive, "config sections parsed but not acted on by this version");
-        }
+    let cfg = crate::config::load(args.config.as_deref(), args.listen)
+        .map_err(crate::config::InvalidConfig)?;
+    if !cfg.rule_files.is_empty() || !cfg.alerting.alertmanagers.is_empty() {
+        tracing::warn!(
+            "rule_files and alerting are parsed and checked but not evaluated by this version"
+        );
+    }
+    if !cfg.remote_write.is_empty() {
+        tracing::warn!(
+            "remote_write is parsed and checked but Strata does not send remote-write yet"
+        );
     }
     if args.max_request_body == 0 {
         bail!("--limits.max-request-body-size must be positive");
@@ -280,10 +294,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         .thread_name("strata-worker")
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(serve(args))
+    rt.block_on(serve(args, cfg))
 }
 
-async fn serve(args: RunArgs) -> Result<()> {
+async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -321,10 +335,8 @@ async fn serve(args: RunArgs) -> Result<()> {
             max_samples: args.query_max_samples,
             timeout: args.query_timeout,
         },
-        config_yaml: match &args.config {
-            Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
-            None => String::new(),
-        },
+        config_yaml: cfg.to_yaml(),
+        enable_lifecycle: args.enable_lifecycle,
     };
     // One registry for every self-metric, complete before the server
     // answers: each subsystem registers its own families (docs/metrics.md).
@@ -335,7 +347,9 @@ async fn serve(args: RunArgs) -> Result<()> {
     ProcessCollector::register(&mut registry);
     let ingest_metrics = IngestMetrics::register(&mut registry);
     let storage_metrics = StorageCollector::register(&mut registry);
+    let reload_metrics = ReloadMetrics::register(&mut registry);
     let state = AppState::new(api_config, registry);
+    state.set_live_config(live_config(&cfg));
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "Strata starting");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -347,10 +361,13 @@ async fn serve(args: RunArgs) -> Result<()> {
             signal(SignalKind::interrupt()).context("installing SIGINT handler")?,
         )
     };
+    let quit = Arc::new(tokio::sync::Notify::new());
+    let quit_wait = quit.clone();
     tokio::spawn(async move {
         tokio::select! {
             _ = term.recv() => {}
             _ = int.recv() => {}
+            _ = quit_wait.notified() => {}
         }
         tracing::info!(
             "shutdown signal received: finishing in-flight requests (send again to exit at once)"
@@ -412,8 +429,29 @@ async fn serve(args: RunArgs) -> Result<()> {
         ingest_metrics,
     ));
     storage_metrics.attach(db.clone());
-    state.set_ready(db.clone(), db.clone(), ingester);
+    state.set_ready(db.clone(), db.clone(), ingester.clone());
     tracing::info!("storage ready: accepting writes and queries");
+
+    // Scraping starts once storage accepts writes, through the same
+    // ingester as remote-write.
+    let scrape = strata_scrape::ScrapeManager::new(strata_scrape::ManagerOptions {
+        ingester,
+        tenant: strata_model::TenantId::single(),
+        user_agent: format!("Strata/{}", env!("CARGO_PKG_VERSION")),
+    });
+    scrape.apply(&cfg);
+    state.set_scrape_manager(scrape.clone());
+    let reloads = spawn_reloader(
+        args.config.clone(),
+        args.listen,
+        state.clone(),
+        scrape.clone(),
+        reload_metrics,
+    )?;
+    state.set_lifecycle(strata_http::Lifecycle {
+        reload: reloads,
+        quit: quit.clone(),
+    });
 
     let maint_db = db.clone();
     let interval = args.maintenance_interval;
@@ -440,6 +478,7 @@ async fn serve(args: RunArgs) -> Result<()> {
         Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
         Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
     }
+    scrape.stop_all();
     db.stop_maintenance();
     let _ = maintenance.await;
     tracing::info!("making the head durable");
@@ -450,4 +489,100 @@ async fn serve(args: RunArgs) -> Result<()> {
         .context("closing storage")?;
     tracing::info!("Strata stopped cleanly");
     Ok(())
+}
+
+/// `strata_config_last_reload_*`, as Prometheus' `prometheus_config_*`.
+#[derive(Clone)]
+struct ReloadMetrics {
+    successful: prometheus_client::metrics::gauge::Gauge,
+    success_time: prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>,
+}
+
+impl ReloadMetrics {
+    fn register(registry: &mut Registry) -> ReloadMetrics {
+        let m = ReloadMetrics {
+            successful: Default::default(),
+            success_time: Default::default(),
+        };
+        registry.register(
+            "strata_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful",
+            m.successful.clone(),
+        );
+        registry.register(
+            "strata_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload",
+            m.success_time.clone(),
+        );
+        m.succeeded();
+        m
+    }
+
+    fn succeeded(&self) {
+        self.successful.set(1);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        self.success_time.set(now);
+    }
+}
+
+fn live_config(cfg: &strata_config::Config) -> strata_http::LiveConfig {
+    strata_http::LiveConfig {
+        yaml: cfg.to_yaml(),
+        external_labels: cfg.global.external_labels.clone(),
+    }
+}
+
+/// Reloads the configuration on SIGHUP and on `/-/reload` requests (sent
+/// on the returned channel, each with its reply channel). A file that fails
+/// to load is logged and reported; the running configuration stays.
+fn spawn_reloader(
+    path: Option<PathBuf>,
+    listen: SocketAddr,
+    state: strata_http::SharedState,
+    scrape: Arc<strata_scrape::ScrapeManager>,
+    metrics: ReloadMetrics,
+) -> Result<tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), String>>>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    let (tx, mut rx) =
+        tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Result<(), String>>>(4);
+    tokio::spawn(async move {
+        loop {
+            let reply = tokio::select! {
+                _ = hup.recv() => None,
+                r = rx.recv() => match r {
+                    Some(r) => Some(r),
+                    None => return,
+                },
+            };
+            let p = path.clone();
+            let loaded =
+                tokio::task::spawn_blocking(move || crate::config::load(p.as_deref(), listen))
+                    .await;
+            let result = match loaded {
+                Ok(Ok(cfg)) => {
+                    scrape.apply(&cfg);
+                    state.set_live_config(live_config(&cfg));
+                    state.set_reload_status(true);
+                    metrics.succeeded();
+                    tracing::info!("configuration reloaded");
+                    Ok(())
+                }
+                Ok(Err(e)) => {
+                    state.set_reload_status(false);
+                    metrics.successful.set(0);
+                    tracing::error!(error = %e, "configuration reload failed: keeping the running configuration");
+                    Err(e.to_string())
+                }
+                Err(e) => Err(format!("reload task failed: {e}")),
+            };
+            if let Some(reply) = reply {
+                let _ = reply.send(result);
+            }
+        }
+    });
+    Ok(tx)
 }

@@ -416,7 +416,7 @@ fn start_prometheus(dir: &Path) -> Option<Peer> {
         .spawn()
         .ok()?;
     let peer = Peer { child, port };
-    let client = reqwest::blocking::Client::new();
+    let client = support::http_client();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if let Ok(r) = client
@@ -589,7 +589,7 @@ fn promql_agrees_with_prometheus() -> TestResult {
     let now = now_ms();
     let base = (now / 3_600_000) * 3_600_000 - 2 * 3_600_000;
     let data = dataset(base);
-    let client = reqwest::blocking::Client::builder()
+    let client = support::http_builder()
         .timeout(Duration::from_secs(60))
         .build()?;
     push(

@@ -17,7 +17,7 @@ fn acknowledged_samples_survive_kill_9_mid_stream() -> TestResult {
     for w in 0..4 {
         let url = server.url("/api/v1/write");
         writers.push(std::thread::spawn(move || {
-            let client = reqwest::blocking::Client::new();
+            let client = support::http_client();
             let mut acked: Vec<(String, i64)> = Vec::new();
             for i in 0..100_000i64 {
                 let batch: Vec<_> = (0..20)

@@ -28,7 +28,7 @@ fn metric(server: &Server, name: &str) -> f64 {
 /// the server stops answering. Returns the data time of every acknowledged
 /// request.
 fn push_until_killed(url: String, start_t: i64, acks: Arc<AtomicUsize>) -> Vec<i64> {
-    let client = reqwest::blocking::Client::new();
+    let client = support::http_client();
     let mut acked = Vec::new();
     for i in 0..1_000_000i64 {
         let t = start_t + i * 10_000;

@@ -8,7 +8,7 @@ use std::process::Command;
 use support::*;
 
 fn post_form(server: &Server, path: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
-    let client = reqwest::blocking::Client::new();
+    let client = support::http_client();
     let r = client
         .post(server.url(path))
         .form(form)
@@ -543,7 +543,7 @@ fn read_parameters_are_validated_like_prometheus_3() -> TestResult {
 fn form_body_wins_over_query_string() -> TestResult {
     let dir = tempfile::tempdir()?;
     let server = Server::start(dir.path(), &[]);
-    let client = reqwest::blocking::Client::new();
+    let client = support::http_client();
     let r = client
         .post(server.url("/api/v1/query?query=1&time=100"))
         .form(&[("query", "2")])

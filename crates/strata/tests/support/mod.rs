@@ -14,6 +14,20 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_strata")
 }
 
+/// A client builder for talking to the servers under test. reqwest is
+/// built with rustls and no default crypto provider (the binary installs
+/// ring in `main`), so tests install it too.
+pub fn http_builder() -> reqwest::blocking::ClientBuilder {
+    strata_scrape::tls::install_provider();
+    reqwest::blocking::Client::builder()
+}
+
+pub fn http_client() -> reqwest::blocking::Client {
+    http_builder()
+        .build()
+        .unwrap_or_else(|e| panic!("http client: {e}"))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -45,7 +59,7 @@ impl Server {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawning strata: {e}"));
-        let client = reqwest::blocking::Client::builder()
+        let client = http_builder()
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap_or_else(|e| panic!("client: {e}"));
@@ -238,9 +252,7 @@ impl Prometheus {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
+        let client = http_builder().timeout(Duration::from_secs(30)).build()?;
         let p = Prometheus {
             child,
             port,
