@@ -9,8 +9,10 @@ pub mod error;
 pub mod federate;
 pub mod metrics;
 pub mod params;
+pub mod prom_xor;
 pub mod query;
 pub mod read;
+pub mod remote_read;
 pub mod status;
 pub mod targets;
 pub mod write;
@@ -59,6 +61,18 @@ pub struct ApiConfig {
     pub config_yaml: String,
     /// `/-/reload` and `/-/quit` answer (`--web.enable-lifecycle`).
     pub enable_lifecycle: bool,
+    pub remote_read: RemoteReadLimits,
+}
+
+/// Bounds on one remote-read request (Prometheus' `--storage.remote.read-*`).
+#[derive(Debug, Clone)]
+pub struct RemoteReadLimits {
+    /// Samples one samples-type response may hold (0: no limit).
+    pub sample_limit: u64,
+    /// Bytes of one streamed frame before it is sent.
+    pub max_bytes_in_frame: usize,
+    /// Bytes of the decompressed request.
+    pub max_request_bytes: usize,
 }
 
 /// Where the lifecycle endpoints send their requests: a reload request
@@ -315,6 +329,7 @@ pub fn router(state: SharedState) -> Router {
             get(federate::federate).post(federate::federate),
         )
         .route("/api/v1/targets", get(targets::targets))
+        .route("/api/v1/read", post(remote_read::remote_read))
         .route("/-/reload", post(targets::reload).put(targets::reload))
         .route("/-/quit", post(targets::quit).put(targets::quit))
         .route("/api/v1/series", get(read::series).post(read::series))

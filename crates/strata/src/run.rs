@@ -101,6 +101,21 @@ pub struct RunArgs {
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
 
+    /// Most samples one remote-read (samples response) may return; 0 = no
+    /// limit. Streamed (chunked) responses are not limited by it.
+    #[arg(
+        long = "storage.remote.read-sample-limit",
+        default_value_t = 50_000_000
+    )]
+    pub remote_read_sample_limit: u64,
+
+    /// Bytes of series chunks per frame of a streamed remote-read response.
+    #[arg(
+        long = "storage.remote.read-max-bytes-in-frame",
+        default_value_t = 1_048_576
+    )]
+    pub remote_read_max_bytes_in_frame: usize,
+
     /// Delete blocks older than this (Prometheus duration: 15d, 12h, 1w). 0 keeps data forever.
     #[arg(long = "retention.time", visible_alias = "storage.tsdb.retention.time", default_value = "15d", value_parser = duration)]
     pub retention_time: Duration,
@@ -337,6 +352,11 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
         },
         config_yaml: cfg.to_yaml(),
         enable_lifecycle: args.enable_lifecycle,
+        remote_read: strata_http::RemoteReadLimits {
+            sample_limit: args.remote_read_sample_limit,
+            max_bytes_in_frame: args.remote_read_max_bytes_in_frame.max(1),
+            max_request_bytes: body_cap.saturating_mul(8),
+        },
     };
     // One registry for every self-metric, complete before the server
     // answers: each subsystem registers its own families (docs/metrics.md).
