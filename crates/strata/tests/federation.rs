@@ -176,3 +176,83 @@ fn prometheus_federates_from_strata() -> TestResult {
     assert_eq!((t * 1000.0).round() as i64, now - 5_000);
     Ok(())
 }
+
+/// The other way: Strata scrapes a real Prometheus' `/federate` with
+/// `honor_labels: true` and stores its series under their own labels.
+#[test]
+fn strata_federates_from_prometheus() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let Some(prom) = Prometheus::start(
+        dir.path(),
+        "global:\n  external_labels: {dc: east}\n",
+        &["--web.enable-remote-write-receiver"],
+    )?
+    else {
+        return Ok(());
+    };
+    let now = now_ms();
+    let body = strata_ingest::encode_write_request(&[
+        series("prom_side", &[("job", "app"), ("instance", "a:1")], &[(now - 3_000, 5.0)]),
+        series("prom_side", &[("job", "app"), ("instance", "b:1")], &[(now - 2_000, 6.5)]),
+    ]);
+    let r = prom
+        .client
+        .post(prom.url("/api/v1/write"))
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(body)
+        .send()?;
+    assert!(r.status().is_success(), "{:?}", r.text());
+    let cfg = dir.path().join("strata.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n- job_name: federate\n  honor_labels: true\n  metrics_path: /federate\n  params:\n    'match[]': ['{{job=\"app\"}}']\n  static_configs: [{{targets: ['127.0.0.1:{}']}}]\n",
+            prom.port
+        ),
+    )?;
+    let s = Server::start(
+        &dir.path().join("strata"),
+        &["--config", cfg.to_str().unwrap_or_default()],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let got = loop {
+        let (_, v) = s.get_json("/api/v1/query?query=prom_side", None);
+        let r = v["data"]["result"].as_array().cloned().unwrap_or_default();
+        if r.len() == 2 || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(got.len(), 2, "{got:?}");
+    let mut rows: Vec<(String, String, String, String)> = got
+        .iter()
+        .map(|r| {
+            let m = &r["metric"];
+            (
+                m["instance"].as_str().unwrap_or_default().into(),
+                m["job"].as_str().unwrap_or_default().into(),
+                m["dc"].as_str().unwrap_or_default().into(),
+                r["value"][1].as_str().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    rows.sort();
+    // honor_labels kept Prometheus' job and instance, and its external
+    // label came along.
+    assert_eq!(
+        rows,
+        vec![
+            ("a:1".into(), "app".into(), "east".into(), "5".into()),
+            ("b:1".into(), "app".into(), "east".into(), "6.5".into()),
+        ]
+    );
+    let (_, ts) = s.get_json("/api/v1/query?query=timestamp(prom_side%7Binstance%3D%22a%3A1%22%7D)", None);
+    let t: f64 = ts["data"]["result"][0]["value"][1]
+        .as_str()
+        .unwrap_or("0")
+        .parse()?;
+    assert_eq!((t * 1000.0).round() as i64, now - 3_000, "honor_timestamps");
+    Ok(())
+}
