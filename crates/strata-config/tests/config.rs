@@ -344,3 +344,35 @@ remote_read:
         "{yaml}"
     );
 }
+
+#[test]
+fn deep_nesting_is_an_error_even_on_a_small_stack() {
+    // Async workers and test threads have small stacks; the parser must not
+    // overflow them whatever the input.
+    let worker = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(|| {
+            let mut out = Vec::new();
+            for depth in [20usize, 40, 100_000] {
+                let text = format!("global: {}{}", "[".repeat(depth), "]".repeat(depth));
+                out.push(parse(&text).map(|_| ()).map_err(|e| e.to_string()));
+            }
+            out
+        })
+        .unwrap();
+    let results = worker.join().unwrap();
+    assert!(
+        results[0]
+            .as_ref()
+            .unwrap_err()
+            .contains("cannot unmarshal a sequence into a mapping")
+    );
+    for r in &results[1..] {
+        assert!(
+            r.as_ref()
+                .unwrap_err()
+                .contains("YAML nested deeper than 32 levels"),
+            "{r:?}"
+        );
+    }
+}
