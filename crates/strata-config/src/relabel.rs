@@ -658,12 +658,8 @@ fn relabel_one(cfg: &RelabelConfig, work: &mut Work<'_>) -> bool {
                 expand_into(&mut res, &cfg.replacement, &val, &locs, &cfg.regex.names);
                 (target, res)
             };
-            let lb = work.builder();
-            if res.is_empty() {
-                lb.del(&target);
-            } else {
-                lb.set(&target, &res);
-            }
+            // An empty result deletes the target, which `set` does too.
+            work.builder_set(&target, &res);
             true
         }
         Action::Lowercase => {
