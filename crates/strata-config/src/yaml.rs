@@ -210,8 +210,8 @@ impl<'a> Doc<'a> {
         match &node.value {
             Value::Int(i) => Ok(*i),
             Value::Null => Ok(0),
-            // yaml.v2 accepts a float with an integral value into an int.
-            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Ok(*f as i128),
+            // yaml.v2 stores a float into an integer field truncated.
+            Value::Float(f) if f.is_finite() && f.abs() < 9.0e18 => Ok(f.trunc() as i128),
             _ => Err(self.err(
                 node,
                 path,
@@ -385,6 +385,9 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
         .split(", set DuplicateKeyPolicy")
         .next()
         .unwrap_or(first);
+    if first.contains("multiple YAML documents") || first.contains("multiple documents") {
+        return "more than one YAML document: Prometheus reads only the first and ignores the rest; Strata refuses the file".into();
+    }
     if first.contains("budget breached: Depth") || first.contains("recursion limit exceeded") {
         return format!("YAML nested deeper than {MAX_DEPTH} levels");
     }
