@@ -331,12 +331,12 @@ pub struct Config {
 
 const TOP_LEVEL_OPAQUE: [&str; 4] = ["runtime", "storage", "tracing", "otlp"];
 
-/// Prometheus' `patRulePath`: a `*` may appear only in the last path
-/// element.
+/// Prometheus' `patRulePath` (`^[^*]*(\*[^/]*)?$`): globs only in the last
+/// path element.
 fn valid_glob_path(p: &str) -> bool {
     match p.find('*') {
         None => true,
-        Some(i) => !p[i + 1..].contains('*') && !p[i + 1..].contains('/'),
+        Some(i) => !p[i + 1..].contains('/'),
     }
 }
 
