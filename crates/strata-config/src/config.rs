@@ -353,7 +353,13 @@ fn join_dir(base: &Path, file: &str) -> String {
 pub fn expand_globs(patterns: &[String]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in patterns {
-        let paths = glob::glob(p).map_err(|e| format!("invalid pattern {p:?}: {e}"))?;
+        // Go's `*` never crosses `/` and `**` is just `*`; the glob crate
+        // would read `**` as a recursive wildcard.
+        let mut go_pattern = p.clone();
+        while go_pattern.contains("**") {
+            go_pattern = go_pattern.replace("**", "*");
+        }
+        let paths = glob::glob(&go_pattern).map_err(|e| format!("invalid pattern {p:?}: {e}"))?;
         let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
         matched.sort();
         out.extend(matched);
