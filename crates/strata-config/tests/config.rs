@@ -200,6 +200,14 @@ fn rule_files_and_scrape_config_files_expand_globs() {
             dir.path().join("rules/b.yml")
         ]
     );
+    // `**` is Go's `*`, not a recursive wildcard.
+    let stars = vec![
+        dir.path()
+            .join("rules/**.yml")
+            .to_string_lossy()
+            .into_owned(),
+    ];
+    assert_eq!(strata_config::expand_globs(&stars).unwrap(), rules);
     let names: Vec<&str> = c
         .scrape_configs
         .iter()
