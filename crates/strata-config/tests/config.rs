@@ -403,3 +403,14 @@ fn accept_header_like_prometheus() {
     );
     assert_eq!(c.scrape_configs[1].accept_encoding_header(), "identity");
 }
+
+#[test]
+fn string_fields_take_a_scalar_as_written() {
+    let c = parse("scrape_configs:\n  - job_name: 0123\n  - job_name: 0x1F\n  - job_name: yes\n  - job_name: 1.50\n  - {job_name: 7, metrics_path: /m}\n").unwrap();
+    let names: Vec<&str> = c
+        .scrape_configs
+        .iter()
+        .map(|j| j.job_name.as_str())
+        .collect();
+    assert_eq!(names, vec!["0123", "0x1F", "yes", "1.50", "7"]);
+}
