@@ -194,6 +194,40 @@ pub struct ScrapeConfig {
     pub source_file: String,
 }
 
+impl ScrapeConfig {
+    /// The `Accept` header a scrape sends: the protocols in order of
+    /// preference with falling q-values, the escaping scheme on the formats
+    /// that take one, then `*/*` (Prometheus' `acceptHeader`).
+    pub fn accept_header(&self) -> String {
+        let mut weight = ScrapeProtocol::ALL.len() + 1;
+        let mut parts = Vec::with_capacity(self.scrape_protocols.len() + 1);
+        for p in &self.scrape_protocols {
+            let mut v = p.header().to_string();
+            if matches!(
+                p,
+                ScrapeProtocol::PrometheusText1_0_0 | ScrapeProtocol::OpenMetricsText1_0_0
+            ) {
+                v.push_str(";escaping=");
+                v.push_str(self.metric_name_escaping_scheme.as_str());
+            }
+            v.push_str(&format!(";q=0.{weight}"));
+            parts.push(v);
+            weight = weight.saturating_sub(1);
+        }
+        parts.push(format!("*/*;q=0.{weight}"));
+        parts.join(",")
+    }
+
+    /// The `Accept-Encoding` header a scrape sends.
+    pub fn accept_encoding_header(&self) -> &'static str {
+        if self.enable_compression {
+            "gzip"
+        } else {
+            "identity"
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProtobufMessage {
     /// `prometheus.WriteRequest` (remote-write 1.0), the default.
@@ -331,12 +365,12 @@ pub struct Config {
 
 const TOP_LEVEL_OPAQUE: [&str; 4] = ["runtime", "storage", "tracing", "otlp"];
 
-/// Prometheus' `patRulePath`: a `*` may appear only in the last path
-/// element.
+/// Prometheus' `patRulePath` (`^[^*]*(\*[^/]*)?$`): globs only in the last
+/// path element.
 fn valid_glob_path(p: &str) -> bool {
     match p.find('*') {
         None => true,
-        Some(i) => !p[i + 1..].contains('*') && !p[i + 1..].contains('/'),
+        Some(i) => !p[i + 1..].contains('/'),
     }
 }
 
@@ -353,7 +387,13 @@ fn join_dir(base: &Path, file: &str) -> String {
 pub fn expand_globs(patterns: &[String]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in patterns {
-        let paths = glob::glob(p).map_err(|e| format!("invalid pattern {p:?}: {e}"))?;
+        // Go's `*` never crosses `/` and `**` is just `*`; the glob crate
+        // would read `**` as a recursive wildcard.
+        let mut go_pattern = p.clone();
+        while go_pattern.contains("**") {
+            go_pattern = go_pattern.replace("**", "*");
+        }
+        let paths = glob::glob(&go_pattern).map_err(|e| format!("invalid pattern {p:?}: {e}"))?;
         let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
         matched.sort();
         out.extend(matched);

@@ -541,6 +541,14 @@ impl Work<'_> {
         }
     }
 
+    /// Sets a label, skipping the copy of a borrowed set when the label
+    /// already has that value (or is absent and `value` is empty).
+    fn builder_set(&mut self, name: &str, value: &str) {
+        if self.get(name) != value {
+            self.builder().set(name, value);
+        }
+    }
+
     fn any_name(&self, f: impl Fn(&str) -> bool) -> bool {
         match self {
             Work::Borrowed(l) => l.iter().any(|l| f(&l.name)),
@@ -580,7 +588,7 @@ pub fn process_cow<'a>(labels: &'a Labels, cfgs: &[RelabelConfig]) -> Option<Cow
     }
     match work {
         Work::Borrowed(l) => Some(Cow::Borrowed(l)),
-        Work::Owned(b) => Some(Cow::Owned(b.labels())),
+        Work::Owned(b) => Some(Cow::Owned(b.into_labels())),
         Work::External(_) => unreachable_builder(),
     }
 }
@@ -615,48 +623,53 @@ fn relabel_one(cfg: &RelabelConfig, work: &mut Work<'_>) -> bool {
         Action::DropEqual => work.get(&cfg.target_label) != source_value(cfg, work),
         Action::KeepEqual => work.get(&cfg.target_label) == source_value(cfg, work),
         Action::Replace => {
-            let val = source_value(cfg, work).into_owned();
-            if val.is_empty()
-                && cfg.regex_is_default
-                && !cfg.target_label.contains('$')
-                && !cfg.replacement.contains('$')
-            {
-                work.builder().set(&cfg.target_label, &cfg.replacement);
-                return true;
-            }
-            let mut locs = cfg.regex.captures.capture_locations();
-            if cfg.regex.captures.captures_read(&mut locs, &val).is_none() {
-                return true;
-            }
-            let mut target = String::new();
-            expand_into(
-                &mut target,
-                &cfg.target_label,
-                &val,
-                &locs,
-                &cfg.regex.names,
-            );
-            if !cfg.name_validation.is_valid_label_name(&target) {
-                return true;
-            }
-            let mut res = String::new();
-            expand_into(&mut res, &cfg.replacement, &val, &locs, &cfg.regex.names);
-            let lb = work.builder();
-            if res.is_empty() {
-                lb.del(&target);
-            } else {
-                lb.set(&target, &res);
-            }
+            // Expand while the source value is still borrowed from the label
+            // set; only a change needs the set copied.
+            let (target, res) = {
+                let val = source_value(cfg, work);
+                if val.is_empty()
+                    && cfg.regex_is_default
+                    && !cfg.target_label.contains('$')
+                    && !cfg.replacement.contains('$')
+                {
+                    work.builder_set(&cfg.target_label, &cfg.replacement);
+                    return true;
+                }
+                // The fast matcher first: most rules match few values.
+                if !cfg.regex.is_match(&val) {
+                    return true;
+                }
+                let mut locs = cfg.regex.captures.capture_locations();
+                if cfg.regex.captures.captures_read(&mut locs, &val).is_none() {
+                    return true;
+                }
+                let mut target = String::new();
+                expand_into(
+                    &mut target,
+                    &cfg.target_label,
+                    &val,
+                    &locs,
+                    &cfg.regex.names,
+                );
+                if !cfg.name_validation.is_valid_label_name(&target) {
+                    return true;
+                }
+                let mut res = String::new();
+                expand_into(&mut res, &cfg.replacement, &val, &locs, &cfg.regex.names);
+                (target, res)
+            };
+            // An empty result deletes the target, which `set` does too.
+            work.builder_set(&target, &res);
             true
         }
         Action::Lowercase => {
             let v = go_lowercase(&source_value(cfg, work));
-            work.builder().set(&cfg.target_label, &v);
+            work.builder_set(&cfg.target_label, &v);
             true
         }
         Action::Uppercase => {
             let v = go_uppercase(&source_value(cfg, work));
-            work.builder().set(&cfg.target_label, &v);
+            work.builder_set(&cfg.target_label, &v);
             true
         }
         Action::HashMod => {
@@ -664,7 +677,7 @@ fn relabel_one(cfg: &RelabelConfig, work: &mut Work<'_>) -> bool {
             let mut last8 = [0u8; 8];
             last8.copy_from_slice(&digest[8..16]);
             let m = u64::from_be_bytes(last8) % cfg.modulus.max(1);
-            work.builder().set(&cfg.target_label, &m.to_string());
+            work.builder_set(&cfg.target_label, &m.to_string());
             true
         }
         Action::LabelMap => {

@@ -288,7 +288,8 @@ fn valid_file_sd_name(name: &str) -> bool {
     }
     match name.find('*') {
         None => true,
-        Some(star) => !name[star + 1..].contains('*') && !name[star + 1..].contains('/'),
+        // After the first `*` anything but `/` may follow (more `*` too).
+        Some(star) => !name[star + 1..].contains('/'),
     }
 }
 

@@ -95,6 +95,13 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 }
 
+/// Deepest nesting of mappings and sequences accepted.
+pub(crate) const MAX_DEPTH: usize = 32;
+
+/// Stack for the parsing thread: debug builds spend ~50 KiB per nesting
+/// level; only the pages touched are committed.
+const PARSE_STACK_BYTES: usize = 16 << 20;
+
 /// One YAML source: its name for messages and its text (for raw scalars).
 pub(crate) struct Doc<'a> {
     pub file: &'a str,
@@ -115,17 +122,43 @@ impl<'a> Doc<'a> {
                 serde_saphyr::Location::UNKNOWN,
             ));
         }
-        let options = serde_saphyr::options! {
-            duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        // The tree is built recursively: its depth is bounded so hostile
+        // input cannot exhaust the stack (Prometheus configs nest about 8
+        // deep), and the parse runs on its own thread with a known stack, as
+        // the caller may be an async worker with a small one.
+        let text = self.text;
+        let parse = move || {
+            let mut budget = serde_saphyr::Budget::default();
+            budget.max_depth = MAX_DEPTH;
+            let options = serde_saphyr::options! {
+                duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+                budget: Some(budget),
+            };
+            serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|e| {
+                (
+                    e.location().and_then(|l| Position::from_location(&l)),
+                    yaml_message(&e),
+                )
+            })
         };
-        serde_saphyr::from_str_with_options::<Node>(self.text, options).map_err(|e| {
-            let pos = e.location().and_then(|l| Position::from_location(&l));
-            ConfigError::Yaml {
-                file: self.file.to_string(),
-                pos,
-                message: yaml_message(&e),
-            }
-        })
+        let parsed = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("config-parse".into())
+                .stack_size(PARSE_STACK_BYTES)
+                .spawn_scoped(scope, parse)
+                .map(|handle| handle.join())
+        });
+        let fail = |pos: Option<Position>, message: String| ConfigError::Yaml {
+            file: self.file.to_string(),
+            pos,
+            message,
+        };
+        match parsed {
+            Ok(Ok(Ok(node))) => Ok(node),
+            Ok(Ok(Err((pos, message)))) => Err(fail(pos, message)),
+            Ok(Err(_)) => Err(fail(None, "the YAML parser failed".into())),
+            Err(e) => Err(fail(None, format!("cannot start the YAML parser: {e}"))),
+        }
     }
 
     pub fn err(&self, node: &Node, path: &str, message: impl Into<String>) -> ConfigError {
@@ -177,8 +210,8 @@ impl<'a> Doc<'a> {
         match &node.value {
             Value::Int(i) => Ok(*i),
             Value::Null => Ok(0),
-            // yaml.v2 accepts a float with an integral value into an int.
-            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Ok(*f as i128),
+            // yaml.v2 stores a float into an integer field truncated.
+            Value::Float(f) if f.is_finite() && f.abs() < 9.0e18 => Ok(f.trunc() as i128),
             _ => Err(self.err(
                 node,
                 path,
@@ -352,5 +385,11 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
         .split(", set DuplicateKeyPolicy")
         .next()
         .unwrap_or(first);
+    if first.contains("multiple YAML documents") || first.contains("multiple documents") {
+        return "more than one YAML document: Prometheus reads only the first and ignores the rest; Strata refuses the file".into();
+    }
+    if first.contains("budget breached: Depth") || first.contains("recursion limit exceeded") {
+        return format!("YAML nested deeper than {MAX_DEPTH} levels");
+    }
     first.to_string()
 }

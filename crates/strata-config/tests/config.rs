@@ -200,6 +200,14 @@ fn rule_files_and_scrape_config_files_expand_globs() {
             dir.path().join("rules/b.yml")
         ]
     );
+    // `**` is Go's `*`, not a recursive wildcard.
+    let stars = vec![
+        dir.path()
+            .join("rules/**.yml")
+            .to_string_lossy()
+            .into_owned(),
+    ];
+    assert_eq!(strata_config::expand_globs(&stars).unwrap(), rules);
     let names: Vec<&str> = c
         .scrape_configs
         .iter()
@@ -343,4 +351,66 @@ remote_read:
         !yaml.contains("hunter2") && yaml.contains("<secret>"),
         "{yaml}"
     );
+}
+
+#[test]
+fn deep_nesting_is_an_error_even_on_a_small_stack() {
+    // Async workers and test threads have small stacks; the parser must not
+    // overflow them whatever the input.
+    let worker = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(|| {
+            let mut out = Vec::new();
+            for depth in [20usize, 40, 100_000] {
+                let text = format!("global: {}{}", "[".repeat(depth), "]".repeat(depth));
+                out.push(parse(&text).map(|_| ()).map_err(|e| e.to_string()));
+            }
+            out
+        })
+        .unwrap();
+    let results = worker.join().unwrap();
+    assert!(
+        results[0]
+            .as_ref()
+            .unwrap_err()
+            .contains("cannot unmarshal a sequence into a mapping")
+    );
+    for r in &results[1..] {
+        assert!(
+            r.as_ref()
+                .unwrap_err()
+                .contains("YAML nested deeper than 32 levels"),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn accept_header_like_prometheus() {
+    let c = parse("scrape_configs:\n  - job_name: a\n  - job_name: b\n    scrape_protocols: [PrometheusProto, PrometheusText0.0.4]\n    metric_name_validation_scheme: legacy\n    enable_compression: false\n").unwrap();
+    assert_eq!(
+        c.scrape_configs[0].accept_header(),
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
+         application/openmetrics-text;version=0.0.1;q=0.5,\
+         text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,\
+         text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+    );
+    assert_eq!(c.scrape_configs[0].accept_encoding_header(), "gzip");
+    assert_eq!(
+        c.scrape_configs[1].accept_header(),
+        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,\
+         text/plain;version=0.0.4;q=0.5,*/*;q=0.4"
+    );
+    assert_eq!(c.scrape_configs[1].accept_encoding_header(), "identity");
+}
+
+#[test]
+fn string_fields_take_a_scalar_as_written() {
+    let c = parse("scrape_configs:\n  - job_name: 0123\n  - job_name: 0x1F\n  - job_name: yes\n  - job_name: 1.50\n  - {job_name: 7, metrics_path: /m}\n").unwrap();
+    let names: Vec<&str> = c
+        .scrape_configs
+        .iter()
+        .map(|j| j.job_name.as_str())
+        .collect();
+    assert_eq!(names, vec!["0123", "0x1F", "yes", "1.50", "7"]);
 }

@@ -402,6 +402,36 @@ fn unchanged_labels_are_borrowed() {
         relabel::process_cow(&input, &rules),
         Some(Cow::Borrowed(_))
     ));
+    // A replace that does not match, or sets the value already there, copies nothing.
+    let rules = [
+        rule(|s| {
+            s.source_labels = src(&["job"]);
+            s.regex = Some("b".into());
+            s.target_label = "x".into();
+        }),
+        rule(|s| {
+            s.source_labels = src(&["job"]);
+            s.target_label = "job".into();
+        }),
+        rule(|s| {
+            s.source_labels = src(&["job"]);
+            s.target_label = "job".into();
+            s.action = Action::Lowercase;
+        }),
+    ];
+    assert!(matches!(
+        relabel::process_cow(&input, &rules),
+        Some(Cow::Borrowed(_))
+    ));
+    // A change does copy.
+    let set = [rule(|s| {
+        s.target_label = "env".into();
+        s.replacement = "prod".into();
+    })];
+    assert!(matches!(
+        relabel::process_cow(&input, &set),
+        Some(Cow::Owned(_))
+    ));
 }
 
 #[test]

@@ -236,6 +236,11 @@ impl LabelsBuilder {
     pub fn labels(&self) -> Labels {
         Labels::new(self.base.clone())
     }
+
+    /// Like [`LabelsBuilder::labels`], without copying.
+    pub fn into_labels(self) -> Labels {
+        Labels::new(self.base)
+    }
 }
 
 #[cfg(test)]
