@@ -306,11 +306,11 @@ fn process(
             }
             None => {
                 let merged = apply_target_labels(&s.to_labels(), &target.labels, cfg.honor_labels);
-                let labels = relabel::process(&merged, &cfg.metric_relabel_configs);
+                let labels = relabel::process_cow(&merged, &cfg.metric_relabel_configs)
+                    .map(|l| Arc::new(l.into_owned()));
                 if let Some(l) = &labels {
                     check_label_limits(cfg, l)?;
                 }
-                let labels = labels.map(Arc::new);
                 state.cache.insert(
                     key.into(),
                     Cached {
