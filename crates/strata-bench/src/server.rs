@@ -77,8 +77,14 @@ fn spawn(
     let addr = format!("127.0.0.1:{port}");
     let mut cmd = match name {
         "strata" => {
+            // The same empty scrape config as Prometheus gets: no
+            // self-scrape competing with the measured ingest.
+            let cfg = tmp.join("strata.yml");
+            std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n")?;
             let mut c = Command::new(strata);
             c.arg("run")
+                .arg("--config")
+                .arg(&cfg)
                 .arg("--data-dir")
                 .arg(data)
                 .arg("--listen")

@@ -368,6 +368,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
     let ingest_metrics = IngestMetrics::register(&mut registry);
     let storage_metrics = StorageCollector::register(&mut registry);
     let reload_metrics = ReloadMetrics::register(&mut registry);
+    let remote_metrics = strata_remote::RemoteMetrics::register(&mut registry);
     let state = AppState::new(api_config, registry);
     state.set_live_config(live_config(&cfg));
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "Strata starting");
@@ -452,8 +453,17 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
     state.set_ready(db.clone(), db.clone(), ingester.clone());
     tracing::info!("storage ready: accepting writes and queries");
 
+    // Remote-write queues see what the ingester stored, whoever wrote it.
+    let remotes = Arc::new(strata_remote::RemoteWriters::new(
+        strata_model::TenantId::single(),
+        remote_metrics,
+        format!("Strata/{}", env!("CARGO_PKG_VERSION")),
+    ));
+    ingester.set_observers(remotes.apply(&cfg));
+
     // Scraping starts once storage accepts writes, through the same
     // ingester as remote-write.
+    let ingester_for_reload = ingester.clone();
     let scrape = strata_scrape::ScrapeManager::new(strata_scrape::ManagerOptions {
         ingester,
         tenant: strata_model::TenantId::single(),
@@ -465,7 +475,11 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
         args.config.clone(),
         args.listen,
         state.clone(),
-        scrape.clone(),
+        Reloadable {
+            scrape: scrape.clone(),
+            remotes,
+            ingester: ingester_for_reload,
+        },
         reload_metrics,
     )?;
     state.set_lifecycle(strata_http::Lifecycle {
@@ -558,11 +572,18 @@ fn live_config(cfg: &strata_config::Config) -> strata_http::LiveConfig {
 /// Reloads the configuration on SIGHUP and on `/-/reload` requests (sent
 /// on the returned channel, each with its reply channel). A file that fails
 /// to load is logged and reported; the running configuration stays.
+/// What a reload reconfigures.
+struct Reloadable {
+    scrape: Arc<strata_scrape::ScrapeManager>,
+    remotes: Arc<strata_remote::RemoteWriters>,
+    ingester: Arc<Ingester>,
+}
+
 fn spawn_reloader(
     path: Option<PathBuf>,
     listen: SocketAddr,
     state: strata_http::SharedState,
-    scrape: Arc<strata_scrape::ScrapeManager>,
+    parts: Reloadable,
     metrics: ReloadMetrics,
 ) -> Result<tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), String>>>> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -584,7 +605,8 @@ fn spawn_reloader(
                     .await;
             let result = match loaded {
                 Ok(Ok(cfg)) => {
-                    scrape.apply(&cfg);
+                    parts.ingester.set_observers(parts.remotes.apply(&cfg));
+                    parts.scrape.apply(&cfg);
                     state.set_live_config(live_config(&cfg));
                     state.set_reload_status(true);
                     metrics.succeeded();

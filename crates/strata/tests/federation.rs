@@ -192,8 +192,16 @@ fn strata_federates_from_prometheus() -> TestResult {
     };
     let now = now_ms();
     let body = strata_ingest::encode_write_request(&[
-        series("prom_side", &[("job", "app"), ("instance", "a:1")], &[(now - 3_000, 5.0)]),
-        series("prom_side", &[("job", "app"), ("instance", "b:1")], &[(now - 2_000, 6.5)]),
+        series(
+            "prom_side",
+            &[("job", "app"), ("instance", "a:1")],
+            &[(now - 3_000, 5.0)],
+        ),
+        series(
+            "prom_side",
+            &[("job", "app"), ("instance", "b:1")],
+            &[(now - 2_000, 6.5)],
+        ),
     ]);
     let r = prom
         .client
@@ -248,7 +256,10 @@ fn strata_federates_from_prometheus() -> TestResult {
             ("b:1".into(), "app".into(), "east".into(), "6.5".into()),
         ]
     );
-    let (_, ts) = s.get_json("/api/v1/query?query=timestamp(prom_side%7Binstance%3D%22a%3A1%22%7D)", None);
+    let (_, ts) = s.get_json(
+        "/api/v1/query?query=timestamp(prom_side%7Binstance%3D%22a%3A1%22%7D)",
+        None,
+    );
     let t: f64 = ts["data"]["result"][0]["value"][1]
         .as_str()
         .unwrap_or("0")

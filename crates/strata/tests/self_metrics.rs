@@ -123,7 +123,17 @@ fn exposed(text: &str) -> (BTreeMap<String, Family>, BTreeMap<String, f64>) {
 #[test]
 fn metrics_match_their_documentation() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path(), &[]);
+    // A remote-write queue (to a port nobody listens on), so that its
+    // labelled families have children to show.
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        "remote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n    name: nowhere\n",
+    )?;
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap_or_default()],
+    );
     let now = now_ms();
     // One stored series, one refused by validation, one read.
     assert_eq!(server.write(&[series("m", &[], &[(now, 1.0)])]).0, 204);
