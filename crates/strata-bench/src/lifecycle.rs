@@ -225,6 +225,7 @@ fn one_run(a: &LifecycleArgs, plan: &Plan, built: &crate::Built, end_ms: i64) ->
     let opts = StorageOpts {
         block_range: plan.block_range.map(|(s, _)| s.to_string()),
         maintenance_interval: strata.then(|| a.maintenance_interval.clone()),
+        scrape_config: None,
     };
     eprintln!(
         "== {} {} (block range {})",

@@ -34,6 +34,7 @@ use std::time::Instant;
 mod dataset;
 mod lifecycle;
 mod query;
+mod scrape;
 mod server;
 
 pub(crate) use server::{proc_cpu_secs, proc_status_kb};
@@ -56,6 +57,10 @@ enum Mode {
     /// with long blocks (steady) and short blocks (cuts during ingest), then
     /// is killed with SIGKILL and restarted on its data directory.
     Lifecycle(lifecycle::LifecycleArgs),
+    /// Scraping: each server scrapes the same large text-format target
+    /// (the dataset's series, values moving every scrape) at the same
+    /// interval; scrape duration, CPU per scrape, peak RSS.
+    Scrape(scrape::ScrapeArgs),
 }
 
 /// Flags of every mode: the servers, the dataset and the sender.
@@ -176,6 +181,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.mode {
         Some(Mode::Lifecycle(a)) => lifecycle::run(&a),
+        Some(Mode::Scrape(a)) => scrape::run(&a),
         None => ingest(&cli.ingest),
     }
 }

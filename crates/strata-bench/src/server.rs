@@ -20,6 +20,9 @@ pub struct StorageOpts {
     /// Strata's `--storage.maintenance-interval` (Prometheus compacts when an
     /// append finds the head compactable, VictoriaMetrics has no blocks).
     pub maintenance_interval: Option<String>,
+    /// A prometheus.yml for all three (VictoriaMetrics: `-promscrape.config`);
+    /// none: no scraping at all.
+    pub scrape_config: Option<String>,
 }
 
 pub struct Server {
@@ -80,7 +83,12 @@ fn spawn(
             // The same empty scrape config as Prometheus gets: no
             // self-scrape competing with the measured ingest.
             let cfg = tmp.join("strata.yml");
-            std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n")?;
+            std::fs::write(
+                &cfg,
+                opts.scrape_config
+                    .as_deref()
+                    .unwrap_or("global:\n  scrape_interval: 15s\n"),
+            )?;
             let mut c = Command::new(strata);
             c.arg("run")
                 .arg("--config")
@@ -106,7 +114,12 @@ fn spawn(
         }
         "prometheus" => {
             let cfg = tmp.join("prometheus.yml");
-            std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n")?;
+            std::fs::write(
+                &cfg,
+                opts.scrape_config
+                    .as_deref()
+                    .unwrap_or("global:\n  scrape_interval: 15s\n"),
+            )?;
             let mut c = Command::new("prometheus");
             c.arg(format!("--config.file={}", cfg.display()))
                 .arg(format!("--storage.tsdb.path={}", data.display()))
@@ -128,6 +141,14 @@ fn spawn(
             c.arg(format!("-storageDataPath={}", data.display()))
                 .arg(format!("-httpListenAddr={addr}"))
                 .args(["-retentionPeriod=1y", "-loggerLevel=ERROR"]);
+            if let Some(y) = &opts.scrape_config {
+                let cfg = tmp.join("promscrape.yml");
+                std::fs::write(&cfg, y)?;
+                c.arg(format!("-promscrape.config={}", cfg.display()))
+                    // Scraped samples must be queryable at once, as in
+                    // the other two, not 30 s later.
+                    .arg("-search.latencyOffset=0s");
+            }
             c
         }
         other => bail!("unknown target {other}"),
