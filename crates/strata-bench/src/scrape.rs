@@ -180,7 +180,11 @@ pub fn run(a: &ScrapeArgs) -> Result<()> {
         }
         // Let the first (series-creating) scrape finish.
         std::thread::sleep(interval);
-        let (n0, cpu0, t0) = (served.load(Ordering::SeqCst), proc_cpu_secs(pid), Instant::now());
+        let (n0, cpu0, t0) = (
+            served.load(Ordering::SeqCst),
+            proc_cpu_secs(pid),
+            Instant::now(),
+        );
         std::thread::sleep(duration);
         let (n1, cpu1, secs) = (
             served.load(Ordering::SeqCst),
@@ -191,7 +195,10 @@ pub fn run(a: &ScrapeArgs) -> Result<()> {
         let cpu_per_scrape = (cpu1 - cpu0) / scrapes;
         std::thread::sleep(Duration::from_secs(2));
         let window = format!("{}s", duration.as_secs() + 1);
-        let dur = instant(&srv, &format!("avg_over_time(scrape_duration_seconds{{job=\"big\"}}[{window}])"))?;
+        let dur = instant(
+            &srv,
+            &format!("avg_over_time(scrape_duration_seconds{{job=\"big\"}}[{window}])"),
+        )?;
         let scraped = instant(&srv, "scrape_samples_scraped{job=\"big\"}")?;
         let stored = instant(&srv, "count({job=\"big\",__name__!~\"up|scrape_.*\"})")?;
         let hwm_kb = proc_status_kb(pid, "VmHWM:");
@@ -210,9 +217,15 @@ pub fn run(a: &ScrapeArgs) -> Result<()> {
         eprintln!("{r}");
         results.push(r);
     }
-    println!("| target | scrape duration avg s | CPU s / scrape | CPU s / 1M samples | samples scraped | series stored | peak RSS MiB |");
+    println!(
+        "| target | scrape duration avg s | CPU s / scrape | CPU s / 1M samples | samples scraped | series stored | peak RSS MiB |"
+    );
     println!("|---|---|---|---|---|---|---|");
-    let f = |v: &Value| v.as_f64().map(|x| format!("{x:.3}")).unwrap_or_else(|| "—".into());
+    let f = |v: &Value| {
+        v.as_f64()
+            .map(|x| format!("{x:.3}"))
+            .unwrap_or_else(|| "—".into())
+    };
     for r in &results {
         println!(
             "| {} | {} | {} | {} | {} | {} | {:.0} |",
@@ -242,7 +255,12 @@ pub fn run(a: &ScrapeArgs) -> Result<()> {
         }
     }
     if let Some(p) = &c.json {
-        std::fs::write(p, serde_json::to_string_pretty(&json!({"mode": "scrape", "interval": a.interval, "runs": results}))?)?;
+        std::fs::write(
+            p,
+            serde_json::to_string_pretty(
+                &json!({"mode": "scrape", "interval": a.interval, "runs": results}),
+            )?,
+        )?;
     }
     Ok(())
 }

@@ -14,8 +14,10 @@ pub mod client;
 pub mod discovery;
 pub mod expo;
 pub mod manager;
+pub mod metrics;
 pub mod scrape;
 pub mod target;
 pub mod tls;
 
 pub use manager::{ActiveTarget, DroppedView, ManagerOptions, ScrapeManager};
+pub use metrics::ScrapeMetrics;

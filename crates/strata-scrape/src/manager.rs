@@ -75,6 +75,7 @@ impl Pool {
 #[derive(Clone)]
 pub struct ManagerOptions {
     pub ingester: Arc<Ingester>,
+    pub metrics: crate::metrics::ScrapeMetrics,
     pub tenant: TenantId,
     pub user_agent: String,
 }
@@ -125,6 +126,7 @@ impl ScrapeManager {
             if !keep && let Some(p) = pools.remove(&name) {
                 tracing::info!(job = %name, "stopping scrape pool");
                 p.stop(Stop::MarkStale);
+                self.opts.metrics.remove_pool(&name);
             }
         }
         for (name, sc) in wanted {
@@ -169,7 +171,9 @@ impl ScrapeManager {
             tenant: self.opts.tenant.clone(),
             accept: expo::accept_header_with_escaping(&protocols, escaping).into(),
             user_agent: self.opts.user_agent.clone().into(),
+            metrics: self.opts.metrics.clone(),
         };
+        ctx.metrics.init_pool(&sc.job_name);
         let (found, mut tasks) = discovery::start(&sc.service_discovery, crate::client::build);
         let targets = Arc::new(Mutex::new(PoolTargets::default()));
         let me = Arc::downgrade(self);
@@ -269,7 +273,9 @@ fn sync(ctx: &LoopContext, found: &Discovered, targets: &Mutex<PoolTargets>, see
     let cfg = &ctx.cfg;
     let mut wanted: Vec<Target> = Vec::new();
     let mut dropped = Vec::new();
-    for g in found.groups() {
+    let groups = found.groups();
+    let discovered: usize = groups.iter().map(|g| g.targets.len()).sum();
+    for g in groups {
         for t in &g.targets {
             match target::populate(cfg, &g.labels, t) {
                 Ok(Populated::Target(t)) => {
@@ -311,6 +317,7 @@ fn sync(ctx: &LoopContext, found: &Discovered, targets: &Mutex<PoolTargets>, see
             let _ = l.stop.send(Some(Stop::MarkStale));
         }
         pt.refused = wanted.into_iter().map(|t| (t, why.clone())).collect();
+        ctx.metrics.set_targets(&cfg.job_name, 0, discovered);
         return;
     }
     pt.refused.clear();
@@ -329,6 +336,8 @@ fn sync(ctx: &LoopContext, found: &Discovered, targets: &Mutex<PoolTargets>, see
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
+    ctx.metrics
+        .set_targets(&cfg.job_name, wanted.len(), discovered);
     for t in wanted {
         let key = (t.labels.clone(), t.url.clone());
         if pt.active.contains_key(&key) {

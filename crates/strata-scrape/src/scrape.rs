@@ -61,24 +61,46 @@ pub struct LoopContext {
     pub tenant: TenantId,
     pub accept: Arc<str>,
     pub user_agent: Arc<str>,
+    pub metrics: crate::metrics::ScrapeMetrics,
 }
 
 /// A series as a scrape cache entry: the label set it is stored under
-/// (`None`: dropped by `metric_relabel_configs`).
+/// (`None`: dropped by `metric_relabel_configs`) and its hash.
 struct Cached {
     labels: Option<Arc<Labels>>,
+    hash: u64,
     seen: u64,
 }
+
+/// Keys that are already hashes (labels' xxh3) need no second hashing.
+#[derive(Default, Clone, Copy)]
+struct PreHashed(u64);
+
+impl std::hash::Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type ByHash<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PreHashed>>;
 
 /// State a loop keeps from one scrape to the next.
 #[derive(Default)]
 pub struct LoopState {
     /// Raw series text → labels, so a steady target costs one hash lookup
     /// per line instead of building and relabeling its labels.
-    cache: HashMap<Box<[u8]>, Cached>,
+    cache: HashMap<Box<[u8]>, Cached, xxhash_rust::xxh3::Xxh3Builder>,
     /// Series the last scrape stored (labels hash → labels, and whether
     /// the sample carried its own timestamp).
-    previous: HashMap<u64, (Arc<Labels>, bool)>,
+    previous: ByHash<(Arc<Labels>, bool)>,
     iteration: u64,
 }
 
@@ -88,6 +110,8 @@ struct Processed {
     post_relabel: u64,
     added: u64,
 }
+
+const SAMPLE_LIMIT: &str = "sample limit exceeded";
 
 /// Why a scrape failed; the message is what the targets API shows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -288,8 +312,9 @@ fn process(
     let mut parser = Parser::new(format, body);
     state.iteration += 1;
     let iteration = state.iteration;
-    let mut out: Vec<(Arc<Labels>, Sample)> = Vec::new();
-    let mut explicit: Vec<bool> = Vec::new();
+    let mut out: Vec<(Arc<Labels>, Sample)> = Vec::with_capacity(state.previous.len() + 16);
+    // Per stored sample: its labels' hash and whether it had a timestamp.
+    let mut meta: Vec<(u64, bool)> = Vec::with_capacity(state.previous.len() + 16);
     let mut scraped = 0u64;
     loop {
         let entry = parser
@@ -299,10 +324,10 @@ fn process(
         let Entry::Series(s) = entry else { continue };
         scraped += 1;
         let key = s.series_bytes();
-        let labels = match state.cache.get_mut(key) {
+        let found = match state.cache.get_mut(key) {
             Some(c) => {
                 c.seen = iteration;
-                c.labels.clone()
+                c.labels.clone().map(|l| (l, c.hash))
             }
             None => {
                 let merged = apply_target_labels(&s.to_labels(), &target.labels, cfg.honor_labels);
@@ -311,36 +336,40 @@ fn process(
                 if let Some(l) = &labels {
                     check_label_limits(cfg, l)?;
                 }
+                let hash = labels.as_ref().map(|l| l.hash64()).unwrap_or(0);
                 state.cache.insert(
                     key.into(),
                     Cached {
                         labels: labels.clone(),
+                        hash,
                         seen: iteration,
                     },
                 );
-                labels
+                labels.map(|l| (l, hash))
             }
         };
-        let Some(labels) = labels else { continue };
+        let Some((labels, hash)) = found else {
+            continue;
+        };
         let (ts, has_ts) = match s.timestamp_ms {
             Some(ts) if cfg.honor_timestamps => (ts, true),
             _ => (t, false),
         };
         out.push((labels, Sample::new(ts, s.value)));
-        explicit.push(has_ts);
+        meta.push((hash, has_ts));
     }
     let post_relabel = out.len() as u64;
     if cfg.sample_limit > 0 && post_relabel > cfg.sample_limit {
-        return Err(ScrapeError("sample limit exceeded".into()));
+        return Err(ScrapeError(SAMPLE_LIMIT.into()));
     }
-    let mut current: HashMap<u64, (Arc<Labels>, bool)> = HashMap::with_capacity(out.len());
+    let mut current: ByHash<(Arc<Labels>, bool)> =
+        ByHash::with_capacity_and_hasher(out.len(), Default::default());
     let mut added = 0;
-    for ((labels, _), has_ts) in out.iter().zip(&explicit) {
-        let h = labels.hash64();
-        if !state.previous.contains_key(&h) {
+    for ((labels, _), (h, has_ts)) in out.iter().zip(&meta) {
+        if !state.previous.contains_key(h) {
             added += 1;
         }
-        current.insert(h, (labels.clone(), *has_ts));
+        current.insert(*h, (labels.clone(), *has_ts));
     }
     // What the last scrape had and this one lacks goes stale now; a
     // series with its own timestamps only with track_timestamps_staleness.
@@ -449,6 +478,10 @@ async fn scrape_once(
         tracing::error!(target = %target.url, "scrape processing task failed");
         return LoopState::default();
     };
+    ctx.metrics.scrape_done(&ctx.cfg.job_name, result.is_ok());
+    if matches!(&result, Err(e) if e.0 == SAMPLE_LIMIT) {
+        ctx.metrics.exceeded_sample_limit.inc();
+    }
     let mut st = status.lock();
     st.last_scrape = Some(started_at);
     st.last_duration = duration;

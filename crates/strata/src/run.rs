@@ -369,6 +369,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
     let storage_metrics = StorageCollector::register(&mut registry);
     let reload_metrics = ReloadMetrics::register(&mut registry);
     let remote_metrics = strata_remote::RemoteMetrics::register(&mut registry);
+    let scrape_metrics = strata_scrape::ScrapeMetrics::register(&mut registry);
     let state = AppState::new(api_config, registry);
     state.set_live_config(live_config(&cfg));
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "Strata starting");
@@ -466,6 +467,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
     let ingester_for_reload = ingester.clone();
     let scrape = strata_scrape::ScrapeManager::new(strata_scrape::ManagerOptions {
         ingester,
+        metrics: scrape_metrics,
         tenant: strata_model::TenantId::single(),
         user_agent: format!("Strata/{}", env!("CARGO_PKG_VERSION")),
     });

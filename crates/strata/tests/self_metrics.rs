@@ -123,12 +123,12 @@ fn exposed(text: &str) -> (BTreeMap<String, Family>, BTreeMap<String, f64>) {
 #[test]
 fn metrics_match_their_documentation() -> TestResult {
     let dir = tempfile::tempdir()?;
-    // A remote-write queue (to a port nobody listens on), so that its
-    // labelled families have children to show.
+    // A remote-write queue and a scrape job (to a port nobody listens
+    // on), so that their labelled families have children to show.
     let cfg = dir.path().join("prometheus.yml");
     std::fs::write(
         &cfg,
-        "remote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n    name: nowhere\n",
+        "remote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n    name: nowhere\nscrape_configs:\n  - job_name: nothing\n    static_configs: [{targets: ['127.0.0.1:1']}]\n",
     )?;
     let server = Server::start(
         &dir.path().join("data"),
