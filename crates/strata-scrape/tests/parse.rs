@@ -27,6 +27,7 @@ fn render_bytes(format: Format, doc: &[u8]) -> Result<Vec<String>, String> {
                     s.write_pairs(&mut pairs);
                     assert_eq!(pairs.to_labels(), labels);
                     assert_eq!(pairs.hash64(), labels.hash64());
+                    assert_eq!(pairs.iter().count(), labels.len());
                     assert_eq!(labels.metric_name(), Some(&*s.name()));
                     let v = if s.value.is_nan() {
                         assert_eq!(s.value.to_bits(), NORMAL_NAN_BITS);

@@ -166,6 +166,8 @@ pub struct Parser<'b> {
     series_end: usize,
     name: Span,
     labels: Vec<LabelSpan>,
+    /// The labels' names are strictly ascending as written.
+    sorted: bool,
     value: f64,
     timestamp_ms: Option<i64>,
 }
@@ -234,6 +236,40 @@ enum Quoted {
     Exemplar,
 }
 
+/// The first position from `j` holding `"`, `\\`, a newline or NUL (or
+/// `b.len()`), eight bytes at a time.
+#[inline]
+fn find_quoted_stop(b: &[u8], mut j: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    #[inline]
+    fn has_zero(x: u64) -> u64 {
+        x.wrapping_sub(LO) & !x & HI
+    }
+    while let Some(chunk) = b.get(j..j + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(w);
+        let m = has_zero(x ^ (LO * u64::from(b'"')))
+            | has_zero(x ^ (LO * u64::from(b'\\')))
+            | has_zero(x ^ (LO * u64::from(b'\n')))
+            | has_zero(x);
+        if m != 0 {
+            // The lowest flagged byte is a real match (borrows only run
+            // upward from a true zero byte).
+            return j + (m.trailing_zeros() / 8) as usize;
+        }
+        j += 8;
+    }
+    while let Some(&c) = b.get(j) {
+        if QUOTED_STOP[c as usize] {
+            break;
+        }
+        j += 1;
+    }
+    j
+}
+
 /// Scans the quoted string whose opening quote is at `i`. Returns the span
 /// inside the quotes and the position after the closing quote, or `None`
 /// when it is not a valid quoted string (unterminated, a backslash before a
@@ -244,13 +280,7 @@ fn scan_quoted(b: &[u8], i: usize, kind: Quoted) -> Option<(Span, usize)> {
     let mut j = start;
     let mut escaped = false;
     loop {
-        // Label values are short: a plain loop beats anything fancier here.
-        while let Some(&c) = b.get(j) {
-            if QUOTED_STOP[c as usize] {
-                break;
-            }
-            j += 1;
-        }
+        j = find_quoted_stop(b, j);
         match *b.get(j)? {
             b'"' => {
                 return Some((
@@ -308,6 +338,7 @@ impl<'b> Parser<'b> {
             series_end: 0,
             name: Span::default(),
             labels: Vec::with_capacity(16),
+            sorted: false,
             value: 0.0,
             timestamp_ms: None,
         }
@@ -366,6 +397,7 @@ impl<'b> Parser<'b> {
                 series: &self.body[self.start..self.series_end],
                 name: self.name,
                 labels: &self.labels,
+                sorted: self.sorted,
                 kind: self.mtype,
                 value: self.value,
                 timestamp_ms: self.timestamp_ms,
@@ -513,12 +545,12 @@ impl<'b> Parser<'b> {
 
     /// Names must be unique (Prometheus' head refuses the sample, failing
     /// the scrape), and `__name__` is taken by the metric name.
-    fn check_duplicates(&self) -> Res<()> {
+    fn check_duplicates(&self) -> Res<bool> {
         let labels = &self.labels;
         let b = self.body;
         let raw = |l: &LabelSpan| &b[l.name.start..l.name.end];
         if labels.iter().any(|l| l.name.escaped) {
-            return self.check_duplicates_slow();
+            return self.check_duplicates_slow().map(|()| false);
         }
         for l in labels {
             if raw(l) == b"__name__" {
@@ -526,8 +558,19 @@ impl<'b> Parser<'b> {
             }
         }
         // Client libraries write labels sorted: one pass proves uniqueness.
-        if labels.windows(2).all(|w| raw(&w[0]) < raw(&w[1])) {
-            return Ok(());
+        if labels.windows(2).all(|w| bytes_lt(raw(&w[0]), raw(&w[1]))) {
+            return Ok(true);
+        }
+        if labels.len() <= 32 {
+            // Pairwise: names mostly differ in length or first byte, and
+            // this needs no allocation.
+            for (i, a) in labels.iter().enumerate() {
+                let a = raw(a);
+                if labels[..i].iter().any(|b| raw(b) == a) {
+                    return Err(self.duplicate(&String::from_utf8_lossy(a)));
+                }
+            }
+            return Ok(false);
         }
         let mut names: Vec<&[u8]> = labels.iter().map(raw).collect();
         names.sort_unstable();
@@ -536,7 +579,7 @@ impl<'b> Parser<'b> {
                 return Err(self.duplicate(&String::from_utf8_lossy(w[0])));
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     fn check_duplicates_slow(&self) -> Res<()> {
@@ -730,7 +773,7 @@ impl<'b> Parser<'b> {
             ));
         };
         self.name = name;
-        self.check_duplicates()?;
+        self.sorted = self.check_duplicates()?;
         let vstart = i;
         let vend = scan_not(b, i, &TEXT_VALUE_END);
         if vend == vstart {
@@ -998,7 +1041,7 @@ impl<'b> Parser<'b> {
             ));
         };
         self.name = name;
-        self.check_duplicates()?;
+        self.sorted = self.check_duplicates()?;
         let (value, vend) = self.openmetrics_number(i, "expected value after metric")?;
         self.value = value;
         self.timestamp_ms = None;
@@ -1164,6 +1207,18 @@ impl<'b> Parser<'b> {
             }
         }
     }
+}
+
+/// `a < b` for short names: most differ in their first bytes, where a
+/// call to memcmp costs more than the comparison.
+#[inline]
+fn bytes_lt(a: &[u8], b: &[u8]) -> bool {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x < y;
+        }
+    }
+    a.len() < b.len()
 }
 
 #[inline]
