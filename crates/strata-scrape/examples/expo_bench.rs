@@ -48,7 +48,11 @@ fn main() {
             };
             let ext = if om { "om" } else { "prom" };
             inputs.push((format!("node_exporter.{ext}"), f, node_exporter_like(om)));
-            inputs.push((format!("kube_state_metrics.{ext}"), f, kube_state_metrics_like(om)));
+            inputs.push((
+                format!("kube_state_metrics.{ext}"),
+                f,
+                kube_state_metrics_like(om),
+            ));
         }
     }
     if let Some(dir) = write_dir {
@@ -184,7 +188,9 @@ fn header(out: &mut String, name: &str, kind: &str, om: bool) {
     } else {
         name
     };
-    out.push_str(&format!("# HELP {name} Synthetic {kind} {name} for the parser benchmark.\n"));
+    out.push_str(&format!(
+        "# HELP {name} Synthetic {kind} {name} for the parser benchmark.\n"
+    ));
     out.push_str(&format!("# TYPE {name} {kind}\n"));
 }
 
@@ -224,7 +230,9 @@ fn node_exporter_like(om: bool) -> Vec<u8> {
             ("node".into(), format!("worker-{host:04}")),
             ("region".into(), "eu-west-1".into()),
         ];
-        let modes = ["idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user"];
+        let modes = [
+            "idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user",
+        ];
         header(&mut out, "node_cpu_seconds_total", "counter", om);
         for cpu in 0..16 {
             let cpu = cpu.to_string();
@@ -249,22 +257,34 @@ fn node_exporter_like(om: bool) -> Vec<u8> {
             }
         }
         header(&mut out, "node_filesystem_avail_bytes", "gauge", om);
-        for (dev, mp) in [("/dev/nvme0n1p1", "/"), ("/dev/nvme1n1", "/var/lib/kubelet"), ("tmpfs", "/run")] {
+        for (dev, mp) in [
+            ("/dev/nvme0n1p1", "/"),
+            ("/dev/nvme1n1", "/var/lib/kubelet"),
+            ("tmpfs", "/run"),
+        ] {
             let v = r.value();
-            let l = sorted_labels(&base, &[("device", dev), ("fstype", "ext4"), ("mountpoint", mp)]);
+            let l = sorted_labels(
+                &base,
+                &[("device", dev), ("fstype", "ext4"), ("mountpoint", mp)],
+            );
             out.push_str(&format!("node_filesystem_avail_bytes{{{l}}} {v}\n"));
             series += 1;
         }
         header(&mut out, "node_disk_io_time_seconds", "histogram", om);
         let mut cum = 0;
-        for le in ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"] {
+        for le in [
+            "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf",
+        ] {
             cum += r.below(100);
             let l = sorted_labels(&base, &[("device", "nvme0n1"), ("le", le)]);
             out.push_str(&format!("node_disk_io_time_seconds_bucket{{{l}}} {cum}\n"));
             series += 1;
         }
         let l = sorted_labels(&base, &[("device", "nvme0n1")]);
-        out.push_str(&format!("node_disk_io_time_seconds_sum{{{l}}} {}\n", r.value()));
+        out.push_str(&format!(
+            "node_disk_io_time_seconds_sum{{{l}}} {}\n",
+            r.value()
+        ));
         out.push_str(&format!("node_disk_io_time_seconds_count{{{l}}} {cum}\n"));
         series += 2;
     }
@@ -327,7 +347,9 @@ fn kube_state_metrics_like(om: bool) -> Vec<u8> {
     }
     header(&mut out, "kube_pod_status_phase", "gauge", om);
     for p in &pods {
-        out.push_str(&format!("kube_pod_status_phase{{{p},phase=\"Running\"}} 1\n"));
+        out.push_str(&format!(
+            "kube_pod_status_phase{{{p},phase=\"Running\"}} 1\n"
+        ));
     }
     if om {
         out.push_str("# EOF\n");

@@ -114,8 +114,13 @@ fn text_timestamps_are_unsigned_integer_milliseconds() {
 #[test]
 fn text_whitespace_blank_lines_and_line_ends() {
     assert_eq!(
-        ok(TEXT, "\n \t\n  a  \t 1 \t 2 \t\n\n"),
+        ok(TEXT, "\n \t\na  \t 1 \t 2 \t\n\n"),
         lines(&["{__name__=\"a\"} 1 @2"])
+    );
+    // Blanks before a metric name are part of it in Prometheus 3.
+    assert_eq!(
+        ok(TEXT, "\n \t\n \ta 1\n  {\"b\"} 2\n"),
+        lines(&["{__name__=\" \\ta\"} 1", "{__name__=\"b\"} 2"])
     );
     // No final newline needed.
     assert_eq!(ok(TEXT, "a 1"), lines(&["{__name__=\"a\"} 1"]));
@@ -127,7 +132,10 @@ fn text_whitespace_blank_lines_and_line_ends() {
     );
     assert_eq!(ok(TEXT, "a {} 1\n"), lines(&["{__name__=\"a\"} 1"]));
     // The value may follow the closing brace directly.
-    assert_eq!(ok(TEXT, "a{b=\"c\"}1\n"), lines(&["{__name__=\"a\", b=\"c\"} 1"]));
+    assert_eq!(
+        ok(TEXT, "a{b=\"c\"}1\n"),
+        lines(&["{__name__=\"a\", b=\"c\"} 1"])
+    );
     // A value token is anything up to a blank or brace: `a-1 2` is a=-1 @2.
     assert_eq!(ok(TEXT, "a-1 2\n"), lines(&["{__name__=\"a\"} -1 @2"]));
     // CRLF: the carriage return is part of the value (or type) and fails.
@@ -159,10 +167,18 @@ fn text_comments_help_and_type() {
         ])
     );
     assert_eq!(
-        ok(TEXT, "# HELP \"my.metric\" has \"quotes\"\n# TYPE \"my.metric\" gauge\n"),
-        lines(&["HELP my.metric \"has \\\"quotes\\\"\"", "TYPE my.metric gauge"])
+        ok(
+            TEXT,
+            "# HELP \"my.metric\" has \"quotes\"\n# TYPE \"my.metric\" gauge\n"
+        ),
+        lines(&[
+            "HELP my.metric \"has \\\"quotes\\\"\"",
+            "TYPE my.metric gauge"
+        ])
     );
-    assert!(err(TEXT, "# TYPE m gaugehistogram\n").contains("invalid metric type \"gaugehistogram\""));
+    assert!(
+        err(TEXT, "# TYPE m gaugehistogram\n").contains("invalid metric type \"gaugehistogram\"")
+    );
     assert!(err(TEXT, "# TYPE m counter \n").contains("invalid metric type \"counter \""));
     assert!(err(TEXT, "# TYPE m\n").contains("invalid metric type \"\""));
     assert!(err(TEXT, "# TYPE 1m counter\n").contains("expected metric name after TYPE"));
@@ -179,10 +195,19 @@ fn text_label_values_and_escapes() {
         lines(&["{__name__=\"a\", b=\"x\\\\y\\\"z\\nw\\\\t\"} 1"])
     );
     // A raw newline inside a value is accepted by the text format.
-    assert_eq!(ok(TEXT, "a{b=\"x\ny\"} 1\n"), lines(&["{__name__=\"a\", b=\"x\\ny\"} 1"]));
+    assert_eq!(
+        ok(TEXT, "a{b=\"x\ny\"} 1\n"),
+        lines(&["{__name__=\"a\", b=\"x\\ny\"} 1"])
+    );
     // Empty values mean "absent".
-    assert_eq!(ok(TEXT, "a{b=\"\",c=\"d\"} 1\n"), lines(&["{__name__=\"a\", c=\"d\"} 1"]));
-    assert_eq!(ok(TEXT, "a{b=\"ü→✓\"} 1\n"), lines(&["{__name__=\"a\", b=\"ü→✓\"} 1"]));
+    assert_eq!(
+        ok(TEXT, "a{b=\"\",c=\"d\"} 1\n"),
+        lines(&["{__name__=\"a\", c=\"d\"} 1"])
+    );
+    assert_eq!(
+        ok(TEXT, "a{b=\"ü→✓\"} 1\n"),
+        lines(&["{__name__=\"a\", b=\"ü→✓\"} 1"])
+    );
     assert!(err(TEXT, "a{b='c'} 1\n").contains("expected label value"));
     assert!(err(TEXT, "a{b=c} 1\n").contains("expected label value"));
     assert!(err(TEXT, "a{b=\"c} 1\n").contains("expected label value"));
@@ -196,7 +221,10 @@ fn text_label_values_and_escapes() {
     assert!(err_bytes(TEXT, b"a{b=\"\xff\"} 1\n").contains("invalid UTF-8 label value"));
     assert!(err_bytes(TEXT, b"a{\xff=\"x\"} 1\n").contains("expected label name"));
     // NUL is allowed inside label values (the lexer skips it), not in names.
-    assert_eq!(render_bytes(TEXT, b"a{b=\"x\0y\"} 1\n").map(|v| v.len()), Ok(1));
+    assert_eq!(
+        render_bytes(TEXT, b"a{b=\"x\0y\"} 1\n").map(|v| v.len()),
+        Ok(1)
+    );
     assert!(render_bytes(TEXT, b"a{b\0=\"x\"} 1\n").is_err());
 }
 
@@ -204,20 +232,33 @@ fn text_label_values_and_escapes() {
 fn duplicate_label_names_are_refused() {
     for f in [TEXT, OM] {
         let eof = if f == OM { "# EOF\n" } else { "" };
-        assert!(err(f, &format!("a{{b=\"1\",b=\"2\"}} 1\n{eof}")).contains("label name \"b\" is not unique"));
+        assert!(
+            err(f, &format!("a{{b=\"1\",b=\"2\"}} 1\n{eof}"))
+                .contains("label name \"b\" is not unique")
+        );
         assert!(err(f, &format!("a{{c=\"1\",b=\"1\",c=\"2\"}} 1\n{eof}")).contains("not unique"));
-        assert!(err(f, &format!("a{{__name__=\"b\"}} 1\n{eof}")).contains("\"__name__\" is not unique"));
+        assert!(
+            err(f, &format!("a{{__name__=\"b\"}} 1\n{eof}")).contains("\"__name__\" is not unique")
+        );
         assert!(err(f, &format!("a{{\"b\"=\"1\",b=\"2\"}} 1\n{eof}")).contains("not unique"));
-        assert!(err(f, &format!("a{{\"\\\\\"=\"1\",\"\\\\\"=\"2\"}} 1\n{eof}")).contains("not unique"));
+        assert!(
+            err(f, &format!("a{{\"\\\\\"=\"1\",\"\\\\\"=\"2\"}} 1\n{eof}")).contains("not unique")
+        );
         // Unsorted but unique is fine.
-        assert_eq!(render(f, &format!("a{{c=\"1\",b=\"1\"}} 1\n{eof}")).map(|v| v.len()), Ok(1));
+        assert_eq!(
+            render(f, &format!("a{{c=\"1\",b=\"1\"}} 1\n{eof}")).map(|v| v.len()),
+            Ok(1)
+        );
     }
 }
 
 #[test]
 fn utf8_names_quoted_inside_braces() {
     assert_eq!(
-        ok(TEXT, "{\"my.metric\", \"other.label\"=\"v\", plain=\"w\"} 1\n"),
+        ok(
+            TEXT,
+            "{\"my.metric\", \"other.label\"=\"v\", plain=\"w\"} 1\n"
+        ),
         lines(&["{__name__=\"my.metric\", other.label=\"v\", plain=\"w\"} 1"])
     );
     assert_eq!(
@@ -254,11 +295,16 @@ fn values_as_go_parses_them() {
     assert_eq!(v("+1.5e3"), lines(&["{__name__=\"a\"} 1500"]));
     assert_eq!(v(".5"), lines(&["{__name__=\"a\"} 0.5"]));
     assert_eq!(v("-0"), lines(&["{__name__=\"a\"} -0"]));
-    for bad in ["+NaN", "0x10", "0x1p3", "1_000", "1e", "true", "1e400", "--1", "1.2.3"] {
+    for bad in [
+        "+NaN", "0x10", "0x1p3", "1_000", "1e", "true", "1e400", "--1", "1.2.3",
+    ] {
         let e = err(TEXT, &format!("a {bad}\n"));
         assert!(e.contains("while parsing: \"a "), "{bad}: {e}");
     }
-    assert!(err(TEXT, "a 1e400\n").contains("strconv.ParseFloat: parsing \"1e400\": value out of range"));
+    assert!(
+        err(TEXT, "a 1e400\n")
+            .contains("strconv.ParseFloat: parsing \"1e400\": value out of range")
+    );
     assert!(err(TEXT, "a 1_2\n").contains("unsupported character in float"));
     assert!(err(TEXT, "a\n").contains("expected value after metric"));
     assert!(err(TEXT, "a{b=\"c\"} {\n").contains("expected value after metric"));
@@ -274,7 +320,10 @@ fn error_messages_follow_prometheus_and_carry_the_line() {
         err(TEXT, "a true\n"),
         "line 1: strconv.ParseFloat: parsing \"true\": invalid syntax while parsing: \"a true\""
     );
-    assert_eq!(err(TEXT, "9 1\n"), "line 1: expected a valid start token, got \"9\" (\"TIMESTAMP\") while parsing: \"9\"");
+    assert_eq!(
+        err(TEXT, "9 1\n"),
+        "line 1: expected a valid start token, got \"9\" (\"TIMESTAMP\") while parsing: \"9\""
+    );
     assert_eq!(err(OM, "a 1\n"), "line 2: data does not end with # EOF");
     // The parser stops after an error.
     let mut p = Parser::new(TEXT, b"a x\nb 1\n");
@@ -347,7 +396,10 @@ fn openmetrics_document() {
         ])
     );
     // `# EOF` without a final newline is fine; OM 0.0.1 is the same parser.
-    assert_eq!(ok(Format::OpenMetrics0_0_1, "a 1\n# EOF"), lines(&["{__name__=\"a\"} 1"]));
+    assert_eq!(
+        ok(Format::OpenMetrics0_0_1, "a 1\n# EOF"),
+        lines(&["{__name__=\"a\"} 1"])
+    );
     assert_eq!(ok(OM, "# EOF"), Vec::<String>::new());
 }
 
@@ -375,7 +427,10 @@ fn openmetrics_timestamps_are_seconds() {
     assert_eq!(ts("1.0005"), lines(&["{__name__=\"a\"} 1 @1000"]));
     assert_eq!(ts("-1.5"), lines(&["{__name__=\"a\"} 1 @-1500"]));
     assert_eq!(ts("1e3"), lines(&["{__name__=\"a\"} 1 @1000000"]));
-    assert_eq!(ts("1e300"), lines(&[&format!("{{__name__=\"a\"}} 1 @{}", i64::MIN)]));
+    assert_eq!(
+        ts("1e300"),
+        lines(&[&format!("{{__name__=\"a\"}} 1 @{}", i64::MIN)])
+    );
     assert!(err(OM, "a 1 NaN\n# EOF\n").contains("invalid timestamp NaN"));
     assert!(err(OM, "a 1 Inf\n# EOF\n").contains("invalid timestamp +Inf"));
     assert!(err(OM, "a 1 1_2\n# EOF\n").contains("unsupported character"));
@@ -396,11 +451,20 @@ fn openmetrics_is_strict() {
         ("# EOF\n\n", "unexpected data after # EOF"),
         ("# EOF\na 1\n", "unexpected data after # EOF"),
         ("# EOF \n", "unexpected data after # EOF"),
-        ("# TYPE a untyped\n# EOF\n", "invalid metric type \"untyped\""),
-        ("# TYPE a  counter\n# EOF\n", "invalid metric type \" counter\""),
+        (
+            "# TYPE a untyped\n# EOF\n",
+            "invalid metric type \"untyped\"",
+        ),
+        (
+            "# TYPE a  counter\n# EOF\n",
+            "invalid metric type \" counter\"",
+        ),
         ("# TYPE a\n# EOF\n", "expected text in TYPE"),
         ("# HELP a\n# EOF\n", "expected text in HELP"),
-        ("# UNIT a_b c\n# EOF\n", "unit \"c\" not a suffix of metric \"a_b\""),
+        (
+            "# UNIT a_b c\n# EOF\n",
+            "unit \"c\" not a suffix of metric \"a_b\"",
+        ),
         ("# UNIT ab b\n# EOF\n", "not a suffix"),
         ("# UNIT b b\n# EOF\n", "not a suffix"),
         ("a  1\n# EOF\n", "expected value after metric"),
@@ -409,16 +473,31 @@ fn openmetrics_is_strict() {
         ("a {b=\"c\"} 1\n# EOF\n", "invalid syntax"),
         ("a{b=\"c\", d=\"e\"} 1\n# EOF\n", "expected label name"),
         ("a{b = \"c\"} 1\n# EOF\n", "expected equal"),
-        ("a{b=\"c\"d=\"e\"} 1\n# EOF\n", "expected comma or brace close"),
+        (
+            "a{b=\"c\"d=\"e\"} 1\n# EOF\n",
+            "expected comma or brace close",
+        ),
         ("a{b=\"c\nd\"} 1\n# EOF\n", "expected label value"),
         ("a 1 \n# EOF\n", "expected timestamp or exemplar"),
         ("a 1 2 \n# EOF\n", "expected next entry after timestamp"),
         ("a 1 2 3\n# EOF\n", "expected next entry after timestamp"),
         ("a 1\r\n# EOF\n", "invalid syntax"),
-        ("a 1 # {b=\"c\"}\n# EOF\n", "expected value after exemplar labels"),
-        ("a 1 # {b=\"c\"} 1 NaN\n# EOF\n", "invalid exemplar timestamp NaN"),
-        ("a 1 # {b=\"c\"} 1 2 3\n# EOF\n", "expected next entry after exemplar timestamp"),
-        ("a 1 # {b=\"c\"} 1 \n# EOF\n", "expected timestamp or comment"),
+        (
+            "a 1 # {b=\"c\"}\n# EOF\n",
+            "expected value after exemplar labels",
+        ),
+        (
+            "a 1 # {b=\"c\"} 1 NaN\n# EOF\n",
+            "invalid exemplar timestamp NaN",
+        ),
+        (
+            "a 1 # {b=\"c\"} 1 2 3\n# EOF\n",
+            "expected next entry after exemplar timestamp",
+        ),
+        (
+            "a 1 # {b=\"c\"} 1 \n# EOF\n",
+            "expected timestamp or comment",
+        ),
         ("a 1 # {\"q\"} 1\n# EOF\n", "expected label name"),
         ("a 1 # {b=c} 1\n# EOF\n", "expected label value"),
         ("a 1 # {b} 1\n# EOF\n", "expected equal"),
@@ -435,12 +514,15 @@ fn openmetrics_is_strict() {
     );
     assert!(err_bytes(OM, b"a{b=\"\xff\"} 1\n# EOF\n").contains("invalid UTF-8 label value"));
     assert!(err_bytes(OM, b"a 1 # {b=\"\0\"} 1\n# EOF\n").contains("expected label value"));
-    assert_eq!(render_bytes(OM, b"a{b=\"\0\"} 1\n# EOF").map(|v| v.len()), Ok(1));
+    assert_eq!(
+        render_bytes(OM, b"a{b=\"\0\"} 1\n# EOF").map(|v| v.len()),
+        Ok(1)
+    );
 }
 
 #[test]
 fn series_bytes_identify_the_series_as_written() {
-    let body = b"  a{b=\"c\"} 1 2\nx 3\n";
+    let body = b"a{b=\"c\"} 1 2\nx 3\n";
     let mut p = Parser::new(TEXT, body);
     let Ok(Some(Entry::Series(s))) = p.next() else {
         panic!("no series")
@@ -460,5 +542,8 @@ fn series_bytes_identify_the_series_as_written() {
     assert_eq!(s.series_hash(), h);
     // Borrowed where nothing was unescaped.
     assert!(matches!(s.name(), std::borrow::Cow::Borrowed(_)));
-    assert!(s.labels().all(|(n, v)| matches!((n, v), (std::borrow::Cow::Borrowed(_), std::borrow::Cow::Borrowed(_)))));
+    assert!(s.labels().all(|(n, v)| matches!(
+        (n, v),
+        (std::borrow::Cow::Borrowed(_), std::borrow::Cow::Borrowed(_))
+    )));
 }

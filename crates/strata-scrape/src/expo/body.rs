@@ -40,6 +40,7 @@ pub fn decode_body<'a>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use flate2::Compression;
@@ -55,19 +56,31 @@ mod tests {
     #[test]
     fn identity_is_borrowed_and_gzip_inflated() {
         let mut scratch = Vec::new();
-        assert_eq!(decode_body(b"up 1\n", None, 0, &mut scratch).unwrap(), b"up 1\n");
+        assert_eq!(
+            decode_body(b"up 1\n", None, 0, &mut scratch).unwrap(),
+            b"up 1\n"
+        );
         let z = gzip(b"up 1\n");
-        assert_eq!(decode_body(&z, Some("gzip"), 0, &mut scratch).unwrap(), b"up 1\n");
+        assert_eq!(
+            decode_body(&z, Some("gzip"), 0, &mut scratch).unwrap(),
+            b"up 1\n"
+        );
         // Two gzip members concatenate, as Go's reader does.
         let mut two = gzip(b"a 1\n");
         two.extend(gzip(b"b 2\n"));
-        assert_eq!(decode_body(&two, Some("gzip"), 0, &mut scratch).unwrap(), b"a 1\nb 2\n");
+        assert_eq!(
+            decode_body(&two, Some("gzip"), 0, &mut scratch).unwrap(),
+            b"a 1\nb 2\n"
+        );
     }
 
     #[test]
     fn limits_and_damage() {
         let mut scratch = Vec::new();
-        assert_eq!(decode_body(b"12345", None, 5, &mut scratch), Err(ExpoError::BodySizeLimit));
+        assert_eq!(
+            decode_body(b"12345", None, 5, &mut scratch),
+            Err(ExpoError::BodySizeLimit)
+        );
         assert!(decode_body(b"1234", None, 5, &mut scratch).is_ok());
         let bomb = gzip(&vec![b'a'; 10 << 20]);
         assert_eq!(
@@ -75,6 +88,9 @@ mod tests {
             Err(ExpoError::BodySizeLimit)
         );
         assert!(scratch.capacity() <= 4 << 20);
-        assert!(matches!(decode_body(b"not gzip", Some("gzip"), 0, &mut scratch), Err(ExpoError::Gzip(_))));
+        assert!(matches!(
+            decode_body(b"not gzip", Some("gzip"), 0, &mut scratch),
+            Err(ExpoError::Gzip(_))
+        ));
     }
 }

@@ -27,8 +27,8 @@ pub use body::decode_body;
 pub use float::{NORMAL_NAN_BITS, format_openmetrics_float};
 pub use negotiate::{
     DEFAULT_PROTO_FIRST_SCRAPE_PROTOCOLS, DEFAULT_SCRAPE_PROTOCOLS, EscapingScheme, Format,
-    Negotiated, ScrapeProtocol, accept_encoding_header, accept_header,
-    accept_header_with_escaping, format_for, negotiate, parse_media_type, validate_protocols,
+    Negotiated, ScrapeProtocol, accept_encoding_header, accept_header, accept_header_with_escaping,
+    format_for, negotiate, parse_media_type, validate_protocols,
 };
 pub use parser::{Entry, MetricType, ParseError, Parser};
 pub use series::{LabelPairs, Series};
@@ -41,7 +41,9 @@ pub enum ExpoError {
         "non-compliant scrape target sending blank Content-Type and no fallback_scrape_protocol specified for target"
     )]
     BlankContentType,
-    #[error("cannot parse Content-Type {content_type:?} and no fallback_scrape_protocol for target: {reason}")]
+    #[error(
+        "cannot parse Content-Type {content_type:?} and no fallback_scrape_protocol for target: {reason}"
+    )]
     InvalidContentType {
         content_type: String,
         reason: String,

@@ -123,7 +123,11 @@ pub fn validate_protocols(protocols: &[ScrapeProtocol]) -> Result<(), ExpoError>
     for (i, p) in protocols.iter().enumerate() {
         if protocols[..i].contains(p) {
             return Err(ExpoError::DuplicateProtocol(
-                protocols.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" "),
+                protocols
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ));
         }
     }
@@ -503,7 +507,9 @@ mod tests {
             Ok(Format::OpenMetrics1_0_0)
         );
         assert_eq!(
-            f("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"),
+            f(
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+            ),
             Err(ExpoError::UnsupportedProtobuf)
         );
     }
@@ -517,9 +523,19 @@ mod tests {
             Err(ExpoError::UnsupportedContentType(_))
         ));
         // Go's mime parser refuses these even though the type is known.
-        for bad in ["text/plain;;", "text/plain; version", "text/", "/plain", "text/plain x", "text/plain; a=1; a=2"] {
+        for bad in [
+            "text/plain;;",
+            "text/plain; version",
+            "text/",
+            "/plain",
+            "text/plain x",
+            "text/plain; a=1; a=2",
+        ] {
             assert!(
-                matches!(format_for(Some(bad), None), Err(ExpoError::InvalidContentType { .. })),
+                matches!(
+                    format_for(Some(bad), None),
+                    Err(ExpoError::InvalidContentType { .. })
+                ),
                 "{bad}"
             );
         }
@@ -528,17 +544,26 @@ mod tests {
             format_for(Some("text"), None),
             Err(ExpoError::UnsupportedContentType(_))
         ));
-        let n = negotiate(Some("application/json"), Some(ScrapeProtocol::PrometheusText0_0_4));
+        let n = negotiate(
+            Some("application/json"),
+            Some(ScrapeProtocol::PrometheusText0_0_4),
+        );
         assert!(matches!(
             n,
-            Ok(Negotiated { format: Format::PrometheusText0_0_4, fallback_reason: Some(ExpoError::UnsupportedContentType(_)) })
+            Ok(Negotiated {
+                format: Format::PrometheusText0_0_4,
+                fallback_reason: Some(ExpoError::UnsupportedContentType(_))
+            })
         ));
         assert_eq!(
             format_for(None, Some(ScrapeProtocol::OpenMetricsText1_0_0)),
             Ok(Format::OpenMetrics1_0_0)
         );
         assert_eq!(
-            format_for(Some("text/plain;;"), Some(ScrapeProtocol::PrometheusText1_0_0)),
+            format_for(
+                Some("text/plain;;"),
+                Some(ScrapeProtocol::PrometheusText1_0_0)
+            ),
             Ok(Format::PrometheusText1_0_0)
         );
         assert_eq!(
@@ -547,7 +572,10 @@ mod tests {
         );
         // A good content type wins over the fallback.
         assert_eq!(
-            format_for(Some("text/plain"), Some(ScrapeProtocol::OpenMetricsText1_0_0)),
+            format_for(
+                Some("text/plain"),
+                Some(ScrapeProtocol::OpenMetricsText1_0_0)
+            ),
             Ok(Format::PrometheusText0_0_4)
         );
     }
@@ -558,7 +586,10 @@ mod tests {
             parse_media_type("A/B ; Q=\"x\\\"y\" ; r=s;"),
             Ok((
                 "a/b".to_string(),
-                vec![("q".to_string(), "x\"y".to_string()), ("r".to_string(), "s".to_string())]
+                vec![
+                    ("q".to_string(), "x\"y".to_string()),
+                    ("r".to_string(), "s".to_string())
+                ]
             ))
         );
         assert!(parse_media_type("a/b; q=\"unterminated").is_err());

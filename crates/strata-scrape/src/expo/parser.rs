@@ -9,9 +9,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::float::{
-    GoQuoted, NumberError, go_f64_to_i64, parse_digits_i64, parse_value,
-};
+use super::float::{GoQuoted, NumberError, go_f64_to_i64, parse_digits_i64, parse_value};
 use super::negotiate::Format;
 use super::series::{Series, unescape};
 
@@ -186,7 +184,8 @@ macro_rules! byte_table {
     }};
 }
 
-static METRIC_START: [bool; 256] = byte_table!(|c| c.is_ascii_alphabetic() || c == b'_' || c == b':');
+static METRIC_START: [bool; 256] =
+    byte_table!(|c| c.is_ascii_alphabetic() || c == b'_' || c == b':');
 static METRIC_CONT: [bool; 256] =
     byte_table!(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':');
 static LABEL_START: [bool; 256] = byte_table!(|c| c.is_ascii_alphabetic() || c == b'_');
@@ -194,8 +193,7 @@ static LABEL_CONT: [bool; 256] = byte_table!(|c| c.is_ascii_alphanumeric() || c 
 static DIGITS: [bool; 256] = byte_table!(|c| c.is_ascii_digit());
 /// Bytes that end a text-format value token (`[^{ \t\n]`, and NUL, which
 /// the generated lexer never matches).
-static TEXT_VALUE_END: [bool; 256] =
-    byte_table!(|c| matches!(c, b'{' | b' ' | b'\t' | b'\n' | 0));
+static TEXT_VALUE_END: [bool; 256] = byte_table!(|c| matches!(c, b'{' | b' ' | b'\t' | b'\n' | 0));
 /// Bytes a quoted-string scan must look at.
 static QUOTED_STOP: [bool; 256] = byte_table!(|c| matches!(c, b'"' | b'\\' | b'\n' | 0));
 
@@ -495,9 +493,7 @@ impl<'b> Parser<'b> {
                 None => ("INVALID", pos + 1),
             },
             c if LABEL_START[c as usize] => ("LNAME", scan(b, pos, &LABEL_CONT)),
-            c if c.is_ascii_digit() && !self.openmetrics => {
-                ("TIMESTAMP", scan(b, pos, &DIGITS))
-            }
+            c if c.is_ascii_digit() && !self.openmetrics => ("TIMESTAMP", scan(b, pos, &DIGITS)),
             _ => ("INVALID", pos + 1),
         }
     }
@@ -519,7 +515,9 @@ impl<'b> Parser<'b> {
                 self.start,
                 format!(
                     "invalid UTF-8 label value: {}",
-                    GoQuoted(&self.body[v.start.saturating_sub(1)..(v.end + 1).min(self.body.len())])
+                    GoQuoted(
+                        &self.body[v.start.saturating_sub(1)..(v.end + 1).min(self.body.len())]
+                    )
                 ),
             ));
         }
@@ -621,7 +619,8 @@ impl<'b> Parser<'b> {
     fn next_text(&mut self) -> Res<Parsed> {
         loop {
             let b = self.body;
-            let i = skip_ws(b, self.pos);
+            let line_start = self.pos;
+            let i = skip_ws(b, line_start);
             self.start = i;
             let Some(&c) = b.get(i) else {
                 return Ok(Parsed::Eof);
@@ -640,7 +639,14 @@ impl<'b> Parser<'b> {
                 }
                 c if METRIC_START[c as usize] => {
                     let end = scan(b, i + 1, &METRIC_CONT);
-                    self.text_series(i, Some(end))?;
+                    // Prometheus 3 takes the metric name from the start of
+                    // the line, blanks before it included (promparse.go:
+                    // `p.offsets = append(p.offsets, p.start, p.l.i)` with
+                    // `p.start` set before blanks are skipped), and its
+                    // UTF-8 name validation lets them through. Kept for
+                    // identical series; 2.x failed such scrapes instead.
+                    self.start = line_start;
+                    self.text_series(line_start, Some(end))?;
                     return Ok(Parsed::Series);
                 }
                 _ => return Err(self.expected("expected a valid start token", i)),
@@ -719,10 +725,7 @@ impl<'b> Parser<'b> {
         let text_bytes = &b[text.start..text.end];
         if is_type {
             let Some(kind) = MetricType::from_text_format(text_bytes) else {
-                return Err(self.fail(
-                    i,
-                    format!("invalid metric type {}", GoQuoted(text_bytes)),
-                ));
+                return Err(self.fail(i, format!("invalid metric type {}", GoQuoted(text_bytes))));
             };
             self.mtype = kind;
             Ok(Parsed::Type(name, kind))
@@ -730,7 +733,10 @@ impl<'b> Parser<'b> {
             if self.text.is_none() && std::str::from_utf8(text_bytes).is_err() {
                 return Err(self.fail(
                     i,
-                    format!("help text {} is not a valid utf8 string", GoQuoted(text_bytes)),
+                    format!(
+                        "help text {} is not a valid utf8 string",
+                        GoQuoted(text_bytes)
+                    ),
                 ));
             }
             Ok(Parsed::Help(name, text))
@@ -949,7 +955,10 @@ impl<'b> Parser<'b> {
         // `{S}{C}*\n`: exactly one space, then the text up to a newline
         // that must be there.
         let nl = if b.get(after) == Some(&b' ') {
-            b[after..].iter().position(|&c| c == b'\n').map(|p| after + p)
+            b[after..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map(|p| after + p)
         } else {
             None
         };
@@ -966,10 +975,9 @@ impl<'b> Parser<'b> {
         match what {
             "TYPE" => {
                 let Some(kind) = MetricType::from_openmetrics(text_bytes) else {
-                    return Err(self.fail(
-                        i,
-                        format!("invalid metric type {}", GoQuoted(text_bytes)),
-                    ));
+                    return Err(
+                        self.fail(i, format!("invalid metric type {}", GoQuoted(text_bytes)))
+                    );
                 };
                 self.mtype = kind;
                 Ok(Parsed::Type(name, kind))
@@ -978,7 +986,10 @@ impl<'b> Parser<'b> {
                 if self.text.is_none() && std::str::from_utf8(text_bytes).is_err() {
                     return Err(self.fail(
                         i,
-                        format!("help text {} is not a valid utf8 string", GoQuoted(text_bytes)),
+                        format!(
+                            "help text {} is not a valid utf8 string",
+                            GoQuoted(text_bytes)
+                        ),
                     ));
                 }
                 Ok(Parsed::Help(name, text))
@@ -986,11 +997,10 @@ impl<'b> Parser<'b> {
             _ => {
                 let metric = &b[name.start..name.end];
                 let unit = text_bytes;
-                if !unit.is_empty()
-                    && !(metric.len() > unit.len()
-                        && metric.ends_with(unit)
-                        && metric[metric.len() - unit.len() - 1] == b'_')
-                {
+                let is_suffix = metric.len() > unit.len()
+                    && metric.ends_with(unit)
+                    && metric[metric.len() - unit.len() - 1] == b'_';
+                if !(unit.is_empty() || is_suffix) {
                     return Err(self.fail(
                         i,
                         format!(
@@ -1081,7 +1091,8 @@ impl<'b> Parser<'b> {
         if b.get(i) != Some(&b' ') || e <= s {
             return Err(self.expected(exp, i));
         }
-        let v = parse_value(&b[s..e]).map_err(|err| self.number_error(err, "ParseFloat", &b[s..e], e))?;
+        let v = parse_value(&b[s..e])
+            .map_err(|err| self.number_error(err, "ParseFloat", &b[s..e], e))?;
         Ok((v, e))
     }
 
