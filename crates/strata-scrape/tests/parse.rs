@@ -184,6 +184,12 @@ fn text_comments_help_and_type() {
     assert!(err(TEXT, "# TYPE 1m counter\n").contains("expected metric name after TYPE"));
     assert!(err(TEXT, "# HELP #\n").contains("expected metric name after HELP"));
     assert!(err_bytes(TEXT, b"# HELP m \xff\n").contains("not a valid utf8 string"));
+    // NUL: kept in HELP text, an error right after the name.
+    assert_eq!(
+        render_bytes(TEXT, b"# HELP m a\0b\n").map(|v| v.len()),
+        Ok(1)
+    );
+    assert!(err_bytes(TEXT, b"# HELP m\0 x\n").contains("linebreak expected after metadata"));
     // Invalid UTF-8 is fine in comments.
     assert_eq!(render_bytes(TEXT, b"# \xff\na 1\n").map(|v| v.len()), Ok(2));
 }

@@ -704,6 +704,11 @@ impl<'b> Parser<'b> {
             }
             _ => return Err(self.expected(&format!("expected metric name after {what}"), k)),
         };
+        if b.get(after) == Some(&0) {
+            // The lexer ends the text token at a NUL right after the name
+            // and then finds no line break.
+            return Err(self.expected("linebreak expected after metadata", after));
+        }
         let end = line_end(after);
         let rest = &b[after..end];
         // The lexer's text token starts right after the name and loses its
@@ -1251,5 +1256,23 @@ fn go_percent_f(f: f64) -> &'static str {
         "+Inf"
     } else {
         "-Inf"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn word_scan_finds_what_a_byte_scan_finds(
+            b in proptest::collection::vec(prop_oneof![Just(b'"'), Just(b'\\'), Just(b'\n'), Just(0u8), Just(b'a'), Just(0x80u8), Just(0xffu8), any::<u8>()], 0..64),
+            from in 0usize..64,
+        ) {
+            let from = from.min(b.len());
+            let naive = b[from..].iter().position(|&c| QUOTED_STOP[c as usize]).map_or(b.len(), |p| from + p);
+            prop_assert_eq!(find_quoted_stop(&b, from), naive);
+        }
     }
 }
