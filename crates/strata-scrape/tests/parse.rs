@@ -190,8 +190,16 @@ fn text_comments_help_and_type() {
         Ok(1)
     );
     assert!(err_bytes(TEXT, b"# HELP m\0 x\n").contains("linebreak expected after metadata"));
-    // Invalid UTF-8 is fine in comments.
+    // Invalid UTF-8 is fine in comments; values after it are still checked.
     assert_eq!(render_bytes(TEXT, b"# \xff\na 1\n").map(|v| v.len()), Ok(2));
+    assert_eq!(
+        render_bytes(TEXT, b"# \xff\na{b=\"\xc3\xbc\"} 1\n").map(|v| v[1].clone()),
+        Ok("{__name__=\"a\", b=\"\u{fc}\"} 1".to_string())
+    );
+    assert!(
+        err_bytes(TEXT, b"# \xff\na{b=\"\xc3\xbc\"} 1\nc{d=\"\xff\"} 1\n")
+            .starts_with("line 3: invalid UTF-8 label value")
+    );
 }
 
 #[test]

@@ -150,9 +150,10 @@ enum Parsed {
 /// `Ok(None)`; after an error it returns `Ok(None)`.
 pub struct Parser<'b> {
     body: &'b [u8],
-    /// The whole body when it is valid UTF-8 (the usual case): one
-    /// validation up front instead of one per label value.
-    text: Option<&'b str>,
+    /// The longest valid UTF-8 prefix of the body (usually all of it): one
+    /// validation up front instead of one per label value; only spans past
+    /// it are checked on their own.
+    text: &'b str,
     pos: usize,
     openmetrics: bool,
     format: Format,
@@ -325,7 +326,7 @@ impl<'b> Parser<'b> {
     pub fn new(format: Format, body: &'b [u8]) -> Self {
         Parser {
             body,
-            text: std::str::from_utf8(body).ok(),
+            text: utf8_prefix(body),
             pos: 0,
             openmetrics: format.is_openmetrics(),
             format,
@@ -509,8 +510,13 @@ impl<'b> Parser<'b> {
         )
     }
 
+    #[inline]
+    fn is_utf8(&self, a: usize, b: usize) -> bool {
+        b <= self.text.len() || std::str::from_utf8(&self.body[a..b]).is_ok()
+    }
+
     fn check_value_utf8(&self, v: Span) -> Res<()> {
-        if self.text.is_none() && std::str::from_utf8(&self.body[v.start..v.end]).is_err() {
+        if !self.is_utf8(v.start, v.end) {
             return Err(self.fail(
                 self.start,
                 format!(
@@ -528,7 +534,7 @@ impl<'b> Parser<'b> {
     /// scrape loop refuses the sample otherwise, failing the scrape).
     fn check_quoted_name(&self, n: Span, what: &str) -> Res<()> {
         let raw = &self.body[n.start..n.end];
-        if raw.is_empty() || (self.text.is_none() && std::str::from_utf8(raw).is_err()) {
+        if raw.is_empty() || !self.is_utf8(n.start, n.end) {
             return Err(self.fail(
                 self.start,
                 format!(
@@ -735,7 +741,7 @@ impl<'b> Parser<'b> {
             self.mtype = kind;
             Ok(Parsed::Type(name, kind))
         } else {
-            if self.text.is_none() && std::str::from_utf8(text_bytes).is_err() {
+            if !self.is_utf8(text.start, text.end) {
                 return Err(self.fail(
                     i,
                     format!(
@@ -988,7 +994,7 @@ impl<'b> Parser<'b> {
                 Ok(Parsed::Type(name, kind))
             }
             "HELP" => {
-                if self.text.is_none() && std::str::from_utf8(text_bytes).is_err() {
+                if !self.is_utf8(text.start, text.end) {
                     return Err(self.fail(
                         i,
                         format!(
@@ -1246,6 +1252,13 @@ fn scan_not(b: &[u8], mut i: usize, stop: &[bool; 256]) -> usize {
         i += 1;
     }
     i
+}
+
+fn utf8_prefix(body: &[u8]) -> &str {
+    match std::str::from_utf8(body) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&body[..e.valid_up_to()]).unwrap_or_default(),
+    }
 }
 
 /// Go's `%f` of a non-finite float.

@@ -12,7 +12,7 @@ use super::parser::{LabelSpan, MetricType, Span};
 /// normalised) only when asked for.
 pub struct Series<'p> {
     pub(crate) body: &'p [u8],
-    pub(crate) text: Option<&'p str>,
+    pub(crate) text: &'p str,
     pub(crate) series: &'p [u8],
     pub(crate) name: Span,
     pub(crate) labels: &'p [LabelSpan],
@@ -26,8 +26,8 @@ pub struct Series<'p> {
 }
 
 /// The text of a span known to be valid UTF-8 (checked while parsing).
-pub(crate) fn str_at<'a>(body: &'a [u8], text: Option<&'a str>, a: usize, b: usize) -> &'a str {
-    if let Some(s) = text.and_then(|t| t.get(a..b)) {
+pub(crate) fn str_at<'a>(body: &'a [u8], text: &'a str, a: usize, b: usize) -> &'a str {
+    if let Some(s) = text.get(a..b) {
         return s;
     }
     std::str::from_utf8(body.get(a..b).unwrap_or_default()).unwrap_or_default()
