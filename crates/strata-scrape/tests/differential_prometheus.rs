@@ -5,6 +5,10 @@
 //! successfully (`up` = 1) must parse here and give the same label sets and
 //! values; a case whose scrape fails must be a parse error here.
 //!
+//! The same run scrapes 300 mutants of the case files (one or two byte
+//! edits, fixed seed): each must be accepted or refused as Prometheus does,
+//! with the same series where they are comparable (see `Compare`).
+//!
 //! Strata follows Prometheus 3; the local Prometheus is 2.42. Cases where
 //! the two versions differ on purpose are listed in `KNOWN_DIFFERENCES`, and
 //! are checked to be exactly the ones that differ.
@@ -100,8 +104,13 @@ fn strata(case: &Case) -> Option<BTreeMap<String, String>> {
     }
 }
 
+/// Values compared as numbers (the API prints large ones in exponent form).
 fn render_value(v: f64) -> String {
-    strata_model::format::format_api(v)
+    if v.is_nan() {
+        "NaN".to_string()
+    } else {
+        format!("{v:?}")
+    }
 }
 
 /// Serves `/case/<name>` until the process ends.
@@ -288,7 +297,11 @@ fn prometheus_results(
         let mut series = BTreeMap::new();
         for s in r["data"]["result"].as_array().cloned().unwrap_or_default() {
             let metric = s["metric"].as_object().cloned().unwrap_or_default();
-            let value = s["value"][1].as_str().unwrap_or("").to_string();
+            let text = s["value"][1].as_str().unwrap_or("");
+            let value = text
+                .parse::<f64>()
+                .map(render_value)
+                .unwrap_or_else(|_| text.to_string());
             series.insert(labels_string(&metric), value);
         }
         out.insert(c.name.clone(), Some(series));
@@ -296,10 +309,109 @@ fn prometheus_results(
     Ok(out)
 }
 
+/// Case files whose features 2.42 treats differently from Prometheus 3 on
+/// purpose (see `KNOWN_DIFFERENCES`) are not mutated.
+fn mutation_base(c: &Case) -> bool {
+    !KNOWN_DIFFERENCES.iter().any(|(n, _)| *n == c.name)
+}
+
+/// Documents one or two byte edits away from the case files, chosen by a
+/// fixed-seed generator among the bytes the grammars care about.
+fn mutants(cases: &[Case], n: usize, seed: u64) -> Vec<Case> {
+    const INTERESTING: &[u8] = b" \t\n\"\\{},=#0a._-+e\r\0:1";
+    let base: Vec<&Case> = cases.iter().filter(|c| mutation_base(c)).collect();
+    let mut state = seed | 1;
+    let mut rnd = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n.max(1) as u64) as usize
+    };
+    let mut out = Vec::new();
+    while out.len() < n {
+        let src = base[rnd(base.len())];
+        let mut body = src.body.clone();
+        for _ in 0..1 + rnd(2) {
+            let at = rnd(body.len() + 1);
+            match rnd(4) {
+                0 if at < body.len() => {
+                    body.remove(at);
+                }
+                1 if at < body.len() => body.insert(at, body[at]),
+                2 if at + 1 < body.len() => body.swap(at, at + 1),
+                _ => body.insert(at, INTERESTING[rnd(INTERESTING.len())]),
+            }
+        }
+        if body.is_empty() || body == src.body {
+            continue;
+        }
+        out.push(Case {
+            name: format!("mut_{:03}_{}", out.len(), src.name),
+            format: src.format,
+            body,
+        });
+    }
+    out
+}
+
+enum Compare {
+    /// Acceptance and series.
+    Full,
+    /// Only whether both accept: Prometheus drops samples with (old)
+    /// explicit timestamps and keeps the first of duplicate series.
+    Acceptance,
+    /// Not at all: where 2.42 refuses what Prometheus 3 accepts — names
+    /// outside the legacy charset (quoted, or with the blanks before a name
+    /// Prometheus 3 keeps), and exemplars on series not named `_total` or
+    /// `_bucket` (allowed on every series since prometheus#13581).
+    Skip,
+}
+
+fn comparison(c: &Case) -> Compare {
+    let mut p = Parser::new(c.format, &c.body);
+    let mut seen = BTreeSet::new();
+    let legacy = |s: &str, metric: bool| {
+        let mut b = s.bytes();
+        matches!(b.next(), Some(x) if x.is_ascii_alphabetic() || x == b'_' || (metric && x == b':'))
+            && b.all(|x| x.is_ascii_alphanumeric() || x == b'_' || (metric && x == b':'))
+    };
+    let has_exemplar = c.format.is_openmetrics() && c.body.windows(4).any(|w| w == b" # {");
+    let mut result = Compare::Full;
+    loop {
+        match p.next() {
+            Ok(Some(Entry::Series(s))) => {
+                let name = s.name();
+                if !legacy(&name, true) || s.labels().any(|(n, _)| !legacy(&n, false)) {
+                    return Compare::Skip;
+                }
+                if has_exemplar && !(name.ends_with("_total") || name.ends_with("_bucket")) {
+                    return Compare::Skip;
+                }
+                if s.timestamp_ms.is_some() || !seen.insert(s.to_labels().to_string()) {
+                    result = Compare::Acceptance;
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return result,
+            Err(_) => return Compare::Full,
+        }
+    }
+}
+
 #[test]
 fn parser_agrees_with_prometheus_scrapes() -> TestResult {
-    let cases = cases()?;
-    assert!(cases.len() >= 40, "case files missing");
+    let files = cases()?;
+    assert!(files.len() >= 40, "case files missing");
+    // STRATA_EXPO_MUTANTS / STRATA_EXPO_SEED explore beyond the fixed set.
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    let mutants = mutants(
+        &files,
+        env("STRATA_EXPO_MUTANTS").unwrap_or(300) as usize,
+        env("STRATA_EXPO_SEED").unwrap_or(0x2545_f491_4f6c_dd1d),
+    );
+    let mut cases = files;
+    let n_files = cases.len();
+    cases.extend(mutants);
     let dir = tempfile::tempdir()?;
     let addr = serve(&cases)?;
     let Some(prom) = start_prometheus(dir.path(), &addr, &cases) else {
@@ -312,7 +424,24 @@ fn parser_agrees_with_prometheus_scrapes() -> TestResult {
     let theirs = prometheus_results(&prom, &cases)?;
     let mut differing = BTreeSet::new();
     let mut report = String::new();
-    for c in &cases {
+    for c in &cases[n_files..] {
+        let ours = strata(c);
+        let prom = theirs.get(&c.name).cloned().flatten();
+        let differ = match comparison(c) {
+            Compare::Full => ours != prom,
+            Compare::Acceptance => ours.is_some() != prom.is_some(),
+            Compare::Skip => false,
+        };
+        if differ {
+            report.push_str(&format!(
+                "{} {:?}:\n  strata:     {ours:?}\n  prometheus: {prom:?}\n",
+                c.name,
+                String::from_utf8_lossy(&c.body)
+            ));
+        }
+    }
+    assert!(report.is_empty(), "mutants that differ:\n{report}");
+    for c in &cases[..n_files] {
         let ours = strata(c);
         let prom = theirs.get(&c.name).cloned().flatten();
         if ours != prom {

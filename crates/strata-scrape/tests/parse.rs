@@ -144,6 +144,11 @@ fn text_whitespace_blank_lines_and_line_ends() {
     assert!(err(TEXT, "# TYPE a gauge\r\na 1\n").contains("invalid metric type"));
     // A NUL where a line may start ends the document, as in Prometheus.
     assert_eq!(ok(TEXT, "a 1\n\0garbage{"), lines(&["{__name__=\"a\"} 1"]));
+    // So does one right after `#` (with or without blanks); later in a
+    // comment it is skipped.
+    assert_eq!(ok(TEXT, "a 1\n# \0\nb 1\n"), lines(&["{__name__=\"a\"} 1"]));
+    assert_eq!(ok(TEXT, "a 1\n#\0\nb 1\n"), lines(&["{__name__=\"a\"} 1"]));
+    assert_eq!(ok(TEXT, "a 1\n# x\0\nb 1\n").len(), 3);
     assert!(err(TEXT, "a 1\0\n").contains("expected timestamp or new record"));
 }
 
@@ -234,6 +239,20 @@ fn text_label_values_and_escapes() {
     assert!(err(TEXT, "a{b:c=\"d\"} 1\n").contains("expected equal"));
     assert!(err_bytes(TEXT, b"a{b=\"\xff\"} 1\n").contains("invalid UTF-8 label value"));
     assert!(err_bytes(TEXT, b"a{\xff=\"x\"} 1\n").contains("expected label name"));
+    // NULs right after a value's closing quote end up in the value, quote
+    // included, as Prometheus' lexer and its strip-the-last-byte give them.
+    assert_eq!(
+        render_bytes(TEXT, b"a{b=\"x\"\0} 1\n"),
+        Ok(lines(&["{__name__=\"a\", b=\"x\\\"\"} 1"]))
+    );
+    assert_eq!(
+        render_bytes(OM, b"a{b=\"x\"\0\0} 1\n# EOF\n"),
+        Ok(lines(&["{__name__=\"a\", b=\"x\\\"\\x00\"} 1"]))
+    );
+    assert_eq!(
+        render_bytes(TEXT, b"a{b=\"x\\\0\"y\"} 1\n").map(|v| v.len()),
+        Ok(1)
+    );
     // NUL is allowed inside label values (the lexer skips it), not in names.
     assert_eq!(
         render_bytes(TEXT, b"a{b=\"x\0y\"} 1\n").map(|v| v.len()),
@@ -258,6 +277,17 @@ fn duplicate_label_names_are_refused() {
         assert!(
             err(f, &format!("a{{\"\\\\\"=\"1\",\"\\\\\"=\"2\"}} 1\n{eof}")).contains("not unique")
         );
+        // An empty value deletes every label of that name first, as
+        // Prometheus' label builder does.
+        assert_eq!(
+            render(f, &format!("a{{b=\"\",b=\"x\",c=\"y\"}} 1\n{eof}")),
+            Ok(lines(&["{__name__=\"a\", c=\"y\"} 1"]))
+        );
+        assert_eq!(
+            render(f, &format!("a{{b=\"x\",b=\"\"}} 1\n{eof}")),
+            Ok(lines(&["{__name__=\"a\"} 1"]))
+        );
+        assert!(err(f, &format!("a{{__name__=\"\"}} 1\n{eof}")).contains("missing metric name"));
         // Unsorted but unique is fine.
         assert_eq!(
             render(f, &format!("a{{c=\"1\",b=\"1\"}} 1\n{eof}")).map(|v| v.len()),
@@ -532,6 +562,19 @@ fn openmetrics_is_strict() {
         render_bytes(OM, b"a{b=\"\0\"} 1\n# EOF").map(|v| v.len()),
         Ok(1)
     );
+    // NULs around the final newline of `# EOF` are skipped, as the lexer
+    // reads them in its comment state; anything else after is an error.
+    assert_eq!(
+        render_bytes(OM, b"a 1\n# EOF\0\n\0\0"),
+        Ok(lines(&["{__name__=\"a\"} 1"]))
+    );
+    assert!(err_bytes(OM, b"a 1\n# EOF\n\0x").contains("unexpected data after # EOF"));
+    // NULs after a metadata line's newline join its text, newline included.
+    assert_eq!(
+        render_bytes(OM, b"# HELP a x\n\0a 1\n# EOF\n"),
+        Ok(lines(&["HELP a \"x\\n\"", "{__name__=\"a\"} 1"]))
+    );
+    assert!(err_bytes(OM, b"# TYPE a gauge\n\0a 1\n# EOF\n").contains("invalid metric type"));
 }
 
 #[test]

@@ -278,28 +278,55 @@ fn scan_quoted(b: &[u8], i: usize, kind: Quoted) -> Option<(Span, usize)> {
     let start = i + 1;
     let mut j = start;
     let mut escaped = false;
+    // Where Prometheus' lexer skips NUL bytes (inside label values, where
+    // it reads through `next()` in the label-value state).
+    let skips_nul = matches!(kind, Quoted::TextValue | Quoted::OpenMetricsValue);
     loop {
         j = find_quoted_stop(b, j);
         match *b.get(j)? {
             b'"' => {
+                let mut after = j + 1;
+                if skips_nul && b.get(after) == Some(&0) {
+                    // The lexer's look-ahead past the closing quote skips
+                    // NULs too, so the token ends after them and Prometheus,
+                    // which strips the token's last byte as the quote,
+                    // keeps the quote and all but one NUL in the value.
+                    while b.get(after) == Some(&0) {
+                        after += 1;
+                    }
+                    return Some((
+                        Span {
+                            start,
+                            end: after - 1,
+                            escaped,
+                        },
+                        after,
+                    ));
+                }
                 return Some((
                     Span {
                         start,
                         end: j,
                         escaped,
                     },
-                    j + 1,
+                    after,
                 ));
             }
             b'\\' => {
-                // `\\.`: any byte but newline (and NUL, which the lexer
-                // never matches there) may follow.
-                match *b.get(j + 1)? {
+                // `\\.`: any byte but a newline may follow; NUL never
+                // matches, unless the lexer skips it here.
+                let mut k = j + 1;
+                if skips_nul {
+                    while b.get(k) == Some(&0) {
+                        k += 1;
+                    }
+                }
+                match *b.get(k)? {
                     b'\n' | 0 => return None,
                     _ => {}
                 }
                 escaped = true;
-                j += 2;
+                j = k + 1;
             }
             b'\n' => {
                 if matches!(kind, Quoted::OpenMetricsValue | Quoted::Exemplar) {
@@ -309,7 +336,7 @@ fn scan_quoted(b: &[u8], i: usize, kind: Quoted) -> Option<(Span, usize)> {
             }
             _ => {
                 // NUL.
-                if matches!(kind, Quoted::Name | Quoted::Exemplar) {
+                if !skips_nul {
                     return None;
                 }
                 j += 1;
@@ -547,6 +574,47 @@ impl<'b> Parser<'b> {
         Ok(())
     }
 
+    /// An empty value means "no such label": Prometheus' label builder
+    /// deletes, by name, every label that had one, so `a="",a="x"` leaves
+    /// no `a` at all (and no duplicate). An emptied `__name__` loses the
+    /// metric name, which fails the scrape.
+    fn drop_empty_labels(&mut self) -> Res<()> {
+        if !self.labels.iter().any(|l| l.value.start == l.value.end) {
+            return Ok(());
+        }
+        let name_of = |l: &LabelSpan| -> String {
+            let s = self.str_of(l.name);
+            if l.name.escaped {
+                unescape(s, true)
+            } else {
+                s.to_string()
+            }
+        };
+        let deleted: Vec<String> = self
+            .labels
+            .iter()
+            .filter(|l| l.value.start == l.value.end)
+            .map(name_of)
+            .collect();
+        if deleted.iter().any(|n| n == "__name__") {
+            return Err(self.fail(
+                self.start,
+                format!(
+                    "missing metric name (__name__ label) while parsing: {}",
+                    GoQuoted(&self.body[self.start..self.series_end])
+                ),
+            ));
+        }
+        let keep: Vec<bool> = self
+            .labels
+            .iter()
+            .map(|l| !deleted.contains(&name_of(l)))
+            .collect();
+        let mut k = keep.iter();
+        self.labels.retain(|_| k.next().copied().unwrap_or(false));
+        Ok(())
+    }
+
     /// Names must be unique (Prometheus' head refuses the sample, failing
     /// the scrape), and `__name__` is taken by the metric name.
     fn check_duplicates(&self) -> Res<bool> {
@@ -682,6 +750,11 @@ impl<'b> Parser<'b> {
             self.pos = end + 1;
             return Ok(Parsed::Comment(i, end));
         }
+        if b.get(j) == Some(&0) {
+            // The lexer meets this NUL outside the comment state (which
+            // would skip it) and ends the document, as for `#` without blanks.
+            return Ok(Parsed::Eof);
+        }
         let keyword = b.get(j..j + 4);
         let is_help = keyword == Some(b"HELP");
         let is_type = keyword == Some(b"TYPE");
@@ -790,6 +863,7 @@ impl<'b> Parser<'b> {
             ));
         };
         self.name = name;
+        self.drop_empty_labels()?;
         self.sorted = self.check_duplicates()?;
         let vstart = i;
         let vend = scan_not(b, i, &TEXT_VALUE_END);
@@ -929,9 +1003,17 @@ impl<'b> Parser<'b> {
         }
         let j = i + 2;
         if b.get(j..j + 3) == Some(b"EOF") {
-            let mut k = j + 3;
+            // The lexer reads past `EOF` in the comment state, which skips
+            // NULs: before the optional newline and after it.
+            let skip_nul = |mut k: usize| {
+                while b.get(k) == Some(&0) {
+                    k += 1;
+                }
+                k
+            };
+            let mut k = skip_nul(j + 3);
             if b.get(k) == Some(&b'\n') {
-                k += 1;
+                k = skip_nul(k + 1);
             }
             if k != b.len() {
                 return Err(self.fail(i, "unexpected data after # EOF".into()));
@@ -976,13 +1058,25 @@ impl<'b> Parser<'b> {
         let Some(nl) = nl else {
             return Err(self.fail(i, format!("expected text in {what}")));
         };
+        // The look-ahead past the newline is read in the text state, which
+        // skips NULs: they end the token, whose last byte Prometheus strips
+        // as the newline, so the newline and all but one NUL stay in the text.
+        let mut token_end = nl + 1;
+        while b.get(token_end) == Some(&0) {
+            token_end += 1;
+        }
+        let text_end = if token_end > nl + 1 {
+            token_end - 1
+        } else {
+            nl
+        };
         let text = Span {
             start: after + 1,
-            end: nl,
-            escaped: b[after + 1..nl].contains(&b'\\'),
+            end: text_end,
+            escaped: b[after + 1..text_end].contains(&b'\\'),
         };
         let text_bytes = &b[text.start..text.end];
-        self.pos = nl + 1;
+        self.pos = token_end;
         match what {
             "TYPE" => {
                 let Some(kind) = MetricType::from_openmetrics(text_bytes) else {
@@ -1062,6 +1156,7 @@ impl<'b> Parser<'b> {
             ));
         };
         self.name = name;
+        self.drop_empty_labels()?;
         self.sorted = self.check_duplicates()?;
         let (value, vend) = self.openmetrics_number(i, "expected value after metric")?;
         self.value = value;

@@ -95,14 +95,14 @@ impl<'p> Series<'p> {
         self.cow(self.name)
     }
 
-    /// Labels in exposition order, without `__name__`; empty values
-    /// included (they mean "absent" and are dropped from label sets).
+    /// The number of [`Series::labels`].
     pub fn label_count(&self) -> usize {
         self.labels.len()
     }
 
-    /// `(name, value)` pairs in exposition order, without `__name__`, empty
-    /// values included. With a histogram's `le` or a summary's `quantile`
+    /// `(name, value)` pairs in exposition order, without `__name__` and
+    /// without labels Prometheus deletes (those with an empty value, and
+    /// any other of the same name). With a histogram's `le` or a summary's `quantile`
     /// the value is normalised as Prometheus 3 does (`1` → `1.0`).
     pub fn labels(&self) -> impl Iterator<Item = (Cow<'p, str>, Cow<'p, str>)> + '_ {
         self.labels.iter().map(move |l| {
