@@ -149,6 +149,12 @@ fn text_whitespace_blank_lines_and_line_ends() {
     assert_eq!(ok(TEXT, "a 1\n# \0\nb 1\n"), lines(&["{__name__=\"a\"} 1"]));
     assert_eq!(ok(TEXT, "a 1\n#\0\nb 1\n"), lines(&["{__name__=\"a\"} 1"]));
     assert_eq!(ok(TEXT, "a 1\n# x\0\nb 1\n").len(), 3);
+    // Inside the comment state NULs are skipped, even within HELP or TYPE.
+    assert_eq!(
+        ok(TEXT, "# H\0EL\0P\0 \0m x\n# TYP\0E\0\tm gauge\n"),
+        lines(&["HELP m \"x\"", "TYPE m gauge"])
+    );
+    assert!(err(TEXT, "# HE\0LP 1x y\n").contains("expected metric name after HELP"));
     assert!(err(TEXT, "a 1\0\n").contains("expected timestamp or new record"));
 }
 
@@ -569,6 +575,11 @@ fn openmetrics_is_strict() {
         Ok(lines(&["{__name__=\"a\"} 1"]))
     );
     assert!(err_bytes(OM, b"a 1\n# EOF\n\0x").contains("unexpected data after # EOF"));
+    assert_eq!(
+        render_bytes(OM, b"# U\0NIT\0 \0a_b b\n# T\0YPE a gauge\n# E\0OF"),
+        Ok(lines(&["UNIT a_b b", "TYPE a gauge"]))
+    );
+    assert!(err_bytes(OM, b"# \0EOF").contains("expected a valid start token"));
     // NULs after a metadata line's newline join its text, newline included.
     assert_eq!(
         render_bytes(OM, b"# HELP a x\n\0a 1\n# EOF\n"),

@@ -755,16 +755,18 @@ impl<'b> Parser<'b> {
             // would skip it) and ends the document, as for `#` without blanks.
             return Ok(Parsed::Eof);
         }
-        let keyword = b.get(j..j + 4);
-        let is_help = keyword == Some(b"HELP");
-        let is_type = keyword == Some(b"TYPE");
-        if !(is_help || is_type) || !b.get(j + 4).is_some_and(|&c| is_ascii_ws(c)) {
-            let end = line_end(j);
-            self.pos = end + 1;
-            return Ok(Parsed::Comment(i, end));
-        }
-        let what = if is_help { "HELP" } else { "TYPE" };
-        let k = skip_ws(b, j + 4);
+        let keyword = |kw: &[u8]| text_keyword(b, j, kw);
+        let (what, k) = match (keyword(b"HELP"), keyword(b"TYPE")) {
+            (Some(k), _) => ("HELP", k),
+            (_, Some(k)) => ("TYPE", k),
+            _ => {
+                let end = line_end(j);
+                self.pos = end + 1;
+                return Ok(Parsed::Comment(i, end));
+            }
+        };
+        let is_help = what == "HELP";
+        let is_type = !is_help;
         let (name, after) = match b.get(k) {
             Some(b'"') => match scan_quoted(b, k, Quoted::Name) {
                 Some(q) => q,
@@ -1001,17 +1003,30 @@ impl<'b> Parser<'b> {
         if b.get(i + 1) != Some(&b' ') {
             return Err(self.expected("expected a valid start token", i));
         }
-        let j = i + 2;
-        if b.get(j..j + 3) == Some(b"EOF") {
-            // The lexer reads past `EOF` in the comment state, which skips
-            // NULs: before the optional newline and after it.
-            let skip_nul = |mut k: usize| {
-                while b.get(k) == Some(&0) {
-                    k += 1;
+        // After `# ` the lexer is in its comment state, whose reads skip
+        // NULs — all but the keyword's first byte, read before the switch.
+        let skip_nul = |mut k: usize| {
+            while b.get(k) == Some(&0) {
+                k += 1;
+            }
+            k
+        };
+        let keyword = |kw: &[u8]| {
+            let mut k = i + 2;
+            for (n, &c) in kw.iter().enumerate() {
+                if n > 0 {
+                    k = skip_nul(k);
                 }
-                k
-            };
-            let mut k = skip_nul(j + 3);
+                if b.get(k) != Some(&c) {
+                    return None;
+                }
+                k += 1;
+            }
+            Some(k)
+        };
+        if let Some(k) = keyword(b"EOF") {
+            // The optional newline and what follows are read that way too.
+            let mut k = skip_nul(k);
             if b.get(k) == Some(&b'\n') {
                 k = skip_nul(k + 1);
             }
@@ -1020,13 +1035,15 @@ impl<'b> Parser<'b> {
             }
             return Ok(Parsed::Eof);
         }
-        let what = match b.get(j..j + 5) {
-            Some(b"HELP ") => "HELP",
-            Some(b"TYPE ") => "TYPE",
-            Some(b"UNIT ") => "UNIT",
-            _ => return Err(self.expected("expected a valid start token", i)),
+        let found = [("HELP", b"HELP"), ("TYPE", b"TYPE"), ("UNIT", b"UNIT")]
+            .into_iter()
+            .find_map(|(what, kw)| {
+                let k = skip_nul(keyword(kw)?);
+                (b.get(k) == Some(&b' ')).then(|| (what, skip_nul(k + 1)))
+            });
+        let Some((what, k)) = found else {
+            return Err(self.expected("expected a valid start token", i));
         };
-        let k = j + 5;
         let (name, after) = match b.get(k) {
             Some(b'"') => match scan_quoted(b, k, Quoted::Name) {
                 Some(q) => q,
@@ -1336,6 +1353,39 @@ fn bytes_lt(a: &[u8], b: &[u8]) -> bool {
         }
     }
     a.len() < b.len()
+}
+
+/// `HELP[\t ]+` or `TYPE[\t ]+` at `j` as the text lexer reads it in its
+/// comment state, skipping NULs after the keyword's first byte. Returns
+/// where the metric name starts.
+fn text_keyword(b: &[u8], j: usize, kw: &[u8]) -> Option<usize> {
+    let skip_nul = |mut k: usize| {
+        while b.get(k) == Some(&0) {
+            k += 1;
+        }
+        k
+    };
+    let mut k = j;
+    for (n, &c) in kw.iter().enumerate() {
+        if n > 0 {
+            k = skip_nul(k);
+        }
+        if b.get(k) != Some(&c) {
+            return None;
+        }
+        k += 1;
+    }
+    k = skip_nul(k);
+    if !b.get(k).is_some_and(|&c| is_ascii_ws(c)) {
+        return None;
+    }
+    loop {
+        k = skip_nul(k);
+        match b.get(k) {
+            Some(&c) if is_ascii_ws(c) => k += 1,
+            _ => return Some(k),
+        }
+    }
 }
 
 #[inline]
