@@ -21,10 +21,8 @@ impl BitWriter {
             self.bytes.push(0);
             self.free = 8;
         }
-        if b {
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= 1 << (self.free - 1);
-            }
+        if b && let Some(last) = self.bytes.last_mut() {
+            *last |= 1 << (self.free - 1);
         }
         self.free -= 1;
     }

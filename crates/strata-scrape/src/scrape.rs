@@ -316,7 +316,9 @@ fn process(
     // Per stored sample: its labels' hash and whether it had a timestamp.
     let mut meta: Vec<(u64, bool)> = Vec::with_capacity(state.previous.len() + 16);
     let mut scraped = 0u64;
-    loop {
+    // An empty body is an empty scrape (its series go stale), whatever
+    // the format: the OpenMetrics parser would refuse it for lacking `# EOF`.
+    while !body.is_empty() {
         let entry = parser
             .next()
             .map_err(|e| ScrapeError(format!("parsing the scrape: {e}")))?;

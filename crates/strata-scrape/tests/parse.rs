@@ -27,6 +27,7 @@ fn render_bytes(format: Format, doc: &[u8]) -> Result<Vec<String>, String> {
                     s.write_pairs(&mut pairs);
                     assert_eq!(pairs.to_labels(), labels);
                     assert_eq!(pairs.hash64(), labels.hash64());
+                    assert_eq!(pairs.iter().count(), labels.len());
                     assert_eq!(labels.metric_name(), Some(&*s.name()));
                     let v = if s.value.is_nan() {
                         assert_eq!(s.value.to_bits(), NORMAL_NAN_BITS);
@@ -113,8 +114,13 @@ fn text_timestamps_are_unsigned_integer_milliseconds() {
 #[test]
 fn text_whitespace_blank_lines_and_line_ends() {
     assert_eq!(
-        ok(TEXT, "\n \t\n  a  \t 1 \t 2 \t\n\n"),
+        ok(TEXT, "\n \t\na  \t 1 \t 2 \t\n\n"),
         lines(&["{__name__=\"a\"} 1 @2"])
+    );
+    // Blanks before a metric name are part of it in Prometheus 3.
+    assert_eq!(
+        ok(TEXT, "\n \t\n \ta 1\n  {\"b\"} 2\n"),
+        lines(&["{__name__=\" \\ta\"} 1", "{__name__=\"b\"} 2"])
     );
     // No final newline needed.
     assert_eq!(ok(TEXT, "a 1"), lines(&["{__name__=\"a\"} 1"]));
@@ -138,6 +144,17 @@ fn text_whitespace_blank_lines_and_line_ends() {
     assert!(err(TEXT, "# TYPE a gauge\r\na 1\n").contains("invalid metric type"));
     // A NUL where a line may start ends the document, as in Prometheus.
     assert_eq!(ok(TEXT, "a 1\n\0garbage{"), lines(&["{__name__=\"a\"} 1"]));
+    // So does one right after `#` (with or without blanks); later in a
+    // comment it is skipped.
+    assert_eq!(ok(TEXT, "a 1\n# \0\nb 1\n"), lines(&["{__name__=\"a\"} 1"]));
+    assert_eq!(ok(TEXT, "a 1\n#\0\nb 1\n"), lines(&["{__name__=\"a\"} 1"]));
+    assert_eq!(ok(TEXT, "a 1\n# x\0\nb 1\n").len(), 3);
+    // Inside the comment state NULs are skipped, even within HELP or TYPE.
+    assert_eq!(
+        ok(TEXT, "# H\0EL\0P\0 \0m x\n# TYP\0E\0\tm gauge\n"),
+        lines(&["HELP m \"x\"", "TYPE m gauge"])
+    );
+    assert!(err(TEXT, "# HE\0LP 1x y\n").contains("expected metric name after HELP"));
     assert!(err(TEXT, "a 1\0\n").contains("expected timestamp or new record"));
 }
 
@@ -178,8 +195,22 @@ fn text_comments_help_and_type() {
     assert!(err(TEXT, "# TYPE 1m counter\n").contains("expected metric name after TYPE"));
     assert!(err(TEXT, "# HELP #\n").contains("expected metric name after HELP"));
     assert!(err_bytes(TEXT, b"# HELP m \xff\n").contains("not a valid utf8 string"));
-    // Invalid UTF-8 is fine in comments.
+    // NUL: kept in HELP text, an error right after the name.
+    assert_eq!(
+        render_bytes(TEXT, b"# HELP m a\0b\n").map(|v| v.len()),
+        Ok(1)
+    );
+    assert!(err_bytes(TEXT, b"# HELP m\0 x\n").contains("linebreak expected after metadata"));
+    // Invalid UTF-8 is fine in comments; values after it are still checked.
     assert_eq!(render_bytes(TEXT, b"# \xff\na 1\n").map(|v| v.len()), Ok(2));
+    assert_eq!(
+        render_bytes(TEXT, b"# \xff\na{b=\"\xc3\xbc\"} 1\n").map(|v| v[1].clone()),
+        Ok("{__name__=\"a\", b=\"\u{fc}\"} 1".to_string())
+    );
+    assert!(
+        err_bytes(TEXT, b"# \xff\na{b=\"\xc3\xbc\"} 1\nc{d=\"\xff\"} 1\n")
+            .starts_with("line 3: invalid UTF-8 label value")
+    );
 }
 
 #[test]
@@ -214,6 +245,20 @@ fn text_label_values_and_escapes() {
     assert!(err(TEXT, "a{b:c=\"d\"} 1\n").contains("expected equal"));
     assert!(err_bytes(TEXT, b"a{b=\"\xff\"} 1\n").contains("invalid UTF-8 label value"));
     assert!(err_bytes(TEXT, b"a{\xff=\"x\"} 1\n").contains("expected label name"));
+    // NULs right after a value's closing quote end up in the value, quote
+    // included, as Prometheus' lexer and its strip-the-last-byte give them.
+    assert_eq!(
+        render_bytes(TEXT, b"a{b=\"x\"\0} 1\n"),
+        Ok(lines(&["{__name__=\"a\", b=\"x\\\"\"} 1"]))
+    );
+    assert_eq!(
+        render_bytes(OM, b"a{b=\"x\"\0\0} 1\n# EOF\n"),
+        Ok(lines(&["{__name__=\"a\", b=\"x\\\"\\x00\"} 1"]))
+    );
+    assert_eq!(
+        render_bytes(TEXT, b"a{b=\"x\\\0\"y\"} 1\n").map(|v| v.len()),
+        Ok(1)
+    );
     // NUL is allowed inside label values (the lexer skips it), not in names.
     assert_eq!(
         render_bytes(TEXT, b"a{b=\"x\0y\"} 1\n").map(|v| v.len()),
@@ -238,6 +283,17 @@ fn duplicate_label_names_are_refused() {
         assert!(
             err(f, &format!("a{{\"\\\\\"=\"1\",\"\\\\\"=\"2\"}} 1\n{eof}")).contains("not unique")
         );
+        // An empty value deletes every label of that name first, as
+        // Prometheus' label builder does.
+        assert_eq!(
+            render(f, &format!("a{{b=\"\",b=\"x\",c=\"y\"}} 1\n{eof}")),
+            Ok(lines(&["{__name__=\"a\", c=\"y\"} 1"]))
+        );
+        assert_eq!(
+            render(f, &format!("a{{b=\"x\",b=\"\"}} 1\n{eof}")),
+            Ok(lines(&["{__name__=\"a\"} 1"]))
+        );
+        assert!(err(f, &format!("a{{__name__=\"\"}} 1\n{eof}")).contains("missing metric name"));
         // Unsorted but unique is fine.
         assert_eq!(
             render(f, &format!("a{{c=\"1\",b=\"1\"}} 1\n{eof}")).map(|v| v.len()),
@@ -512,11 +568,29 @@ fn openmetrics_is_strict() {
         render_bytes(OM, b"a{b=\"\0\"} 1\n# EOF").map(|v| v.len()),
         Ok(1)
     );
+    // NULs around the final newline of `# EOF` are skipped, as the lexer
+    // reads them in its comment state; anything else after is an error.
+    assert_eq!(
+        render_bytes(OM, b"a 1\n# EOF\0\n\0\0"),
+        Ok(lines(&["{__name__=\"a\"} 1"]))
+    );
+    assert!(err_bytes(OM, b"a 1\n# EOF\n\0x").contains("unexpected data after # EOF"));
+    assert_eq!(
+        render_bytes(OM, b"# U\0NIT\0 \0a_b b\n# T\0YPE a gauge\n# E\0OF"),
+        Ok(lines(&["UNIT a_b b", "TYPE a gauge"]))
+    );
+    assert!(err_bytes(OM, b"# \0EOF").contains("expected a valid start token"));
+    // NULs after a metadata line's newline join its text, newline included.
+    assert_eq!(
+        render_bytes(OM, b"# HELP a x\n\0a 1\n# EOF\n"),
+        Ok(lines(&["HELP a \"x\\n\"", "{__name__=\"a\"} 1"]))
+    );
+    assert!(err_bytes(OM, b"# TYPE a gauge\n\0a 1\n# EOF\n").contains("invalid metric type"));
 }
 
 #[test]
 fn series_bytes_identify_the_series_as_written() {
-    let body = b"  a{b=\"c\"} 1 2\nx 3\n";
+    let body = b"a{b=\"c\"} 1 2\nx 3\n";
     let mut p = Parser::new(TEXT, body);
     let Ok(Some(Entry::Series(s))) = p.next() else {
         panic!("no series")

@@ -40,6 +40,7 @@ pub fn decode_body<'a>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use flate2::Compression;

@@ -228,7 +228,9 @@ pub(crate) fn parse_digits_i64(s: &[u8]) -> Result<i64, NumberError> {
 /// "integer indefinite" value `math.MinInt64` when `f` does not fit.
 /// OpenMetrics timestamps go through `int64(ts * 1000)`.
 pub(crate) fn go_f64_to_i64(f: f64) -> i64 {
-    if (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&f) {
+    // 2^63 is exact in f64.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if (-TWO_63..TWO_63).contains(&f) {
         f as i64
     } else {
         i64::MIN

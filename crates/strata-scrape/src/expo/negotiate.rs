@@ -530,6 +530,9 @@ mod tests {
             "/plain",
             "text/plain x",
             "text/plain; a=1; a=2",
+            "a/b/c",
+            "/",
+            "application/openmetrics-text; charset=UTF-8; charset=utf-8",
         ] {
             assert!(
                 matches!(

@@ -150,9 +150,10 @@ enum Parsed {
 /// `Ok(None)`; after an error it returns `Ok(None)`.
 pub struct Parser<'b> {
     body: &'b [u8],
-    /// The whole body when it is valid UTF-8 (the usual case): one
-    /// validation up front instead of one per label value.
-    text: Option<&'b str>,
+    /// The longest valid UTF-8 prefix of the body (usually all of it): one
+    /// validation up front instead of one per label value; only spans past
+    /// it are checked on their own.
+    text: &'b str,
     pos: usize,
     openmetrics: bool,
     format: Format,
@@ -164,6 +165,8 @@ pub struct Parser<'b> {
     series_end: usize,
     name: Span,
     labels: Vec<LabelSpan>,
+    /// The labels' names are strictly ascending as written.
+    sorted: bool,
     value: f64,
     timestamp_ms: Option<i64>,
 }
@@ -232,6 +235,40 @@ enum Quoted {
     Exemplar,
 }
 
+/// The first position from `j` holding `"`, `\\`, a newline or NUL (or
+/// `b.len()`), eight bytes at a time.
+#[inline]
+fn find_quoted_stop(b: &[u8], mut j: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    #[inline]
+    fn has_zero(x: u64) -> u64 {
+        x.wrapping_sub(LO) & !x & HI
+    }
+    while let Some(chunk) = b.get(j..j + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(w);
+        let m = has_zero(x ^ (LO * u64::from(b'"')))
+            | has_zero(x ^ (LO * u64::from(b'\\')))
+            | has_zero(x ^ (LO * u64::from(b'\n')))
+            | has_zero(x);
+        if m != 0 {
+            // The lowest flagged byte is a real match (borrows only run
+            // upward from a true zero byte).
+            return j + (m.trailing_zeros() / 8) as usize;
+        }
+        j += 8;
+    }
+    while let Some(&c) = b.get(j) {
+        if QUOTED_STOP[c as usize] {
+            break;
+        }
+        j += 1;
+    }
+    j
+}
+
 /// Scans the quoted string whose opening quote is at `i`. Returns the span
 /// inside the quotes and the position after the closing quote, or `None`
 /// when it is not a valid quoted string (unterminated, a backslash before a
@@ -241,34 +278,55 @@ fn scan_quoted(b: &[u8], i: usize, kind: Quoted) -> Option<(Span, usize)> {
     let start = i + 1;
     let mut j = start;
     let mut escaped = false;
+    // Where Prometheus' lexer skips NUL bytes (inside label values, where
+    // it reads through `next()` in the label-value state).
+    let skips_nul = matches!(kind, Quoted::TextValue | Quoted::OpenMetricsValue);
     loop {
-        // Label values are short: a plain loop beats anything fancier here.
-        while let Some(&c) = b.get(j) {
-            if QUOTED_STOP[c as usize] {
-                break;
-            }
-            j += 1;
-        }
+        j = find_quoted_stop(b, j);
         match *b.get(j)? {
             b'"' => {
+                let mut after = j + 1;
+                if skips_nul && b.get(after) == Some(&0) {
+                    // The lexer's look-ahead past the closing quote skips
+                    // NULs too, so the token ends after them and Prometheus,
+                    // which strips the token's last byte as the quote,
+                    // keeps the quote and all but one NUL in the value.
+                    while b.get(after) == Some(&0) {
+                        after += 1;
+                    }
+                    return Some((
+                        Span {
+                            start,
+                            end: after - 1,
+                            escaped,
+                        },
+                        after,
+                    ));
+                }
                 return Some((
                     Span {
                         start,
                         end: j,
                         escaped,
                     },
-                    j + 1,
+                    after,
                 ));
             }
             b'\\' => {
-                // `\\.`: any byte but newline (and NUL, which the lexer
-                // never matches there) may follow.
-                match *b.get(j + 1)? {
+                // `\\.`: any byte but a newline may follow; NUL never
+                // matches, unless the lexer skips it here.
+                let mut k = j + 1;
+                if skips_nul {
+                    while b.get(k) == Some(&0) {
+                        k += 1;
+                    }
+                }
+                match *b.get(k)? {
                     b'\n' | 0 => return None,
                     _ => {}
                 }
                 escaped = true;
-                j += 2;
+                j = k + 1;
             }
             b'\n' => {
                 if matches!(kind, Quoted::OpenMetricsValue | Quoted::Exemplar) {
@@ -278,7 +336,7 @@ fn scan_quoted(b: &[u8], i: usize, kind: Quoted) -> Option<(Span, usize)> {
             }
             _ => {
                 // NUL.
-                if matches!(kind, Quoted::Name | Quoted::Exemplar) {
+                if !skips_nul {
                     return None;
                 }
                 j += 1;
@@ -295,7 +353,7 @@ impl<'b> Parser<'b> {
     pub fn new(format: Format, body: &'b [u8]) -> Self {
         Parser {
             body,
-            text: std::str::from_utf8(body).ok(),
+            text: utf8_prefix(body),
             pos: 0,
             openmetrics: format.is_openmetrics(),
             format,
@@ -306,6 +364,7 @@ impl<'b> Parser<'b> {
             series_end: 0,
             name: Span::default(),
             labels: Vec::with_capacity(16),
+            sorted: false,
             value: 0.0,
             timestamp_ms: None,
         }
@@ -364,6 +423,7 @@ impl<'b> Parser<'b> {
                 series: &self.body[self.start..self.series_end],
                 name: self.name,
                 labels: &self.labels,
+                sorted: self.sorted,
                 kind: self.mtype,
                 value: self.value,
                 timestamp_ms: self.timestamp_ms,
@@ -477,8 +537,13 @@ impl<'b> Parser<'b> {
         )
     }
 
+    #[inline]
+    fn is_utf8(&self, a: usize, b: usize) -> bool {
+        b <= self.text.len() || std::str::from_utf8(&self.body[a..b]).is_ok()
+    }
+
     fn check_value_utf8(&self, v: Span) -> Res<()> {
-        if self.text.is_none() && std::str::from_utf8(&self.body[v.start..v.end]).is_err() {
+        if !self.is_utf8(v.start, v.end) {
             return Err(self.fail(
                 self.start,
                 format!(
@@ -496,7 +561,7 @@ impl<'b> Parser<'b> {
     /// scrape loop refuses the sample otherwise, failing the scrape).
     fn check_quoted_name(&self, n: Span, what: &str) -> Res<()> {
         let raw = &self.body[n.start..n.end];
-        if raw.is_empty() || (self.text.is_none() && std::str::from_utf8(raw).is_err()) {
+        if raw.is_empty() || !self.is_utf8(n.start, n.end) {
             return Err(self.fail(
                 self.start,
                 format!(
@@ -509,14 +574,55 @@ impl<'b> Parser<'b> {
         Ok(())
     }
 
+    /// An empty value means "no such label": Prometheus' label builder
+    /// deletes, by name, every label that had one, so `a="",a="x"` leaves
+    /// no `a` at all (and no duplicate). An emptied `__name__` loses the
+    /// metric name, which fails the scrape.
+    fn drop_empty_labels(&mut self) -> Res<()> {
+        if !self.labels.iter().any(|l| l.value.start == l.value.end) {
+            return Ok(());
+        }
+        let name_of = |l: &LabelSpan| -> String {
+            let s = self.str_of(l.name);
+            if l.name.escaped {
+                unescape(s, true)
+            } else {
+                s.to_string()
+            }
+        };
+        let deleted: Vec<String> = self
+            .labels
+            .iter()
+            .filter(|l| l.value.start == l.value.end)
+            .map(name_of)
+            .collect();
+        if deleted.iter().any(|n| n == "__name__") {
+            return Err(self.fail(
+                self.start,
+                format!(
+                    "missing metric name (__name__ label) while parsing: {}",
+                    GoQuoted(&self.body[self.start..self.series_end])
+                ),
+            ));
+        }
+        let keep: Vec<bool> = self
+            .labels
+            .iter()
+            .map(|l| !deleted.contains(&name_of(l)))
+            .collect();
+        let mut k = keep.iter();
+        self.labels.retain(|_| k.next().copied().unwrap_or(false));
+        Ok(())
+    }
+
     /// Names must be unique (Prometheus' head refuses the sample, failing
     /// the scrape), and `__name__` is taken by the metric name.
-    fn check_duplicates(&self) -> Res<()> {
+    fn check_duplicates(&self) -> Res<bool> {
         let labels = &self.labels;
         let b = self.body;
         let raw = |l: &LabelSpan| &b[l.name.start..l.name.end];
         if labels.iter().any(|l| l.name.escaped) {
-            return self.check_duplicates_slow();
+            return self.check_duplicates_slow().map(|()| false);
         }
         for l in labels {
             if raw(l) == b"__name__" {
@@ -524,8 +630,19 @@ impl<'b> Parser<'b> {
             }
         }
         // Client libraries write labels sorted: one pass proves uniqueness.
-        if labels.windows(2).all(|w| raw(&w[0]) < raw(&w[1])) {
-            return Ok(());
+        if labels.windows(2).all(|w| bytes_lt(raw(&w[0]), raw(&w[1]))) {
+            return Ok(true);
+        }
+        if labels.len() <= 32 {
+            // Pairwise: names mostly differ in length or first byte, and
+            // this needs no allocation.
+            for (i, a) in labels.iter().enumerate() {
+                let a = raw(a);
+                if labels[..i].iter().any(|b| raw(b) == a) {
+                    return Err(self.duplicate(&String::from_utf8_lossy(a)));
+                }
+            }
+            return Ok(false);
         }
         let mut names: Vec<&[u8]> = labels.iter().map(raw).collect();
         names.sort_unstable();
@@ -534,7 +651,7 @@ impl<'b> Parser<'b> {
                 return Err(self.duplicate(&String::from_utf8_lossy(w[0])));
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     fn check_duplicates_slow(&self) -> Res<()> {
@@ -576,7 +693,8 @@ impl<'b> Parser<'b> {
     fn next_text(&mut self) -> Res<Parsed> {
         loop {
             let b = self.body;
-            let i = skip_ws(b, self.pos);
+            let line_start = self.pos;
+            let i = skip_ws(b, line_start);
             self.start = i;
             let Some(&c) = b.get(i) else {
                 return Ok(Parsed::Eof);
@@ -595,7 +713,14 @@ impl<'b> Parser<'b> {
                 }
                 c if METRIC_START[c as usize] => {
                     let end = scan(b, i + 1, &METRIC_CONT);
-                    self.text_series(i, Some(end))?;
+                    // Prometheus 3 takes the metric name from the start of
+                    // the line, blanks before it included (promparse.go:
+                    // `p.offsets = append(p.offsets, p.start, p.l.i)` with
+                    // `p.start` set before blanks are skipped), and its
+                    // UTF-8 name validation lets them through. Kept for
+                    // identical series; 2.x failed such scrapes instead.
+                    self.start = line_start;
+                    self.text_series(line_start, Some(end))?;
                     return Ok(Parsed::Series);
                 }
                 _ => return Err(self.expected("expected a valid start token", i)),
@@ -625,16 +750,23 @@ impl<'b> Parser<'b> {
             self.pos = end + 1;
             return Ok(Parsed::Comment(i, end));
         }
-        let keyword = b.get(j..j + 4);
-        let is_help = keyword == Some(b"HELP");
-        let is_type = keyword == Some(b"TYPE");
-        if !(is_help || is_type) || !b.get(j + 4).is_some_and(|&c| is_ascii_ws(c)) {
-            let end = line_end(j);
-            self.pos = end + 1;
-            return Ok(Parsed::Comment(i, end));
+        if b.get(j) == Some(&0) {
+            // The lexer meets this NUL outside the comment state (which
+            // would skip it) and ends the document, as for `#` without blanks.
+            return Ok(Parsed::Eof);
         }
-        let what = if is_help { "HELP" } else { "TYPE" };
-        let k = skip_ws(b, j + 4);
+        let keyword = |kw: &[u8]| text_keyword(b, j, kw);
+        let (what, k) = match (keyword(b"HELP"), keyword(b"TYPE")) {
+            (Some(k), _) => ("HELP", k),
+            (_, Some(k)) => ("TYPE", k),
+            _ => {
+                let end = line_end(j);
+                self.pos = end + 1;
+                return Ok(Parsed::Comment(i, end));
+            }
+        };
+        let is_help = what == "HELP";
+        let is_type = !is_help;
         let (name, after) = match b.get(k) {
             Some(b'"') => match scan_quoted(b, k, Quoted::Name) {
                 Some(q) => q,
@@ -653,6 +785,11 @@ impl<'b> Parser<'b> {
             }
             _ => return Err(self.expected(&format!("expected metric name after {what}"), k)),
         };
+        if b.get(after) == Some(&0) {
+            // The lexer ends the text token at a NUL right after the name
+            // and then finds no line break.
+            return Err(self.expected("linebreak expected after metadata", after));
+        }
         let end = line_end(after);
         let rest = &b[after..end];
         // The lexer's text token starts right after the name and loses its
@@ -679,7 +816,7 @@ impl<'b> Parser<'b> {
             self.mtype = kind;
             Ok(Parsed::Type(name, kind))
         } else {
-            if self.text.is_none() && std::str::from_utf8(text_bytes).is_err() {
+            if !self.is_utf8(text.start, text.end) {
                 return Err(self.fail(
                     i,
                     format!(
@@ -728,7 +865,8 @@ impl<'b> Parser<'b> {
             ));
         };
         self.name = name;
-        self.check_duplicates()?;
+        self.drop_empty_labels()?;
+        self.sorted = self.check_duplicates()?;
         let vstart = i;
         let vend = scan_not(b, i, &TEXT_VALUE_END);
         if vend == vstart {
@@ -865,24 +1003,47 @@ impl<'b> Parser<'b> {
         if b.get(i + 1) != Some(&b' ') {
             return Err(self.expected("expected a valid start token", i));
         }
-        let j = i + 2;
-        if b.get(j..j + 3) == Some(b"EOF") {
-            let mut k = j + 3;
-            if b.get(k) == Some(&b'\n') {
+        // After `# ` the lexer is in its comment state, whose reads skip
+        // NULs — all but the keyword's first byte, read before the switch.
+        let skip_nul = |mut k: usize| {
+            while b.get(k) == Some(&0) {
                 k += 1;
+            }
+            k
+        };
+        let keyword = |kw: &[u8]| {
+            let mut k = i + 2;
+            for (n, &c) in kw.iter().enumerate() {
+                if n > 0 {
+                    k = skip_nul(k);
+                }
+                if b.get(k) != Some(&c) {
+                    return None;
+                }
+                k += 1;
+            }
+            Some(k)
+        };
+        if let Some(k) = keyword(b"EOF") {
+            // The optional newline and what follows are read that way too.
+            let mut k = skip_nul(k);
+            if b.get(k) == Some(&b'\n') {
+                k = skip_nul(k + 1);
             }
             if k != b.len() {
                 return Err(self.fail(i, "unexpected data after # EOF".into()));
             }
             return Ok(Parsed::Eof);
         }
-        let what = match b.get(j..j + 5) {
-            Some(b"HELP ") => "HELP",
-            Some(b"TYPE ") => "TYPE",
-            Some(b"UNIT ") => "UNIT",
-            _ => return Err(self.expected("expected a valid start token", i)),
+        let found = [("HELP", b"HELP"), ("TYPE", b"TYPE"), ("UNIT", b"UNIT")]
+            .into_iter()
+            .find_map(|(what, kw)| {
+                let k = skip_nul(keyword(kw)?);
+                (b.get(k) == Some(&b' ')).then(|| (what, skip_nul(k + 1)))
+            });
+        let Some((what, k)) = found else {
+            return Err(self.expected("expected a valid start token", i));
         };
-        let k = j + 5;
         let (name, after) = match b.get(k) {
             Some(b'"') => match scan_quoted(b, k, Quoted::Name) {
                 Some(q) => q,
@@ -914,13 +1075,25 @@ impl<'b> Parser<'b> {
         let Some(nl) = nl else {
             return Err(self.fail(i, format!("expected text in {what}")));
         };
+        // The look-ahead past the newline is read in the text state, which
+        // skips NULs: they end the token, whose last byte Prometheus strips
+        // as the newline, so the newline and all but one NUL stay in the text.
+        let mut token_end = nl + 1;
+        while b.get(token_end) == Some(&0) {
+            token_end += 1;
+        }
+        let text_end = if token_end > nl + 1 {
+            token_end - 1
+        } else {
+            nl
+        };
         let text = Span {
             start: after + 1,
-            end: nl,
-            escaped: b[after + 1..nl].contains(&b'\\'),
+            end: text_end,
+            escaped: b[after + 1..text_end].contains(&b'\\'),
         };
         let text_bytes = &b[text.start..text.end];
-        self.pos = nl + 1;
+        self.pos = token_end;
         match what {
             "TYPE" => {
                 let Some(kind) = MetricType::from_openmetrics(text_bytes) else {
@@ -932,7 +1105,7 @@ impl<'b> Parser<'b> {
                 Ok(Parsed::Type(name, kind))
             }
             "HELP" => {
-                if self.text.is_none() && std::str::from_utf8(text_bytes).is_err() {
+                if !self.is_utf8(text.start, text.end) {
                     return Err(self.fail(
                         i,
                         format!(
@@ -946,11 +1119,10 @@ impl<'b> Parser<'b> {
             _ => {
                 let metric = &b[name.start..name.end];
                 let unit = text_bytes;
-                if !unit.is_empty()
-                    && !(metric.len() > unit.len()
-                        && metric.ends_with(unit)
-                        && metric[metric.len() - unit.len() - 1] == b'_')
-                {
+                let is_suffix = metric.len() > unit.len()
+                    && metric.ends_with(unit)
+                    && metric[metric.len() - unit.len() - 1] == b'_';
+                if !(unit.is_empty() || is_suffix) {
                     return Err(self.fail(
                         i,
                         format!(
@@ -1001,7 +1173,8 @@ impl<'b> Parser<'b> {
             ));
         };
         self.name = name;
-        self.check_duplicates()?;
+        self.drop_empty_labels()?;
+        self.sorted = self.check_duplicates()?;
         let (value, vend) = self.openmetrics_number(i, "expected value after metric")?;
         self.value = value;
         self.timestamp_ms = None;
@@ -1170,6 +1343,51 @@ impl<'b> Parser<'b> {
     }
 }
 
+/// `a < b` for short names: most differ in their first bytes, where a
+/// call to memcmp costs more than the comparison.
+#[inline]
+fn bytes_lt(a: &[u8], b: &[u8]) -> bool {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x < y;
+        }
+    }
+    a.len() < b.len()
+}
+
+/// `HELP[\t ]+` or `TYPE[\t ]+` at `j` as the text lexer reads it in its
+/// comment state, skipping NULs after the keyword's first byte. Returns
+/// where the metric name starts.
+fn text_keyword(b: &[u8], j: usize, kw: &[u8]) -> Option<usize> {
+    let skip_nul = |mut k: usize| {
+        while b.get(k) == Some(&0) {
+            k += 1;
+        }
+        k
+    };
+    let mut k = j;
+    for (n, &c) in kw.iter().enumerate() {
+        if n > 0 {
+            k = skip_nul(k);
+        }
+        if b.get(k) != Some(&c) {
+            return None;
+        }
+        k += 1;
+    }
+    k = skip_nul(k);
+    if !b.get(k).is_some_and(|&c| is_ascii_ws(c)) {
+        return None;
+    }
+    loop {
+        k = skip_nul(k);
+        match b.get(k) {
+            Some(&c) if is_ascii_ws(c) => k += 1,
+            _ => return Some(k),
+        }
+    }
+}
+
 #[inline]
 fn scan_not(b: &[u8], mut i: usize, stop: &[bool; 256]) -> usize {
     while let Some(&c) = b.get(i) {
@@ -1181,6 +1399,13 @@ fn scan_not(b: &[u8], mut i: usize, stop: &[bool; 256]) -> usize {
     i
 }
 
+fn utf8_prefix(body: &[u8]) -> &str {
+    match std::str::from_utf8(body) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&body[..e.valid_up_to()]).unwrap_or_default(),
+    }
+}
+
 /// Go's `%f` of a non-finite float.
 fn go_percent_f(f: f64) -> &'static str {
     if f.is_nan() {
@@ -1189,5 +1414,23 @@ fn go_percent_f(f: f64) -> &'static str {
         "+Inf"
     } else {
         "-Inf"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn word_scan_finds_what_a_byte_scan_finds(
+            b in proptest::collection::vec(prop_oneof![Just(b'"'), Just(b'\\'), Just(b'\n'), Just(0u8), Just(b'a'), Just(0x80u8), Just(0xffu8), any::<u8>()], 0..64),
+            from in 0usize..64,
+        ) {
+            let from = from.min(b.len());
+            let naive = b[from..].iter().position(|&c| QUOTED_STOP[c as usize]).map_or(b.len(), |p| from + p);
+            prop_assert_eq!(find_quoted_stop(&b, from), naive);
+        }
     }
 }

@@ -12,10 +12,12 @@ use super::parser::{LabelSpan, MetricType, Span};
 /// normalised) only when asked for.
 pub struct Series<'p> {
     pub(crate) body: &'p [u8],
-    pub(crate) text: Option<&'p str>,
+    pub(crate) text: &'p str,
     pub(crate) series: &'p [u8],
     pub(crate) name: Span,
     pub(crate) labels: &'p [LabelSpan],
+    /// Names strictly ascending as written (so sorting can be skipped).
+    pub(crate) sorted: bool,
     pub(crate) kind: MetricType,
     pub value: f64,
     /// Milliseconds: the text format's integer as is, OpenMetrics' seconds
@@ -24,8 +26,8 @@ pub struct Series<'p> {
 }
 
 /// The text of a span known to be valid UTF-8 (checked while parsing).
-pub(crate) fn str_at<'a>(body: &'a [u8], text: Option<&'a str>, a: usize, b: usize) -> &'a str {
-    if let Some(s) = text.and_then(|t| t.get(a..b)) {
+pub(crate) fn str_at<'a>(body: &'a [u8], text: &'a str, a: usize, b: usize) -> &'a str {
+    if let Some(s) = text.get(a..b) {
         return s;
     }
     std::str::from_utf8(body.get(a..b).unwrap_or_default()).unwrap_or_default()
@@ -93,14 +95,14 @@ impl<'p> Series<'p> {
         self.cow(self.name)
     }
 
-    /// Labels in exposition order, without `__name__`; empty values
-    /// included (they mean "absent" and are dropped from label sets).
+    /// The number of [`Series::labels`].
     pub fn label_count(&self) -> usize {
         self.labels.len()
     }
 
-    /// `(name, value)` pairs in exposition order, without `__name__`, empty
-    /// values included. With a histogram's `le` or a summary's `quantile`
+    /// `(name, value)` pairs in exposition order, without `__name__` and
+    /// without labels Prometheus deletes (those with an empty value, and
+    /// any other of the same name). With a histogram's `le` or a summary's `quantile`
     /// the value is normalised as Prometheus 3 does (`1` → `1.0`).
     pub fn labels(&self) -> impl Iterator<Item = (Cow<'p, str>, Cow<'p, str>)> + '_ {
         self.labels.iter().map(move |l| {
@@ -110,7 +112,15 @@ impl<'p> Series<'p> {
         })
     }
 
+    #[inline]
     fn normalised(&self, name: &str, value: Cow<'p, str>) -> Cow<'p, str> {
+        if !matches!(self.kind, MetricType::Histogram | MetricType::Summary) {
+            return value;
+        }
+        self.normalised_slow(name, value)
+    }
+
+    fn normalised_slow(&self, name: &str, value: Cow<'p, str>) -> Cow<'p, str> {
         let float_label = match self.kind {
             MetricType::Histogram => name == "le",
             MetricType::Summary => name == "quantile",
@@ -133,10 +143,6 @@ impl<'p> Series<'p> {
     /// dropped.
     pub fn to_labels(&self) -> Labels {
         let mut v = Vec::with_capacity(self.labels.len() + 1);
-        v.push(Label {
-            name: METRIC_NAME.to_string(),
-            value: self.name().into_owned(),
-        });
         for (n, val) in self.labels() {
             if !val.is_empty() {
                 v.push(Label {
@@ -145,8 +151,18 @@ impl<'p> Series<'p> {
                 });
             }
         }
-        // Names were proven unique while parsing.
-        v.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let name = Label {
+            name: METRIC_NAME.to_string(),
+            value: self.name().into_owned(),
+        };
+        if self.sorted {
+            let at = v.partition_point(|l| l.name.as_str() < METRIC_NAME);
+            v.insert(at, name);
+        } else {
+            v.push(name);
+            // Names were proven unique while parsing.
+            v.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        }
         Labels::from_sorted(v)
     }
 
@@ -154,15 +170,24 @@ impl<'p> Series<'p> {
     /// [`Series::to_labels`] into `out`, reusing its buffers.
     pub fn write_pairs(&self, out: &mut LabelPairs) {
         out.clear();
-        out.push(METRIC_NAME, &self.name());
+        let mut name_pushed = false;
         for l in self.labels {
             let name = self.cow(l.name);
+            if self.sorted && !name_pushed && *name > *METRIC_NAME {
+                out.push(METRIC_NAME, &self.name());
+                name_pushed = true;
+            }
             let value = self.normalised(&name, self.cow(l.value));
             if !value.is_empty() {
                 out.push(&name, &value);
             }
         }
-        out.sort();
+        if !name_pushed {
+            out.push(METRIC_NAME, &self.name());
+        }
+        if !self.sorted {
+            out.sort();
+        }
     }
 }
 
@@ -183,6 +208,9 @@ impl fmt::Debug for Series<'_> {
 pub struct LabelPairs {
     buf: String,
     pairs: Vec<(usize, usize, usize)>,
+    /// The bytes `hash_pairs` would stream, for one call instead of four
+    /// per label.
+    hash_buf: Vec<u8>,
 }
 
 impl LabelPairs {
@@ -228,9 +256,25 @@ impl LabelPairs {
         self.pairs.iter().map(|p| self.pair(p))
     }
 
-    /// Equal to `Labels::hash64` of the same set.
-    pub fn hash64(&self) -> u64 {
-        hash_pairs(self.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())))
+    /// Equal to `Labels::hash64` of the same set. (`&mut` for a reused
+    /// scratch buffer.)
+    pub fn hash64(&mut self) -> u64 {
+        // `hash_pairs` streams name, 0xff, value, 0xff per pair; one pair
+        // (everything up to the last name, the last value) streams the same
+        // bytes.
+        let Some(last) = self.pairs.last().copied() else {
+            return hash_pairs(std::iter::empty());
+        };
+        let buf = self.buf.as_bytes();
+        self.hash_buf.clear();
+        for &(a, b, c) in &self.pairs[..self.pairs.len() - 1] {
+            self.hash_buf.extend_from_slice(&buf[a..b]);
+            self.hash_buf.push(0xff);
+            self.hash_buf.extend_from_slice(&buf[b..c]);
+            self.hash_buf.push(0xff);
+        }
+        self.hash_buf.extend_from_slice(&buf[last.0..last.1]);
+        hash_pairs(std::iter::once((&self.hash_buf[..], &buf[last.1..last.2])))
     }
 
     /// Appends the pairs as borrowed `LabelRef`s (for a `WriteBatch`).
