@@ -22,7 +22,8 @@ pub mod targets;
 use crate::discovery::Discovered;
 use connect::Api;
 use objects::{
-    EndpointSlice, Endpoints, Ingress, ListMeta, Namespace, Node, Object, ObjectMeta, Pod, Service,
+    EndpointSlice, Endpoints, Ingress, Job, ListMeta, Namespace, Node, Object, ObjectMeta, Pod,
+    ReplicaSet, Service,
 };
 use parking_lot::Mutex;
 use serde::Deserialize;
@@ -78,6 +79,8 @@ enum Kind {
     Node,
     Ingress,
     Namespace,
+    ReplicaSet,
+    Job,
 }
 
 impl Kind {
@@ -91,6 +94,8 @@ impl Kind {
             Kind::Node => ("/api/v1", "nodes"),
             Kind::Ingress => ("/apis/networking.k8s.io/v1", "ingresses"),
             Kind::Namespace => ("/api/v1", "namespaces"),
+            Kind::ReplicaSet => ("/apis/apps/v1", "replicasets"),
+            Kind::Job => ("/apis/batch/v1", "jobs"),
         }
     }
 
@@ -115,7 +120,7 @@ impl Kind {
             Kind::EndpointSlice => KubernetesRole::EndpointSlice,
             Kind::Node => KubernetesRole::Node,
             Kind::Ingress => KubernetesRole::Ingress,
-            Kind::Namespace => return None,
+            Kind::Namespace | Kind::ReplicaSet | Kind::Job => return None,
         })
     }
 }
@@ -136,7 +141,7 @@ macro_rules! stored {
 }
 stored!(Pod => pods, Service => services, Endpoints => endpoints,
     EndpointSlice => endpoint_slices, Node => nodes, Ingress => ingresses,
-    Namespace => namespaces);
+    Namespace => namespaces, ReplicaSet => replica_sets, Job => jobs);
 
 /// What the watch loops share with the publisher.
 struct Shared {
@@ -217,6 +222,14 @@ fn watch_specs(cfg: &KubernetesSdConfig, own_namespace: Option<&str>) -> Vec<Wat
     if am.node && node_capable {
         kinds.push(Kind::Node);
     }
+    // Only the CronJob name needs the Job objects; the Job name is the
+    // pod's owner.
+    if am.deployment && node_capable {
+        kinds.push(Kind::ReplicaSet);
+    }
+    if am.cronjob && node_capable {
+        kinds.push(Kind::Job);
+    }
     if am.namespace && cfg.role != KubernetesRole::Node {
         kinds.push(Kind::Namespace);
     }
@@ -246,9 +259,13 @@ fn watch_specs(cfg: &KubernetesSdConfig, own_namespace: Option<&str>) -> Vec<Wat
 }
 
 fn attach_of(cfg: &KubernetesSdConfig) -> Attach {
+    let am = &cfg.attach_metadata;
     Attach {
-        node: cfg.attach_metadata.node,
-        namespace: cfg.attach_metadata.namespace,
+        node: am.node,
+        namespace: am.namespace,
+        deployment: am.deployment,
+        job: am.job,
+        cronjob: am.cronjob,
     }
 }
 
@@ -284,6 +301,8 @@ pub async fn run(cfg: KubernetesSdConfig, slot: usize, out: Arc<Discovered>, tim
             Kind::Node => watches.spawn(watch_loop::<Node>(api, spec, shared, timing)),
             Kind::Ingress => watches.spawn(watch_loop::<Ingress>(api, spec, shared, timing)),
             Kind::Namespace => watches.spawn(watch_loop::<Namespace>(api, spec, shared, timing)),
+            Kind::ReplicaSet => watches.spawn(watch_loop::<ReplicaSet>(api, spec, shared, timing)),
+            Kind::Job => watches.spawn(watch_loop::<Job>(api, spec, shared, timing)),
         };
     }
     let attach = attach_of(&cfg);

@@ -408,6 +408,20 @@ pub struct Namespace {
     pub metadata: ObjectMeta,
 }
 
+// ---- ReplicaSet (apps/v1) and Job (batch/v1): only their owners ----
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ReplicaSet {
+    pub metadata: ObjectMeta,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Job {
+    pub metadata: ObjectMeta,
+}
+
 /// What every stored object exposes to the watch loop.
 pub trait Object: for<'de> Deserialize<'de> + Send + Sync + 'static {
     fn meta(&self) -> &ObjectMeta;
@@ -429,5 +443,7 @@ object!(
     EndpointSlice,
     Node,
     Ingress,
-    Namespace
+    Namespace,
+    ReplicaSet,
+    Job
 );

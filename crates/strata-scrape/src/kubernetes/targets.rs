@@ -3,7 +3,8 @@
 
 use super::objects::{
     Container, ContainerPort, EndpointAddress, EndpointPort, EndpointSlice, Endpoints, Ingress,
-    Namespace, Node, ObjectMeta, ObjectReference, Pod, Service, SlicePort,
+    Job, Namespace, Node, ObjectMeta, ObjectReference, OwnerReference, Pod, ReplicaSet, Service,
+    SlicePort,
 };
 use crate::target::{ADDRESS, TargetGroup};
 use std::collections::BTreeMap;
@@ -24,6 +25,8 @@ pub struct Stores {
     pub nodes: BTreeMap<String, Node>,
     pub ingresses: BTreeMap<String, Ingress>,
     pub namespaces: BTreeMap<String, Namespace>,
+    pub replica_sets: BTreeMap<String, ReplicaSet>,
+    pub jobs: BTreeMap<String, Job>,
 }
 
 /// Which related objects' labels a group carries (`attach_metadata`).
@@ -31,6 +34,12 @@ pub struct Stores {
 pub struct Attach {
     pub node: bool,
     pub namespace: bool,
+    /// `_pod_deployment_name` through the pod's ReplicaSet.
+    pub deployment: bool,
+    /// `_pod_job_name`.
+    pub job: bool,
+    /// `_pod_cronjob_name` through the pod's Job.
+    pub cronjob: bool,
 }
 
 /// The store key of an object: `namespace/name`, or the name alone for
@@ -177,32 +186,11 @@ fn pod_ready(pod: &Pod) -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// The pod-level labels (Prometheus' `podLabels`), shared by the pod role
-/// and by endpoints targets backed by a pod.
-fn pod_labels(pod: &Pod) -> Set {
-    let mut s = Set::default();
-    s.set(format!("{PREFIX}pod_ip"), pod.status.pod_ip.as_str());
-    s.set(format!("{PREFIX}pod_ready"), pod_ready(pod));
-    s.set(format!("{PREFIX}pod_phase"), pod.status.phase.as_str());
-    s.set(
-        format!("{PREFIX}pod_node_name"),
-        pod.spec.node_name.as_str(),
-    );
-    s.set(format!("{PREFIX}pod_host_ip"), pod.status.host_ip.as_str());
-    s.set(format!("{PREFIX}pod_uid"), pod.metadata.uid.as_str());
-    s.object_meta(&pod.metadata, "pod");
-    if let Some(owner) = pod
-        .metadata
-        .owner_references
+fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
+    meta.owner_references
         .iter()
         .find(|o| o.controller == Some(true))
-    {
-        s.set(format!("{PREFIX}pod_controller_kind"), owner.kind.as_str());
-        s.set(format!("{PREFIX}pod_controller_name"), owner.name.as_str());
-    }
-    s
 }
-
 fn container_id(pod: &Pod, name: &str, init: bool) -> String {
     let statuses = if init {
         &pod.status.init_container_statuses
@@ -224,6 +212,92 @@ fn service_labels(svc: &Service) -> Set {
 }
 
 impl Ctx<'_> {
+    /// The pod-level labels (Prometheus' `podLabels`), shared by the pod
+    /// role and by endpoints targets backed by a pod.
+    fn pod_labels(&self, pod: &Pod) -> Set {
+        let mut s = Set::default();
+        s.set(format!("{PREFIX}pod_ip"), pod.status.pod_ip.as_str());
+        s.set(format!("{PREFIX}pod_ready"), pod_ready(pod));
+        s.set(format!("{PREFIX}pod_phase"), pod.status.phase.as_str());
+        s.set(
+            format!("{PREFIX}pod_node_name"),
+            pod.spec.node_name.as_str(),
+        );
+        s.set(format!("{PREFIX}pod_host_ip"), pod.status.host_ip.as_str());
+        s.set(format!("{PREFIX}pod_uid"), pod.metadata.uid.as_str());
+        s.object_meta(&pod.metadata, "pod");
+        let Some(owner) = controller_of(&pod.metadata) else {
+            return s;
+        };
+        s.set(format!("{PREFIX}pod_controller_kind"), owner.kind.as_str());
+        s.set(format!("{PREFIX}pod_controller_name"), owner.name.as_str());
+        let key = namespaced(&pod.metadata.namespace, &owner.name);
+        match owner.kind.as_str() {
+            "ReplicaSet" if self.attach.deployment => {
+                if let Some(d) = self
+                    .stores
+                    .replica_sets
+                    .get(&key)
+                    .and_then(|rs| controller_of(&rs.metadata))
+                    .filter(|o| o.kind == "Deployment")
+                {
+                    s.set(format!("{PREFIX}pod_deployment_name"), d.name.as_str());
+                }
+            }
+            "Job" => {
+                if self.attach.job {
+                    s.set(format!("{PREFIX}pod_job_name"), owner.name.as_str());
+                }
+                if self.attach.cronjob
+                    && let Some(c) = self
+                        .stores
+                        .jobs
+                        .get(&key)
+                        .and_then(|j| controller_of(&j.metadata))
+                        .filter(|o| o.kind == "CronJob")
+                {
+                    s.set(format!("{PREFIX}pod_cronjob_name"), c.name.as_str());
+                }
+            }
+            _ => {}
+        }
+        s
+    }
+
+    /// Targets for the container ports of a pod behind an endpoint that the
+    /// endpoint did not name.
+    fn unseen_pod_ports(&self, pod: &Pod, seen_ports: &[i32], targets: &mut Vec<Labels>) {
+        if pod.status.pod_ip.is_empty() {
+            return;
+        }
+        for (c, init) in all_containers(pod) {
+            for cp in &c.ports {
+                if seen_ports.contains(&cp.container_port) {
+                    continue;
+                }
+                let mut t = Set::default();
+                t.set(
+                    ADDRESS,
+                    join_host_port(&pod.status.pod_ip, cp.container_port),
+                );
+                t.set(format!("{PREFIX}pod_container_name"), c.name.as_str());
+                t.set(format!("{PREFIX}pod_container_image"), c.image.as_str());
+                t.set(format!("{PREFIX}pod_container_port_name"), cp.name.as_str());
+                t.set(
+                    format!("{PREFIX}pod_container_port_number"),
+                    cp.container_port.to_string(),
+                );
+                t.set(
+                    format!("{PREFIX}pod_container_port_protocol"),
+                    cp.protocol.as_str(),
+                );
+                t.set(format!("{PREFIX}pod_container_init"), init.to_string());
+                t.extend(&self.pod_labels(pod));
+                targets.push(t.labels());
+            }
+        }
+    }
+
     fn node_labels(&self, target: &mut Set, node_name: Option<&str>) {
         let Some(node) = node_name.and_then(|n| self.stores.nodes.get(n)) else {
             return;
@@ -257,7 +331,7 @@ impl Ctx<'_> {
         if self.attach.node && !self.stores.nodes.contains_key(&pod.spec.node_name) {
             return empty;
         }
-        let mut group = pod_labels(pod);
+        let mut group = self.pod_labels(pod);
         group.set(NAMESPACE, pod.metadata.namespace.as_str());
         if self.attach.node {
             self.node_labels(&mut group, Some(&pod.spec.node_name));
@@ -416,7 +490,7 @@ impl Ctx<'_> {
                 .or_insert_with(|| (pod, Vec::new()))
                 .1
                 .push(port.port);
-            t.extend(&pod_labels(pod));
+            t.extend(&self.pod_labels(pod));
             if let Some((c, cport, init)) = matching_container(pod, port.port) {
                 t.set(format!("{PREFIX}pod_container_name"), c.name.as_str());
                 t.set(format!("{PREFIX}pod_container_image"), c.image.as_str());
@@ -448,7 +522,7 @@ impl Ctx<'_> {
             }
         }
         for (pod, ports) in seen.values() {
-            unseen_pod_ports(pod, ports, &mut targets);
+            self.unseen_pod_ports(pod, ports, &mut targets);
         }
         TargetGroup {
             source: format!("endpoints/{ns}/{}", eps.metadata.name),
@@ -578,7 +652,7 @@ impl Ctx<'_> {
                     if let Some(p) = port.port {
                         entry.1.push(p);
                     }
-                    t.extend(&pod_labels(pod));
+                    t.extend(&self.pod_labels(pod));
                     if let Some(p) = port.port
                         && let Some((c, cport, init)) = matching_container(pod, p)
                     {
@@ -600,7 +674,7 @@ impl Ctx<'_> {
             }
         }
         for (pod, ports) in seen.values() {
-            unseen_pod_ports(pod, ports, &mut targets);
+            self.unseen_pod_ports(pod, ports, &mut targets);
         }
         TargetGroup {
             source,
@@ -680,40 +754,6 @@ fn slice_port_labels(t: &mut Set, port: &SlicePort) {
             format!("{PREFIX}endpointslice_port_app_protocol"),
             a.as_str(),
         );
-    }
-}
-
-/// Targets for the container ports of a pod behind an endpoint that the
-/// endpoint did not name.
-fn unseen_pod_ports(pod: &Pod, seen_ports: &[i32], targets: &mut Vec<Labels>) {
-    if pod.status.pod_ip.is_empty() {
-        return;
-    }
-    for (c, init) in all_containers(pod) {
-        for cp in &c.ports {
-            if seen_ports.contains(&cp.container_port) {
-                continue;
-            }
-            let mut t = Set::default();
-            t.set(
-                ADDRESS,
-                join_host_port(&pod.status.pod_ip, cp.container_port),
-            );
-            t.set(format!("{PREFIX}pod_container_name"), c.name.as_str());
-            t.set(format!("{PREFIX}pod_container_image"), c.image.as_str());
-            t.set(format!("{PREFIX}pod_container_port_name"), cp.name.as_str());
-            t.set(
-                format!("{PREFIX}pod_container_port_number"),
-                cp.container_port.to_string(),
-            );
-            t.set(
-                format!("{PREFIX}pod_container_port_protocol"),
-                cp.protocol.as_str(),
-            );
-            t.set(format!("{PREFIX}pod_container_init"), init.to_string());
-            t.extend(&pod_labels(pod));
-            targets.push(t.labels());
-        }
     }
 }
 

@@ -159,6 +159,7 @@ fn pod_with_node_and_namespace_metadata() {
     let attach = Attach {
         node: true,
         namespace: true,
+        ..Attach::default()
     };
     // Until its node is known the pod has no targets, as in Prometheus.
     let g = only(build_groups(KubernetesRole::Pod, &s, attach));
@@ -191,6 +192,90 @@ fn pod_with_node_and_namespace_metadata() {
         ),
     ]);
     assert_eq!(g.labels, ls(&want));
+}
+
+#[test]
+fn pod_controller_metadata_through_replicasets_and_jobs() {
+    let pod_owned_by = |name: &str, kind: &str, owner: &str| {
+        obj::<Pod>(&format!(
+            r#"{{"metadata": {{"name": "{name}", "namespace": "ns",
+                "ownerReferences": [{{"kind": "Other", "name": "x"}},
+                                    {{"kind": "{kind}", "name": "{owner}", "controller": true}}]}},
+                "status": {{"podIP": "1.1.1.1"}}}}"#
+        ))
+    };
+    let mut s = Stores::default();
+    put(&mut s.pods, pod_owned_by("web-1", "ReplicaSet", "web-7d9f"));
+    put(&mut s.pods, pod_owned_by("batch-1", "Job", "nightly-123"));
+    put(
+        &mut s.replica_sets,
+        obj::<ReplicaSet>(
+            r#"{"metadata": {"name": "web-7d9f", "namespace": "ns",
+                "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": true}]}}"#,
+        ),
+    );
+    put(
+        &mut s.jobs,
+        obj::<Job>(
+            r#"{"metadata": {"name": "nightly-123", "namespace": "ns",
+                "ownerReferences": [{"kind": "CronJob", "name": "nightly", "controller": true}]}}"#,
+        ),
+    );
+    let label = |attach: Attach, src: &str, name: &str| {
+        build_groups(KubernetesRole::Pod, &s, attach)
+            .into_iter()
+            .find(|g| g.source == src)
+            .and_then(|g| g.labels.get(name).map(str::to_string))
+    };
+    let none = Attach::default();
+    assert_eq!(
+        label(
+            none,
+            "pod/ns/web-1",
+            "__meta_kubernetes_pod_controller_kind"
+        )
+        .as_deref(),
+        Some("ReplicaSet")
+    );
+    assert_eq!(
+        label(
+            none,
+            "pod/ns/web-1",
+            "__meta_kubernetes_pod_controller_name"
+        )
+        .as_deref(),
+        Some("web-7d9f")
+    );
+    assert_eq!(
+        label(
+            none,
+            "pod/ns/web-1",
+            "__meta_kubernetes_pod_deployment_name"
+        ),
+        None
+    );
+    assert_eq!(
+        label(none, "pod/ns/batch-1", "__meta_kubernetes_pod_job_name"),
+        None
+    );
+    let all = Attach {
+        deployment: true,
+        job: true,
+        cronjob: true,
+        ..Attach::default()
+    };
+    assert_eq!(
+        label(all, "pod/ns/web-1", "__meta_kubernetes_pod_deployment_name").as_deref(),
+        Some("web")
+    );
+    assert_eq!(
+        label(all, "pod/ns/batch-1", "__meta_kubernetes_pod_job_name").as_deref(),
+        Some("nightly-123")
+    );
+    assert_eq!(
+        label(all, "pod/ns/batch-1", "__meta_kubernetes_pod_cronjob_name").as_deref(),
+        Some("nightly")
+    );
 }
 
 #[test]
@@ -825,6 +910,15 @@ fn watch_specs_follow_role_namespaces_and_selectors() {
     assert!(got.contains(&"/apis/discovery.k8s.io/v1/namespaces/own/endpointslices".to_string()));
     assert!(got.contains(&"/api/v1/nodes".to_string()));
     assert!(got.contains(&"/api/v1/namespaces".to_string()));
+
+    cfg.attach_metadata.deployment = true;
+    cfg.attach_metadata.cronjob = true;
+    let got: Vec<String> = watch_specs(&cfg, Some("own"))
+        .iter()
+        .map(|s| s.query(&[]))
+        .collect();
+    assert!(got.contains(&"/apis/apps/v1/namespaces/a/replicasets".to_string()));
+    assert!(got.contains(&"/apis/batch/v1/namespaces/own/jobs".to_string()));
 
     cfg.role = KubernetesRole::Ingress;
     cfg.namespaces = Default::default();
