@@ -393,3 +393,111 @@ async fn endpoints_wait_for_every_list_and_join_services_and_pods() {
         t.abort();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_through_a_kubeconfig_with_a_token() {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let heads: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = heads.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                seen.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(head.clone());
+                if head.contains("watch=1") {
+                    std::future::pending::<()>().await;
+                }
+                let authorized = head
+                    .lines()
+                    .any(|l| l.eq_ignore_ascii_case("authorization: Bearer s3cret"));
+                let reply = if !authorized {
+                    Reply::Status(401)
+                } else {
+                    Reply::Body(
+                        r#"{"kind":"NodeList","metadata":{"resourceVersion":"3"},"items":[
+                          {"metadata":{"name":"worker-1","labels":{"topology.kubernetes.io/zone":"a"}},
+                           "status":{"addresses":[{"type":"Hostname","address":"worker-1"},{"type":"InternalIP","address":"192.168.1.10"}],
+                                     "daemonEndpoints":{"kubeletEndpoint":{"Port":10250}}}}]}"#
+                            .to_string(),
+                    )
+                };
+                let _ = serve(&mut sock, reply).await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("token"), "s3cret\n").unwrap_or_else(|e| panic!("{e}"));
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
+             contexts:\n- name: test\n  context: {{cluster: local, user: me}}\n\
+             clusters:\n- name: local\n  cluster: {{server: 'http://{addr}'}}\n\
+             users:\n- name: me\n  user: {{tokenFile: token}}\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let cfg = KubernetesSdConfig {
+        role: KubernetesRole::Node,
+        api_server: None,
+        kubeconfig_file: Some(kubeconfig.display().to_string()),
+        namespaces: Default::default(),
+        selectors: Vec::new(),
+        attach_metadata: Default::default(),
+        http_client: Default::default(),
+    };
+    let sd = ServiceDiscovery {
+        kubernetes_sd_configs: vec![cfg],
+        ..ServiceDiscovery::default()
+    };
+    let (found, tasks) = strata_scrape::discovery::start(&sd, strata_scrape::client::build);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let group = loop {
+        if let Some(g) = found.groups().first() {
+            break g.clone();
+        }
+        let h = heads.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing published: {h:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(group.source, "node/worker-1");
+    assert_eq!(
+        group
+            .labels
+            .get("__meta_kubernetes_node_label_topology_kubernetes_io_zone"),
+        Some("a")
+    );
+    let t = &group.targets[0];
+    assert_eq!(t.get("__address__"), Some("192.168.1.10:10250"));
+    assert_eq!(t.get("instance"), Some("worker-1"));
+    assert_eq!(
+        t.get("__meta_kubernetes_node_address_Hostname"),
+        Some("worker-1")
+    );
+    let first = heads.lock().unwrap_or_else(|e| e.into_inner())[0].clone();
+    assert!(first.starts_with("GET /api/v1/nodes?limit=500 "), "{first}");
+    for t in tasks {
+        t.abort();
+    }
+}

@@ -358,8 +358,18 @@ async fn watch_loop<T: Stored>(api: Arc<Api>, spec: WatchSpec, shared: Arc<Share
         let mut rv = rv;
         let relist_at = Instant::now() + t.resync;
         loop {
+            let started = Instant::now();
             match watch::<T>(&api, &spec, &mut rv, &shared, relist_at).await {
-                WatchEnd::Closed if Instant::now() < relist_at => continue,
+                WatchEnd::Closed if Instant::now() < relist_at => {
+                    // A server (or proxy) that closes watches at once must
+                    // not be hammered.
+                    if started.elapsed() < Duration::from_secs(1) {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(t.max_backoff);
+                    } else {
+                        backoff = t.min_backoff;
+                    }
+                }
                 WatchEnd::Closed | WatchEnd::Gone => break,
                 WatchEnd::Failed(e) => {
                     tracing::warn!(path = %spec.kind.path(&spec.namespace), error = %e, "Kubernetes discovery: watch failed");
