@@ -306,13 +306,19 @@ pub async fn run(cfg: KubernetesSdConfig, slot: usize, out: Arc<Discovered>, tim
         };
     }
     let attach = attach_of(&cfg);
+    let mut settle = timing.debounce;
     loop {
         shared.changed.notified().await;
         if shared.unsynced.load(Ordering::Acquire) > 0 {
             continue;
         }
-        tokio::time::sleep(timing.debounce).await;
+        tokio::time::sleep(settle).await;
+        let started = std::time::Instant::now();
         let groups = build_groups(cfg.role, &shared.stores.lock(), attach);
+        // Every change rebuilds every group of this discovery; in a large
+        // cluster with steady churn, waiting ten times the build's cost
+        // keeps that under a tenth of a core.
+        settle = timing.debounce.max(started.elapsed() * 10);
         out.publish(slot, groups);
     }
 }
@@ -388,11 +394,52 @@ fn in_scope(meta: &ObjectMeta, namespace: &str) -> bool {
 }
 
 #[derive(Deserialize)]
-struct ListDoc {
+#[serde(bound = "T: Object")]
+struct ListDoc<T> {
     #[serde(default)]
     metadata: ListMeta,
-    #[serde(default, deserialize_with = "objects::nullable")]
-    items: Vec<serde_json::Value>,
+    #[serde(default = "LenientItems::empty")]
+    items: LenientItems<T>,
+}
+
+/// A list's `items`, each decoded on its own so that one bad object is
+/// skipped (logged) rather than failing the list, and only one item is
+/// held untyped at a time.
+struct LenientItems<T>(Vec<T>);
+
+impl<T> LenientItems<T> {
+    fn empty() -> Self {
+        LenientItems(Vec::new())
+    }
+}
+
+impl<'de, T: Object> Deserialize<'de> for LenientItems<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Items<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Object> serde::de::Visitor<'de> for Items<T> {
+            type Value = LenientItems<T>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of objects")
+            }
+
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(LenientItems::empty())
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element::<serde_json::Value>()? {
+                    out.extend(decode::<T>(v));
+                }
+                Ok(LenientItems(out))
+            }
+        }
+        d.deserialize_any(Items(std::marker::PhantomData))
+    }
 }
 
 /// Decodes one object, logging (not failing on) one that does not fit.
@@ -436,8 +483,8 @@ async fn list<T: Object>(api: &Api, spec: &WatchSpec) -> Result<(Vec<T>, String)
             return Err(status_error(resp).await);
         }
         let body = read_body(resp, MAX_LIST_BODY).await?;
-        let doc: ListDoc = serde_json::from_slice(&body).map_err(|e| format!("list: {e}"))?;
-        items.extend(doc.items.into_iter().filter_map(decode::<T>));
+        let doc: ListDoc<T> = serde_json::from_slice(&body).map_err(|e| format!("list: {e}"))?;
+        items.extend(doc.items.0);
         if doc.metadata.continue_token.is_empty() {
             return Ok((items, doc.metadata.resource_version));
         }

@@ -925,3 +925,27 @@ fn watch_specs_follow_role_namespaces_and_selectors() {
     let specs = watch_specs(&cfg, None);
     assert_eq!(specs[0].query(&[]), "/apis/networking.k8s.io/v1/ingresses");
 }
+
+#[test]
+fn lists_skip_bad_items_and_accept_null() {
+    let doc: ListDoc<Pod> = serde_json::from_str(
+        r#"{"metadata": {"resourceVersion": "7", "continue": "c"},
+            "items": [{"metadata": {"name": "a"}}, {"metadata": {"name": 1}}, 5, {"metadata": {"name": "b"}}]}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = doc
+        .items
+        .0
+        .iter()
+        .map(|p| p.metadata.name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(doc.metadata.resource_version, "7");
+    assert_eq!(doc.metadata.continue_token, "c");
+    let doc: ListDoc<Pod> =
+        serde_json::from_str(r#"{"items": null}"#).unwrap_or_else(|e| panic!("{e}"));
+    assert!(doc.items.0.is_empty());
+    let doc: ListDoc<Pod> = serde_json::from_str(r#"{}"#).unwrap_or_else(|e| panic!("{e}"));
+    assert!(doc.items.0.is_empty());
+    assert!(serde_json::from_str::<ListDoc<Pod>>(r#"{"items": {"a": 1}}"#).is_err());
+}
