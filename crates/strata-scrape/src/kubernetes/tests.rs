@@ -800,6 +800,7 @@ fn ingress_role_scheme_from_tls_and_default_paths() {
                   "tls": [{"hosts": ["*.example.com"]}],
                   "rules": [
                     {"host": "example.com", "http": {"paths": [{"path": "/"}, {"path": "/foo"}]}},
+                    {"host": "nobackend.example.com", "http": {}},
                     {"host": "test.example.com", "http": {"paths": [{}]}},
                     {"host": "nohttp.example.com"},
                     {"host": "a.b.example.com"}]}}"#,
