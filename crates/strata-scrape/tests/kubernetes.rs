@@ -9,8 +9,8 @@ use std::time::Duration;
 use strata_config::sd::KubernetesSelector;
 use strata_config::{KubernetesRole, KubernetesSdConfig, ServiceDiscovery};
 use strata_scrape::discovery::Discovered;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 enum Step {
@@ -31,7 +31,7 @@ struct Script {
     requests: Vec<String>,
 }
 
-async fn read_request(sock: &mut TcpStream) -> Option<String> {
+async fn read_request<S: AsyncRead + Unpin>(sock: &mut S) -> Option<String> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -46,7 +46,7 @@ async fn read_request(sock: &mut TcpStream) -> Option<String> {
     Some(line.split(' ').nth(1)?.to_string())
 }
 
-async fn serve(sock: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
+async fn serve<S: AsyncWrite + Unpin>(sock: &mut S, reply: Reply) -> std::io::Result<()> {
     let head = |status: u16| {
         format!(
             "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
@@ -497,6 +497,138 @@ async fn nodes_through_a_kubeconfig_with_a_token() {
     );
     let first = heads.lock().unwrap_or_else(|e| e.into_inner())[0].clone();
     assert!(first.starts_with("GET /api/v1/nodes?limit=500 "), "{first}");
+    for t in tasks {
+        t.abort();
+    }
+}
+
+fn base64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The API server over TLS that requires a client certificate, reached
+/// through a kubeconfig with inline CA and client certificate data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubeconfig_with_inline_ca_and_client_certificate_over_tls() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/k8s-tls");
+    let read = |n: &str| std::fs::read(dir.join(n)).unwrap_or_else(|e| panic!("{n}: {e}"));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&read("ca.pem")) {
+        roots
+            .add(c.unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap_or_else(|e| panic!("{e}"));
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read("server.pem"))
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let key =
+        PrivateKeyDer::from_pem_slice(&read("server-key.pem")).unwrap_or_else(|e| panic!("{e}"));
+    let server_cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_cfg));
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(sock).await else {
+                    return;
+                };
+                let Some(path) = read_request(&mut tls).await else {
+                    return;
+                };
+                if path.contains("watch=1") {
+                    std::future::pending::<()>().await;
+                }
+                let _ = serve(
+                    &mut tls,
+                    list(
+                        &[r#"{"metadata":{"name":"n1"},"status":{"addresses":[{"type":"InternalIP","address":"10.9.0.1"}],"daemonEndpoints":{"kubeletEndpoint":{"Port":10250}}}}"#.to_string()],
+                        "1",
+                        "",
+                    ),
+                )
+                .await;
+            });
+        }
+    });
+
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(tmp.path().join("client.key"), read("client-key.pem"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let kubeconfig = tmp.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "current-context: tls\n\
+             contexts: [{{name: tls, context: {{cluster: c, user: u}}}}]\n\
+             clusters: [{{name: c, cluster: {{server: 'https://{addr}', certificate-authority-data: {}}}}}]\n\
+             users: [{{name: u, user: {{client-certificate-data: {}, client-key: client.key}}}}]\n",
+            base64(&read("ca.pem")),
+            base64(&read("client.pem")),
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let cfg = KubernetesSdConfig {
+        role: KubernetesRole::Node,
+        api_server: None,
+        kubeconfig_file: Some(kubeconfig.display().to_string()),
+        namespaces: Default::default(),
+        selectors: Vec::new(),
+        attach_metadata: Default::default(),
+        http_client: Default::default(),
+    };
+    let sd = ServiceDiscovery {
+        kubernetes_sd_configs: vec![cfg],
+        ..ServiceDiscovery::default()
+    };
+    let (found, tasks) = strata_scrape::discovery::start(&sd, strata_scrape::client::build);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let group = loop {
+        if let Some(g) = found.groups().first() {
+            break g.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "nothing published");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(group.source, "node/n1");
+    assert_eq!(group.targets[0].get("__address__"), Some("10.9.0.1:10250"));
     for t in tasks {
         t.abort();
     }
