@@ -1,6 +1,6 @@
-//! Service discovery: static targets, files (JSON or YAML, watched) and
-//! HTTP endpoints, each producing target groups as Prometheus' discovery
-//! mechanisms of the same names do.
+//! Service discovery: static targets, files (JSON or YAML, watched),
+//! HTTP endpoints and Kubernetes (`crate::kubernetes`), each producing
+//! target groups as Prometheus' discovery mechanisms of the same names do.
 //!
 //! Every provider of a job publishes its current groups into that job's
 //! [`Discovered`] slot and wakes the pool, which rebuilds its targets from
@@ -27,14 +27,14 @@ pub struct Discovered {
 }
 
 impl Discovered {
-    fn new(providers: usize) -> Arc<Discovered> {
+    pub(crate) fn new(providers: usize) -> Arc<Discovered> {
         Arc::new(Discovered {
             slots: Mutex::new(vec![Vec::new(); providers]),
             changed: Notify::new(),
         })
     }
 
-    fn publish(&self, slot: usize, groups: Vec<TargetGroup>) {
+    pub(crate) fn publish(&self, slot: usize, groups: Vec<TargetGroup>) {
         {
             let mut slots = self.slots.lock();
             match slots.get_mut(slot) {
@@ -252,8 +252,10 @@ pub fn start(
     sd: &ServiceDiscovery,
     http_client: impl Fn(&strata_config::HttpClientConfig) -> Result<reqwest::Client, String>,
 ) -> (Arc<Discovered>, Vec<tokio::task::JoinHandle<()>>) {
-    let providers =
-        sd.static_configs.len().min(1) + sd.file_sd_configs.len() + sd.http_sd_configs.len();
+    let providers = sd.static_configs.len().min(1)
+        + sd.file_sd_configs.len()
+        + sd.http_sd_configs.len()
+        + sd.kubernetes_sd_configs.len();
     let out = Discovered::new(providers);
     let mut tasks = Vec::new();
     let mut slot = 0;
@@ -293,10 +295,14 @@ pub fn start(
         }
         slot += 1;
     }
-    if !sd.kubernetes_sd_configs.is_empty() {
-        tracing::error!(
-            "kubernetes_sd_configs are parsed but Kubernetes discovery is not implemented yet: those targets are not scraped"
-        );
+    for k in &sd.kubernetes_sd_configs {
+        tasks.push(tokio::spawn(crate::kubernetes::run(
+            k.clone(),
+            slot,
+            out.clone(),
+            crate::kubernetes::Timing::default(),
+        )));
+        slot += 1;
     }
     (out, tasks)
 }

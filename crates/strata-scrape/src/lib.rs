@@ -4,6 +4,7 @@
 //!   OpenMetrics 1.0.0/0.0.1), content negotiation and a pull parser fast
 //!   enough to run on every scrape.
 //! - `discovery`: static, file and HTTP service discovery → target groups.
+//! - `kubernetes`: Kubernetes service discovery (list/watch → target groups).
 //! - `target`: groups → targets (defaults, `relabel_configs`, URL, offset).
 //! - `scrape`: one target's loop (fetch, parse, label, relabel, append
 //!   through the `Ingester`, report series, staleness).
@@ -13,6 +14,7 @@
 pub mod client;
 pub mod discovery;
 pub mod expo;
+pub mod kubernetes;
 pub mod manager;
 pub mod metrics;
 pub mod scrape;
