@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Runs the whole Strata test suite on a fresh Debian machine: installs the real
-# peers the tests talk to (Prometheus for the differential tests) when they are
-# missing, then formats-checks, lints and tests the workspace.
+# peers the tests talk to (Prometheus and promtool for the differential tests,
+# node_exporter as a real scrape target, VictoriaMetrics as a remote-write
+# receiver) when they are missing, then formats-checks, lints and tests the
+# workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
+command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]} with apt-get" >&2
   sudo_cmd=""

@@ -1,8 +1,10 @@
-//! `scrape`: Strata, Prometheus and VictoriaMetrics scrape the same large
-//! exposition (the benchmark dataset's series as a text-format target,
-//! values moving every scrape) at the same interval; per server, the
-//! scrape duration it reports itself, its CPU seconds per scrape and per
-//! million samples, and its peak RSS.
+//! `scrape`: Strata, Prometheus and VictoriaMetrics scrape the same
+//! synthetic targets — `--targets-count` targets of `--series` /
+//! `--targets-count` series each, cut from the benchmark dataset, values
+//! moving every scrape, all served by one local fixture server — at the
+//! same interval; per server, the scrape duration it reports, its CPU
+//! seconds per scrape round and per million scraped samples, and its peak
+//! RSS.
 
 use crate::dataset;
 use crate::server::{self, StorageOpts};
@@ -25,6 +27,9 @@ pub struct ScrapeArgs {
     /// How long each server scrapes after its first scrape.
     #[arg(long, default_value = "60s")]
     pub duration: String,
+    /// Targets the series are split over (each its own `instance`).
+    #[arg(long, default_value_t = 1)]
+    pub targets_count: usize,
 }
 
 /// The dataset's label sets as exposition line prefixes (`name{…} `).
@@ -84,7 +89,7 @@ fn line_prefixes(defs: &[dataset::SeriesDef]) -> Vec<String> {
 }
 
 /// Serves the exposition on loopback; each response moves every value.
-fn serve(prefixes: Arc<Vec<String>>, served: Arc<AtomicU64>) -> Result<u16> {
+fn serve(prefixes: Arc<Vec<String>>, parts: usize, served: Arc<AtomicU64>) -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     std::thread::spawn(move || {
@@ -102,10 +107,20 @@ fn serve(prefixes: Arc<Vec<String>>, served: Arc<AtomicU64>) -> Result<u16> {
                             Ok(n) => req.extend_from_slice(&buf[..n]),
                         }
                     }
+                    // `GET /t/<i> …`: target i's share of the series.
+                    let part: usize = std::str::from_utf8(&req)
+                        .ok()
+                        .and_then(|r| r.split_whitespace().nth(1))
+                        .and_then(|p| p.strip_prefix("/t/"))
+                        .and_then(|i| i.parse().ok())
+                        .unwrap_or(0);
                     req.clear();
+                    let per = prefixes.len().div_ceil(parts.max(1));
+                    let from = (part * per).min(prefixes.len());
+                    let to = (from + per).min(prefixes.len());
                     let k = served.fetch_add(1, Ordering::SeqCst) as f64;
-                    let mut body = String::with_capacity(prefixes.len() * 200);
-                    for (i, p) in prefixes.iter().enumerate() {
+                    let mut body = String::with_capacity((to - from) * 200);
+                    for (i, p) in prefixes[from..to].iter().enumerate() {
                         body.push_str(p);
                         body.push_str(&format!("{}\n", (i % 1000) as f64 + k * 3.5));
                     }
@@ -149,17 +164,26 @@ pub fn run(a: &ScrapeArgs) -> Result<()> {
     let prefixes = Arc::new(line_prefixes(&defs));
     let body_bytes: usize = prefixes.iter().map(|p| p.len() + 8).sum();
     eprintln!(
-        "exposition: {} series, ~{:.1} MiB per scrape, every {}",
+        "exposition: {} series over {} targets, ~{:.1} MiB per round, every {}",
         c.series,
+        a.targets_count.max(1),
         body_bytes as f64 / 1048576.0,
         a.interval
     );
     let served = Arc::new(AtomicU64::new(0));
-    let port = serve(prefixes, served.clone())?;
-    let yaml = format!(
-        "global:\n  scrape_interval: {i}\n  scrape_timeout: {i}\nscrape_configs:\n  - job_name: big\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n",
+    let parts = a.targets_count.max(1);
+    let port = serve(prefixes, parts, served.clone())?;
+    // One job; each target its own path (relabeled from a label) and
+    // `instance`, so the three servers see `parts` distinct targets.
+    let mut yaml = format!(
+        "global:\n  scrape_interval: {i}\n  scrape_timeout: {i}\nscrape_configs:\n  - job_name: big\n    relabel_configs:\n      - {{source_labels: [part], target_label: __metrics_path__, replacement: '/t/$1'}}\n      - {{source_labels: [part], target_label: instance, replacement: 't$1'}}\n      - {{regex: part, action: labeldrop}}\n    static_configs:\n",
         i = a.interval
     );
+    for p in 0..parts {
+        yaml.push_str(&format!(
+            "      - {{targets: ['127.0.0.1:{port}'], labels: {{part: '{p}'}}}}\n"
+        ));
+    }
     let mut results = Vec::new();
     for name in &c.targets {
         eprintln!("== {name}");
@@ -191,20 +215,22 @@ pub fn run(a: &ScrapeArgs) -> Result<()> {
             proc_cpu_secs(pid),
             t0.elapsed().as_secs_f64(),
         );
-        let scrapes = (n1 - n0).max(1) as f64;
+        // Scrape rounds: every target once.
+        let scrapes = ((n1 - n0) as f64 / parts as f64).max(1.0);
         let cpu_per_scrape = (cpu1 - cpu0) / scrapes;
         std::thread::sleep(Duration::from_secs(2));
         let window = format!("{}s", duration.as_secs() + 1);
         let dur = instant(
             &srv,
-            &format!("avg_over_time(scrape_duration_seconds{{job=\"big\"}}[{window}])"),
+            &format!("avg(avg_over_time(scrape_duration_seconds{{job=\"big\"}}[{window}]))"),
         )?;
-        let scraped = instant(&srv, "scrape_samples_scraped{job=\"big\"}")?;
+        let scraped = instant(&srv, "sum(scrape_samples_scraped{job=\"big\"})")?;
         let stored = instant(&srv, "count({job=\"big\",__name__!~\"up|scrape_.*\"})")?;
         let hwm_kb = proc_status_kb(pid, "VmHWM:");
         let r = json!({
             "target": name,
             "series": c.series,
+            "targets": parts,
             "scrapes": scrapes,
             "seconds": secs,
             "scrape_duration_avg_seconds": dur,
@@ -218,7 +244,7 @@ pub fn run(a: &ScrapeArgs) -> Result<()> {
         results.push(r);
     }
     println!(
-        "| target | scrape duration avg s | CPU s / scrape | CPU s / 1M samples | samples scraped | series stored | peak RSS MiB |"
+        "| target | scrape duration avg s | CPU s / round | CPU s / 1M samples | samples scraped | series stored | peak RSS MiB |"
     );
     println!("|---|---|---|---|---|---|---|");
     let f = |v: &Value| {
