@@ -322,13 +322,15 @@ pub fn router(state: SharedState) -> Router {
             "/api/v1/query_exemplars",
             get(query::query_exemplars).post(query::query_exemplars),
         )
-        .route("/api/v1/metadata", get(query::metadata))
+        .route("/api/v1/metadata", get(targets::metadata))
         .route("/api/v1/write", post(write::remote_write))
         .route(
             "/federate",
             get(federate::federate).post(federate::federate),
         )
         .route("/api/v1/targets", get(targets::targets))
+        .route("/api/v1/targets/metadata", get(targets::targets_metadata))
+        .route("/api/v1/scrape_pools", get(targets::scrape_pools))
         .route("/api/v1/read", post(remote_read::remote_read))
         .route("/-/reload", post(targets::reload).put(targets::reload))
         .route("/-/quit", post(targets::quit).put(targets::quit))

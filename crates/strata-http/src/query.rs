@@ -360,10 +360,6 @@ pub async fn query_exemplars(
 }
 
 /// Metadata is not stored yet (remote-write metadata is dropped): an empty map.
-pub async fn metadata() -> Response {
-    success(json!({}))
-}
-
 #[cfg(test)]
 mod tests {
     use super::push_json_str;

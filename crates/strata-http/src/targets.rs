@@ -131,3 +131,119 @@ pub async fn quit(State(st): State<SharedState>) -> Response {
         None => (StatusCode::SERVICE_UNAVAILABLE, "Strata is starting.\n").into_response(),
     }
 }
+
+/// `/api/v1/scrape_pools`: the configured jobs.
+pub async fn scrape_pools(State(st): State<SharedState>) -> Response {
+    let pools = st
+        .scrape_manager()
+        .map(|m| m.pool_names())
+        .unwrap_or_default();
+    success(json!({ "scrapePools": pools }))
+}
+
+fn limit_param(p: &crate::params::Params, name: &str) -> Result<Option<usize>, ApiError> {
+    match p.get(name) {
+        None | Some("") => Ok(None),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n > 0 => Ok(Some(n as usize)),
+            Ok(_) => Ok(None),
+            Err(_) => Err(ApiError::bad_data(format!("invalid {name}: {v:?}"))),
+        },
+    }
+}
+
+/// `/api/v1/targets/metadata?match_target=…&metric=…&limit=…`: the
+/// `# TYPE`/`# HELP`/`# UNIT` each target's last scrape exposed.
+pub async fn targets_metadata(
+    State(st): State<SharedState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = crate::params::Params::parse(query.as_deref(), None);
+    let limit = limit_param(&p, "limit")?;
+    let sets = match p.get("match_target").filter(|s| !s.is_empty()) {
+        Some(sel) => crate::params::parse_selector(sel).map_err(ApiError::bad_data)?,
+        None => Vec::new(),
+    };
+    let metric = p.get("metric").filter(|s| !s.is_empty());
+    let mut out = Vec::new();
+    for t in st
+        .scrape_manager()
+        .map(|m| m.active_targets())
+        .unwrap_or_default()
+    {
+        let selected = sets.is_empty()
+            || sets.iter().any(|ms| {
+                ms.iter()
+                    .all(|m| m.matches(t.labels.get(&m.name).unwrap_or("")))
+            });
+        if !selected {
+            continue;
+        }
+        for (name, md) in t.metadata.iter() {
+            if metric.is_some_and(|m| m != name) {
+                continue;
+            }
+            if limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+            out.push(json!({
+                "target": labels_json(&t.labels),
+                "metric": name,
+                "type": md.kind,
+                "help": md.help,
+                "unit": md.unit,
+            }));
+        }
+    }
+    if out.is_empty() && (metric.is_some() || !sets.is_empty()) {
+        return Err(ApiError::new(
+            crate::ErrorType::NotFound,
+            "specified metadata not found",
+        ));
+    }
+    Ok(success(Value::Array(out)))
+}
+
+/// `/api/v1/metadata?metric=…&limit=…&limit_per_metric=…`: per metric
+/// family, the distinct metadata the targets expose.
+pub async fn metadata(
+    State(st): State<SharedState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = crate::params::Params::parse(query.as_deref(), None);
+    let limit = limit_param(&p, "limit")?;
+    let per_metric = limit_param(&p, "limit_per_metric")?;
+    let metric = p.get("metric").filter(|s| !s.is_empty());
+    let mut by_metric: std::collections::BTreeMap<
+        String,
+        Vec<strata_scrape::scrape::MetricMetadata>,
+    > = Default::default();
+    for t in st
+        .scrape_manager()
+        .map(|m| m.active_targets())
+        .unwrap_or_default()
+    {
+        for (name, md) in t.metadata.iter() {
+            if metric.is_some_and(|m| m != name) {
+                continue;
+            }
+            let v = by_metric.entry(name.clone()).or_default();
+            if !v.contains(md) {
+                v.push(md.clone());
+            }
+        }
+    }
+    let mut data = Map::new();
+    for (name, mds) in by_metric {
+        if limit.is_some_and(|l| data.len() >= l) {
+            break;
+        }
+        let list: Vec<Value> = mds
+            .iter()
+            .take(per_metric.unwrap_or(usize::MAX))
+            .map(|m| json!({"type": m.kind, "help": m.help, "unit": m.unit}))
+            .collect();
+        data.insert(name, Value::Array(list));
+    }
+    Ok(success(Value::Object(data)))
+}

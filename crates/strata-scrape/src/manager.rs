@@ -29,6 +29,7 @@ pub struct ActiveTarget {
     pub last_error: String,
     pub last_scrape: Option<SystemTime>,
     pub last_duration: Duration,
+    pub metadata: Arc<BTreeMap<String, crate::scrape::MetricMetadata>>,
 }
 
 /// A discovered target relabeling dropped (or that had no address).
@@ -263,6 +264,7 @@ fn view(pool: &str, t: &Target, st: TargetStatus) -> ActiveTarget {
         last_error: st.last_error,
         last_scrape: st.last_scrape,
         last_duration: st.last_duration,
+        metadata: st.metadata,
     }
 }
 

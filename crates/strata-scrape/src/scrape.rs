@@ -30,6 +30,15 @@ impl Health {
     }
 }
 
+/// A metric family's `# TYPE`/`# HELP`/`# UNIT` as a target exposes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricMetadata {
+    /// Prometheus' type names (`counter`, `gauge`, …, `unknown`).
+    pub kind: String,
+    pub help: String,
+    pub unit: String,
+}
+
 /// What the targets API shows of a target's last scrape.
 #[derive(Debug, Clone)]
 pub struct TargetStatus {
@@ -38,6 +47,8 @@ pub struct TargetStatus {
     pub last_scrape: Option<SystemTime>,
     pub last_duration: Duration,
     pub last_samples: u64,
+    /// Metadata of the last successful scrape, by metric family name.
+    pub metadata: Arc<std::collections::BTreeMap<String, MetricMetadata>>,
 }
 
 impl Default for TargetStatus {
@@ -48,6 +59,7 @@ impl Default for TargetStatus {
             last_scrape: None,
             last_duration: Duration::ZERO,
             last_samples: 0,
+            metadata: Arc::default(),
         }
     }
 }
@@ -102,6 +114,9 @@ pub struct LoopState {
     /// the sample carried its own timestamp).
     previous: ByHash<(Arc<Labels>, bool)>,
     iteration: u64,
+    metadata: std::collections::BTreeMap<String, MetricMetadata>,
+    /// The last scrape's metadata differs from what the status shows.
+    metadata_changed: bool,
 }
 
 /// The outcome of one scrape's processing.
@@ -310,6 +325,7 @@ fn process(
     let format =
         expo::format_for(content_type, fallback).map_err(|e| ScrapeError(e.to_string()))?;
     let mut parser = Parser::new(format, body);
+    let mut metadata: std::collections::BTreeMap<String, MetricMetadata> = Default::default();
     state.iteration += 1;
     let iteration = state.iteration;
     let mut out: Vec<(Arc<Labels>, Sample)> = Vec::with_capacity(state.previous.len() + 16);
@@ -323,7 +339,23 @@ fn process(
             .next()
             .map_err(|e| ScrapeError(format!("parsing the scrape: {e}")))?;
         let Some(entry) = entry else { break };
-        let Entry::Series(s) = entry else { continue };
+        let s = match entry {
+            Entry::Series(s) => s,
+            Entry::Type { metric, kind } => {
+                let e = metadata.entry(metric.into_owned()).or_default();
+                e.kind = kind.as_str().to_string();
+                continue;
+            }
+            Entry::Help { metric, text } => {
+                metadata.entry(metric.into_owned()).or_default().help = text.into_owned();
+                continue;
+            }
+            Entry::Unit { metric, unit } => {
+                metadata.entry(metric.into_owned()).or_default().unit = unit.into_owned();
+                continue;
+            }
+            Entry::Comment(_) => continue,
+        };
         scraped += 1;
         let key = s.series_bytes();
         let found = match state.cache.get_mut(key) {
@@ -381,6 +413,15 @@ fn process(
         }
     }
     append(ctx, &out)?;
+    for m in metadata.values_mut() {
+        if m.kind.is_empty() {
+            m.kind = "unknown".into();
+        }
+    }
+    if metadata != state.metadata {
+        state.metadata = metadata;
+        state.metadata_changed = true;
+    }
     state.previous = current;
     state.cache.retain(|_, c| c.seen + 1 >= iteration);
     Ok(Processed {
@@ -476,7 +517,7 @@ async fn scrape_once(
         (state, result, duration)
     })
     .await;
-    let Ok((state, result, duration)) = joined else {
+    let Ok((mut state, result, duration)) = joined else {
         tracing::error!(target = %target.url, "scrape processing task failed");
         return LoopState::default();
     };
@@ -485,6 +526,10 @@ async fn scrape_once(
         ctx.metrics.exceeded_sample_limit.inc();
     }
     let mut st = status.lock();
+    if state.metadata_changed {
+        st.metadata = Arc::new(state.metadata.clone());
+        state.metadata_changed = false;
+    }
     st.last_scrape = Some(started_at);
     st.last_duration = duration;
     match result {

@@ -369,6 +369,35 @@ fn stores_what_prometheus_stores_from_the_same_target() -> TestResult {
         out
     };
     assert_eq!(key(&from_strata), key(&from_prom));
+    // The same metadata from the exposition's # TYPE / # HELP lines.
+    let get = |url: String| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        Ok(support::http_client().get(url).send()?.json()?)
+    };
+    let meta_prom = get(prom.url("/api/v1/metadata"))?;
+    let meta_strata = get(s.url("/api/v1/metadata"))?;
+    assert_eq!(meta_strata["data"], meta_prom["data"], "metadata");
+    assert_eq!(
+        meta_strata["data"]["http_requests_total"][0]["type"],
+        "counter"
+    );
+    let sort = |v: &serde_json::Value| {
+        let mut a: Vec<String> = v["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+        a.sort();
+        a
+    };
+    let tm = "/api/v1/targets/metadata?match_target=%7Bjob%3D%22same%22%7D";
+    let tm_strata = sort(&get(s.url(tm))?);
+    assert!(!tm_strata.is_empty());
+    assert_eq!(tm_strata, sort(&get(prom.url(tm))?), "targets metadata");
+    let pools = get(s.url("/api/v1/scrape_pools"))?;
+    assert_eq!(pools["data"]["scrapePools"], serde_json::json!(["same"]));
+
     // Both report the same sample counts for the target.
     for m in [
         "scrape_samples_scraped",
