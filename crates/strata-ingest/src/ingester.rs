@@ -84,6 +84,9 @@ pub struct IngestReport {
     pub limited: bool,
     /// The first [`MAX_NAMED_REJECTIONS`] rejected series, invalid ones first.
     pub named: Vec<NamedRejection>,
+    /// When the batch asked for them: per series, its `SeriesRef` (0 when
+    /// refused), for the writer's next append of the same series.
+    pub refs: Vec<strata_model::SeriesRef>,
 }
 
 impl IngestReport {
@@ -218,6 +221,11 @@ impl Ingester {
     ) -> Result<IngestReport, IngestError> {
         let mut invalid: Vec<(usize, InvalidReason)> = Vec::new();
         for i in 0..batch.len() {
+            // A series given by a ref storage returned was validated when
+            // that append created it.
+            if batch.series_ref(i) != 0 {
+                continue;
+            }
             if let Err(reason) = validate_series(batch.series_labels(i), &self.opts.limits) {
                 invalid.push((i, reason));
             }
@@ -228,6 +236,8 @@ impl Ingester {
         let mut report = IngestReport::default();
         let mut invalid_samples = 0;
         let mut valid = WriteBatch::new();
+        // Original index of each series of `valid`.
+        let mut kept: Vec<usize> = Vec::with_capacity(batch.len());
         let mut next_invalid = invalid.into_iter().peekable();
         for i in 0..batch.len() {
             if next_invalid.peek().is_some_and(|(j, _)| *j == i) {
@@ -243,11 +253,30 @@ impl Ingester {
                 }
                 continue;
             }
-            valid.push(batch.series_labels(i), batch.series_samples(i));
+            if batch.wants_refs() {
+                valid.push_with_ref(
+                    batch.series_labels(i),
+                    batch.series_samples(i),
+                    batch.series_ref(i),
+                );
+            } else {
+                valid.push(batch.series_labels(i), batch.series_samples(i));
+            }
+            kept.push(i);
         }
         // Storage names rejections by index into the filtered batch, and
         // `append_valid` reads their labels from that same batch.
-        self.append_valid(tenant, &valid, report, invalid_samples)
+        let mut report = self.append_valid(tenant, &valid, report, invalid_samples)?;
+        if batch.wants_refs() {
+            let mut refs = vec![0; batch.len()];
+            for (k, r) in std::mem::take(&mut report.refs).into_iter().enumerate() {
+                if let Some(&i) = kept.get(k) {
+                    refs[i] = r;
+                }
+            }
+            report.refs = refs;
+        }
+        Ok(report)
     }
 
     /// Decodes a remote-write 1.0 body and ingests it. The decoder checks
@@ -343,6 +372,7 @@ impl Ingester {
         m.samples_accepted.inc_by(outcome.samples_accepted);
         report.samples_accepted = outcome.samples_accepted;
         report.series_created = outcome.series_created;
+        report.refs = outcome.refs.clone();
         for rej in &outcome.rejected {
             m.storage_counter(rej.reason).inc_by(rej.samples);
             report.rejected_series += 1;

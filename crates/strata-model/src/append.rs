@@ -54,6 +54,8 @@ pub struct AppendOutcome {
     pub samples_accepted: u64,
     pub series_created: u64,
     pub rejected: Vec<Rejection>,
+    /// When the batch `wants_refs`: per series, its ref (0 when refused).
+    pub refs: Vec<crate::write::SeriesRef>,
 }
 
 /// The limits a writer's policy sets on one append, enforced by storage

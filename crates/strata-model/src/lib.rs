@@ -32,4 +32,4 @@ pub use storage::{
     Querier, Queryable, SampleIter, SelectHints, Series, SeriesIter, StorageError, VecSampleIter,
 };
 pub use tenant::TenantId;
-pub use write::{LabelRef, SeriesEntry, WriteBatch};
+pub use write::{LabelRef, SeriesEntry, SeriesRef, WriteBatch};

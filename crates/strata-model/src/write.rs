@@ -30,7 +30,17 @@ pub struct WriteBatch<'a> {
     pub labels: Vec<LabelRef<'a>>,
     pub samples: Vec<Sample>,
     pub series: Vec<SeriesEntry>,
+    /// Per series, a `SeriesRef` an earlier append of the same tenant
+    /// returned for the same labels (0: none); empty when no series has one.
+    /// Storage uses a live ref instead of looking the labels up, which is
+    /// what a scrape loop's cache saves on every sample; a stale one falls
+    /// back to the labels.
+    pub refs: Vec<SeriesRef>,
 }
+
+/// Storage's handle on a series of one tenant, valid while the series lives
+/// (ids are never reused within a process); 0 means none.
+pub type SeriesRef = u64;
 
 impl<'a> WriteBatch<'a> {
     pub fn new() -> Self {
@@ -45,10 +55,12 @@ impl<'a> WriteBatch<'a> {
             mut labels,
             mut samples,
             mut series,
+            mut refs,
         } = self;
         labels.clear();
         samples.clear();
         series.clear();
+        refs.clear();
         WriteBatch {
             // Empty, so the closure never runs; collecting from a vector's
             // own iterator into an element type of the same layout keeps
@@ -62,6 +74,7 @@ impl<'a> WriteBatch<'a> {
                 .collect(),
             samples,
             series,
+            refs,
         }
     }
 
@@ -71,11 +84,13 @@ impl<'a> WriteBatch<'a> {
             labels,
             samples,
             series,
+            refs,
         } = spare;
         WriteBatch {
             labels: labels.into_iter().collect(),
             samples,
             series,
+            refs,
         }
     }
 
@@ -83,6 +98,27 @@ impl<'a> WriteBatch<'a> {
         self.labels.clear();
         self.samples.clear();
         self.series.clear();
+        self.refs.clear();
+    }
+
+    /// Adds one series with the ref an earlier append returned for it
+    /// (0: none).
+    pub fn push_with_ref(&mut self, labels: &[LabelRef<'a>], samples: &[Sample], r: SeriesRef) {
+        if self.refs.len() < self.series.len() {
+            self.refs.resize(self.series.len(), 0);
+        }
+        self.push(labels, samples);
+        self.refs.push(r);
+    }
+
+    /// Series `i`'s ref, 0 when it has none.
+    pub fn series_ref(&self, i: usize) -> SeriesRef {
+        self.refs.get(i).copied().unwrap_or(0)
+    }
+
+    /// Whether the writer asked for refs (it pushed with `push_with_ref`).
+    pub fn wants_refs(&self) -> bool {
+        !self.refs.is_empty()
     }
 
     /// Adds one series; the caller guarantees the invariants above.

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use strata_config::{ScrapeConfig, relabel};
 use strata_ingest::Ingester;
-use strata_model::{LabelRef, Labels, METRIC_NAME, STALE_NAN_BITS, Sample, TenantId, WriteBatch};
+use strata_model::{
+    LabelRef, Labels, METRIC_NAME, PackedLabels, STALE_NAN_BITS, Sample, TenantId, WriteBatch,
+};
 
 /// Health of a target, as the targets API spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +81,7 @@ pub struct LoopContext {
 /// A series as a scrape cache entry: the label set it is stored under
 /// (`None`: dropped by `metric_relabel_configs`) and its hash.
 struct Cached {
-    labels: Option<Arc<Labels>>,
+    labels: Option<PackedLabels>,
     hash: u64,
     seen: u64,
 }
@@ -112,11 +114,20 @@ pub struct LoopState {
     cache: HashMap<Box<[u8]>, Cached, xxhash_rust::xxh3::Xxh3Builder>,
     /// Series the last scrape stored (labels hash → labels, and whether
     /// the sample carried its own timestamp).
-    previous: ByHash<(Arc<Labels>, bool)>,
+    previous: ByHash<Previous>,
     iteration: u64,
     metadata: std::collections::BTreeMap<String, MetricMetadata>,
     /// The last scrape's metadata differs from what the status shows.
     metadata_changed: bool,
+}
+
+/// A series the last scrape stored: its labels, whether its sample carried
+/// its own timestamp, and storage's ref for it (0: none yet).
+#[derive(Clone)]
+struct Previous {
+    labels: PackedLabels,
+    had_ts: bool,
+    series_ref: strata_model::SeriesRef,
 }
 
 /// The outcome of one scrape's processing.
@@ -284,23 +295,27 @@ fn stale() -> f64 {
     f64::from_bits(STALE_NAN_BITS)
 }
 
-/// Appends `series` (labels, sample) through the ingester in one batch.
+/// Appends `series` (labels, sample) through the ingester in one batch;
+/// `refs` (aligned with `series`, 0 for none) let storage skip the label
+/// lookup, and the report carries the refs for next time.
 fn append(
     ctx: &LoopContext,
-    series: &[(Arc<Labels>, Sample)],
+    series: &[(PackedLabels, Sample)],
+    refs: &[strata_model::SeriesRef],
 ) -> Result<strata_ingest::IngestReport, ScrapeError> {
     if series.is_empty() {
         return Ok(strata_ingest::IngestReport::default());
     }
     let mut batch = WriteBatch::new();
-    let mut refs: Vec<LabelRef<'_>> = Vec::with_capacity(32);
-    for (labels, sample) in series {
-        refs.clear();
-        refs.extend(labels.iter().map(|l| LabelRef {
-            name: l.name.as_str(),
-            value: l.value.as_str(),
-        }));
-        batch.push(&refs, std::slice::from_ref(sample));
+    let mut labels_buf: Vec<LabelRef<'_>> = Vec::with_capacity(32);
+    for (i, (labels, sample)) in series.iter().enumerate() {
+        labels_buf.clear();
+        labels_buf.extend(labels.iter().map(|(name, value)| LabelRef { name, value }));
+        batch.push_with_ref(
+            &labels_buf,
+            std::slice::from_ref(sample),
+            refs.get(i).copied().unwrap_or(0),
+        );
     }
     ctx.ingester
         .ingest(&ctx.tenant, &batch)
@@ -328,7 +343,7 @@ fn process(
     let mut metadata: std::collections::BTreeMap<String, MetricMetadata> = Default::default();
     state.iteration += 1;
     let iteration = state.iteration;
-    let mut out: Vec<(Arc<Labels>, Sample)> = Vec::with_capacity(state.previous.len() + 16);
+    let mut out: Vec<(PackedLabels, Sample)> = Vec::with_capacity(state.previous.len() + 16);
     // Per stored sample: its labels' hash and whether it had a timestamp.
     let mut meta: Vec<(u64, bool)> = Vec::with_capacity(state.previous.len() + 16);
     let mut scraped = 0u64;
@@ -365,12 +380,14 @@ fn process(
             }
             None => {
                 let merged = apply_target_labels(&s.to_labels(), &target.labels, cfg.honor_labels);
-                let labels = relabel::process_cow(&merged, &cfg.metric_relabel_configs)
-                    .map(|l| Arc::new(l.into_owned()));
-                if let Some(l) = &labels {
+                // Packed: the cache holds every series of every target, and
+                // `Labels` costs two heap strings per label.
+                let relabeled = relabel::process_cow(&merged, &cfg.metric_relabel_configs);
+                if let Some(l) = &relabeled {
                     check_label_limits(cfg, l)?;
                 }
-                let hash = labels.as_ref().map(|l| l.hash64()).unwrap_or(0);
+                let hash = relabeled.as_ref().map(|l| l.hash64()).unwrap_or(0);
+                let labels = relabeled.map(|l| PackedLabels::from_labels(&l));
                 state.cache.insert(
                     key.into(),
                     Cached {
@@ -396,23 +413,42 @@ fn process(
     if cfg.sample_limit > 0 && post_relabel > cfg.sample_limit {
         return Err(ScrapeError(SAMPLE_LIMIT.into()));
     }
-    let mut current: ByHash<(Arc<Labels>, bool)> =
+    let mut current: ByHash<Previous> =
         ByHash::with_capacity_and_hasher(out.len(), Default::default());
+    let mut refs: Vec<strata_model::SeriesRef> = Vec::with_capacity(out.len() + 16);
     let mut added = 0;
     for ((labels, _), (h, has_ts)) in out.iter().zip(&meta) {
-        if !state.previous.contains_key(h) {
-            added += 1;
-        }
-        current.insert(*h, (labels.clone(), *has_ts));
+        let series_ref = match state.previous.get(h) {
+            Some(p) => p.series_ref,
+            None => {
+                added += 1;
+                0
+            }
+        };
+        refs.push(series_ref);
+        current.insert(
+            *h,
+            Previous {
+                labels: labels.clone(),
+                had_ts: *has_ts,
+                series_ref,
+            },
+        );
     }
     // What the last scrape had and this one lacks goes stale now; a
     // series with its own timestamps only with track_timestamps_staleness.
-    for (h, (labels, had_ts)) in &state.previous {
-        if !current.contains_key(h) && (!had_ts || cfg.track_timestamps_staleness) {
-            out.push((labels.clone(), Sample::new(t, stale())));
+    for (h, p) in &state.previous {
+        if !current.contains_key(h) && (!p.had_ts || cfg.track_timestamps_staleness) {
+            out.push((p.labels.clone(), Sample::new(t, stale())));
+            refs.push(p.series_ref);
         }
     }
-    append(ctx, &out)?;
+    let report = append(ctx, &out, &refs)?;
+    for ((h, _), r) in meta.iter().zip(&report.refs) {
+        if let Some(p) = current.get_mut(h) {
+            p.series_ref = *r;
+        }
+    }
     for m in metadata.values_mut() {
         if m.kind.is_empty() {
             m.kind = "unknown".into();
@@ -432,7 +468,7 @@ fn process(
 }
 
 /// The `up` and `scrape_*` series of a target.
-fn report_series(target: &Target, values: [f64; 5], t: i64) -> Vec<(Arc<Labels>, Sample)> {
+fn report_series(target: &Target, values: [f64; 5], t: i64) -> Vec<(PackedLabels, Sample)> {
     const NAMES: [&str; 5] = [
         "up",
         "scrape_duration_seconds",
@@ -446,7 +482,7 @@ fn report_series(target: &Target, values: [f64; 5], t: i64) -> Vec<(Arc<Labels>,
         .map(|(name, v)| {
             let mut lb = target.labels.builder();
             lb.set(METRIC_NAME, name);
-            (Arc::new(lb.labels()), Sample::new(t, v))
+            (PackedLabels::from_labels(&lb.labels()), Sample::new(t, v))
         })
         .collect()
 }
@@ -504,14 +540,14 @@ async fn scrape_once(
         let mut report = report_series(&target2, values, t);
         if result.is_err() {
             // A failed scrape ends every series the last one stored.
-            for (labels, had_ts) in state.previous.values() {
-                if !had_ts || ctx2.cfg.track_timestamps_staleness {
-                    report.push((labels.clone(), Sample::new(t, stale())));
+            for p in state.previous.values() {
+                if !p.had_ts || ctx2.cfg.track_timestamps_staleness {
+                    report.push((p.labels.clone(), Sample::new(t, stale())));
                 }
             }
             state.previous.clear();
         }
-        if let Err(e) = append(&ctx2, &report) {
+        if let Err(e) = append(&ctx2, &report, &[]) {
             tracing::warn!(target = %target2.url, error = %e, "appending the scrape report");
         }
         (state, result, duration)
@@ -553,15 +589,15 @@ async fn scrape_once(
 async fn end_of_run(ctx: &LoopContext, target: &Arc<Target>, state: LoopState) {
     let t = now_ms(SystemTime::now());
     let mut out = report_series(target, [stale(); 5], t);
-    for (labels, had_ts) in state.previous.values() {
-        if !had_ts || ctx.cfg.track_timestamps_staleness {
-            out.push((labels.clone(), Sample::new(t, stale())));
+    for p in state.previous.values() {
+        if !p.had_ts || ctx.cfg.track_timestamps_staleness {
+            out.push((p.labels.clone(), Sample::new(t, stale())));
         }
     }
     let ctx = ctx.clone();
     let url = target.url.clone();
     let _ = tokio::task::spawn_blocking(move || {
-        if let Err(e) = append(&ctx, &out) {
+        if let Err(e) = append(&ctx, &out, &[]) {
             tracing::warn!(target = %url, error = %e, "appending stale markers");
         }
     })

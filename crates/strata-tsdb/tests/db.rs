@@ -412,3 +412,57 @@ fn check_all(
     }
     Ok(())
 }
+
+/// A ref from one append finds the series without its labels being looked
+/// up; a ref to a series that is gone (or never was) falls back to the
+/// labels, so the samples land in the right series either way.
+#[test]
+fn series_refs_skip_the_lookup_and_stale_ones_fall_back() -> R {
+    let dir = tempfile::tempdir()?;
+    let db = Db::open(opts(dir.path()))?;
+    let t = TenantId::single();
+    let a = [
+        LabelRef {
+            name: "__name__",
+            value: "r",
+        },
+        LabelRef {
+            name: "i",
+            value: "a",
+        },
+    ];
+    let b = [
+        LabelRef {
+            name: "__name__",
+            value: "r",
+        },
+        LabelRef {
+            name: "i",
+            value: "b",
+        },
+    ];
+    let mut first = WriteBatch::new();
+    first.push_with_ref(&a, &[Sample::new(1, 1.0)], 0);
+    first.push_with_ref(&b, &[Sample::new(1, 2.0)], 0);
+    let out = db.append(&t, &first)?;
+    assert_eq!(out.refs.len(), 2);
+    assert!(out.refs.iter().all(|r| *r != 0) && out.refs[0] != out.refs[1]);
+
+    let mut again = WriteBatch::new();
+    again.push_with_ref(&a, &[Sample::new(2, 3.0)], out.refs[0]);
+    // A bogus ref (no such series): the labels decide.
+    again.push_with_ref(&b, &[Sample::new(2, 4.0)], 1_000_000);
+    let out2 = db.append(&t, &again)?;
+    assert_eq!(out2.samples_accepted, 2);
+    assert_eq!(out2.refs, out.refs, "the fallback found the same series");
+    // Without refs asked for, none are returned.
+    let mut plain = WriteBatch::new();
+    plain.push(&a, &[Sample::new(3, 5.0)]);
+    assert!(db.append(&t, &plain)?.refs.is_empty());
+
+    let got = read(&db, &t, "r")?;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].1, vec![(1, 1.0), (2, 3.0), (3, 5.0)]);
+    assert_eq!(got[1].1, vec![(1, 2.0), (2, 4.0)]);
+    Ok(())
+}

@@ -111,27 +111,56 @@ impl TenantDb {
         let mut ids: Vec<Option<u32>> = Vec::with_capacity(batch.len());
         // Finds or creates series `i`; a new series' WAL record is enqueued
         // before the series becomes visible (see `Head::get_or_create`).
+        // A series with a ref needs no hash unless the ref turns out stale
+        // (then `resolve` hashes it).
+        let hash_of = |i: usize| {
+            hash_pairs(
+                batch
+                    .series_labels(i)
+                    .iter()
+                    .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
+            )
+        };
+        let refs_of = |i: usize| -> Option<u32> {
+            let r = batch.series_ref(i);
+            (r != 0).then(|| u32::try_from(r - 1).ok()).flatten()
+        };
         let hashes: Vec<u64> = (0..batch.len())
-            .map(|i| {
-                hash_pairs(
-                    batch
-                        .series_labels(i)
-                        .iter()
-                        .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
-                )
-            })
+            .map(|i| if refs_of(i).is_some() { 0 } else { hash_of(i) })
             .collect();
         let mut resolve = |i: usize, last_seq: &mut Option<u64>| {
             let labels = batch.series_labels(i);
-            head.get_or_create(hashes[i], labels, max_series, |id| {
+            let hash = if hashes[i] == 0 && refs_of(i).is_some() {
+                hash_of(i)
+            } else {
+                hashes[i]
+            };
+            head.get_or_create(hash, labels, max_series, |id| {
                 series_rec.push(id, labels.iter().map(|l| (l.name, l.value)));
                 if let Some(p) = series_rec.finish() {
                     *last_seq = Some(wal.enqueue(&[&p]));
                 }
             })
         };
-        let known = head.lookup_many(&hashes, |i| batch.series_labels(i));
-        for (i, known) in known.into_iter().enumerate() {
+        // Series given by ref skip the lookup; a ref whose series is gone
+        // shows as `Gone` at append and is resolved again by labels.
+        let to_look: Vec<usize> = (0..batch.len()).filter(|&i| refs_of(i).is_none()).collect();
+        let looked = if to_look.len() == batch.len() {
+            head.lookup_many(&hashes, |i| batch.series_labels(i))
+        } else {
+            let sub: Vec<u64> = to_look.iter().map(|&i| hashes[i]).collect();
+            let found = head.lookup_many(&sub, |k| batch.series_labels(to_look[k]));
+            let mut all = vec![None; batch.len()];
+            for (k, f) in found.into_iter().enumerate() {
+                all[to_look[k]] = f;
+            }
+            all
+        };
+        for (i, known) in looked.into_iter().enumerate() {
+            if let Some(id) = refs_of(i) {
+                ids.push(Some(id));
+                continue;
+            }
             if let Some(id) = known {
                 ids.push(Some(id));
                 continue;
@@ -151,6 +180,7 @@ impl TenantDb {
                 }
             }
         }
+        let mut final_ids = ids.clone();
         let mut order: Vec<(usize, u32)> = ids
             .iter()
             .enumerate()
@@ -203,9 +233,11 @@ impl TenantDb {
                 let id = match resolve(i, &mut last_seq) {
                     Ok((id, new)) => {
                         n_series += u64::from(new);
+                        final_ids[i] = Some(id);
                         id
                     }
                     Err(reason) => {
+                        final_ids[i] = None;
                         for _ in batch.series_samples(i) {
                             rejects.add(reason);
                         }
@@ -232,6 +264,12 @@ impl TenantDb {
         }
         if let Some(seq) = last_seq {
             wal.wait(seq)?;
+        }
+        if batch.wants_refs() {
+            out.refs = final_ids
+                .iter()
+                .map(|id| id.map(|id| u64::from(id) + 1).unwrap_or(0))
+                .collect();
         }
         out.rejected.sort_by_key(|r| r.series_index);
         out.samples_accepted = log.stored;
