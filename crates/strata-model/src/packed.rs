@@ -170,8 +170,9 @@ pub struct PackedIter<'a> {
 }
 
 impl<'a> PackedIter<'a> {
-    /// The next length-prefixed string. The bytes were valid UTF-8 when
-    /// packed, so a failure here is a bug; it ends the iteration.
+    /// The next length-prefixed string. Reads walk only buffers
+    /// `from_pairs` wrote (the field is private and the bytes immutable),
+    /// so each string's bounds are those of a `&str` that was packed.
     fn next_str(&mut self) -> Option<&'a str> {
         if self.pos >= self.b.len() {
             return None;
@@ -187,7 +188,12 @@ impl<'a> PackedIter<'a> {
             }
         }
         let end = self.pos.checked_add(len).filter(|e| *e <= self.b.len())?;
-        let s = std::str::from_utf8(&self.b[self.pos..end]).ok()?;
+        let bytes = self.b.get(self.pos..end)?;
+        debug_assert!(std::str::from_utf8(bytes).is_ok());
+        // SAFETY: `bytes` is exactly the bytes of a `&str` `from_pairs`
+        // packed (see above): valid UTF-8. Validating again on every read
+        // cost 7 % of a scrape's CPU.
+        let s = unsafe { std::str::from_utf8_unchecked(bytes) };
         self.pos = end;
         Some(s)
     }
