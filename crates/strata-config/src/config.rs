@@ -60,19 +60,6 @@ impl ScrapeProtocol {
         }
     }
 
-    /// The media type with parameters, as sent in `Accept`.
-    pub fn header(&self) -> &'static str {
-        match self {
-            ScrapeProtocol::PrometheusProto => {
-                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
-            }
-            ScrapeProtocol::PrometheusText0_0_4 => "text/plain;version=0.0.4",
-            ScrapeProtocol::PrometheusText1_0_0 => "text/plain;version=1.0.0",
-            ScrapeProtocol::OpenMetricsText0_0_1 => "application/openmetrics-text;version=0.0.1",
-            ScrapeProtocol::OpenMetricsText1_0_0 => "application/openmetrics-text;version=1.0.0",
-        }
-    }
-
     fn supported_list() -> String {
         let names: Vec<&str> = ScrapeProtocol::ALL.iter().map(|p| p.as_str()).collect();
         format!("[{}]", names.join(" "))
@@ -192,40 +179,6 @@ pub struct ScrapeConfig {
     /// The file this job was read from (the main file or one of
     /// `scrape_config_files`).
     pub source_file: String,
-}
-
-impl ScrapeConfig {
-    /// The `Accept` header a scrape sends: the protocols in order of
-    /// preference with falling q-values, the escaping scheme on the formats
-    /// that take one, then `*/*` (Prometheus' `acceptHeader`).
-    pub fn accept_header(&self) -> String {
-        let mut weight = ScrapeProtocol::ALL.len() + 1;
-        let mut parts = Vec::with_capacity(self.scrape_protocols.len() + 1);
-        for p in &self.scrape_protocols {
-            let mut v = p.header().to_string();
-            if matches!(
-                p,
-                ScrapeProtocol::PrometheusText1_0_0 | ScrapeProtocol::OpenMetricsText1_0_0
-            ) {
-                v.push_str(";escaping=");
-                v.push_str(self.metric_name_escaping_scheme.as_str());
-            }
-            v.push_str(&format!(";q=0.{weight}"));
-            parts.push(v);
-            weight = weight.saturating_sub(1);
-        }
-        parts.push(format!("*/*;q=0.{weight}"));
-        parts.join(",")
-    }
-
-    /// The `Accept-Encoding` header a scrape sends.
-    pub fn accept_encoding_header(&self) -> &'static str {
-        if self.enable_compression {
-            "gzip"
-        } else {
-            "identity"
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -386,25 +386,6 @@ fn deep_nesting_is_an_error_even_on_a_small_stack() {
 }
 
 #[test]
-fn accept_header_like_prometheus() {
-    let c = parse("scrape_configs:\n  - job_name: a\n  - job_name: b\n    scrape_protocols: [PrometheusProto, PrometheusText0.0.4]\n    metric_name_validation_scheme: legacy\n    enable_compression: false\n").unwrap();
-    assert_eq!(
-        c.scrape_configs[0].accept_header(),
-        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
-         application/openmetrics-text;version=0.0.1;q=0.5,\
-         text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,\
-         text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
-    );
-    assert_eq!(c.scrape_configs[0].accept_encoding_header(), "gzip");
-    assert_eq!(
-        c.scrape_configs[1].accept_header(),
-        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,\
-         text/plain;version=0.0.4;q=0.5,*/*;q=0.4"
-    );
-    assert_eq!(c.scrape_configs[1].accept_encoding_header(), "identity");
-}
-
-#[test]
 fn string_fields_take_a_scalar_as_written() {
     let c = parse("scrape_configs:\n  - job_name: 0123\n  - job_name: 0x1F\n  - job_name: yes\n  - job_name: 1.50\n  - {job_name: 7, metrics_path: /m}\n").unwrap();
     let names: Vec<&str> = c

@@ -155,22 +155,12 @@ impl ScrapeManager {
 
     fn start_pool(self: &Arc<Self>, sc: &ScrapeConfig) -> Result<Pool, String> {
         let client = crate::client::build(&sc.http_client)?;
-        let protocols: Vec<expo::ScrapeProtocol> = sc
-            .scrape_protocols
-            .iter()
-            .filter_map(|p| p.as_str().parse().ok())
-            .collect();
-        let escaping: expo::EscapingScheme = sc
-            .metric_name_escaping_scheme
-            .as_str()
-            .parse()
-            .unwrap_or_default();
         let ctx = LoopContext {
             cfg: Arc::new(sc.clone()),
             client,
             ingester: self.opts.ingester.clone(),
             tenant: self.opts.tenant.clone(),
-            accept: expo::accept_header_with_escaping(&protocols, escaping).into(),
+            accept: accept_header(sc).into(),
             user_agent: self.opts.user_agent.clone().into(),
             metrics: self.opts.metrics.clone(),
         };
@@ -250,6 +240,22 @@ impl ScrapeManager {
     pub fn pool_names(&self) -> Vec<String> {
         self.pools.lock().keys().cloned().collect()
     }
+}
+
+/// The `Accept` header a job's scrapes send (Prometheus 3's, from its
+/// `scrape_protocols` and `metric_name_escaping_scheme`).
+pub fn accept_header(sc: &ScrapeConfig) -> String {
+    let protocols: Vec<expo::ScrapeProtocol> = sc
+        .scrape_protocols
+        .iter()
+        .filter_map(|p| p.as_str().parse().ok())
+        .collect();
+    let escaping: expo::EscapingScheme = sc
+        .metric_name_escaping_scheme
+        .as_str()
+        .parse()
+        .unwrap_or_default();
+    expo::accept_header_with_escaping(&protocols, escaping)
 }
 
 fn view(pool: &str, t: &Target, st: TargetStatus) -> ActiveTarget {

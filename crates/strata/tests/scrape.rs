@@ -4,15 +4,13 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{Prometheus, Server, TestResult, bin};
 
-/// A loopback HTTP server answering every request with the current
-/// exposition (text format 0.0.4).
+/// A loopback target answering every request with the current exposition
+/// (text format 0.0.4).
 struct Exporter {
     port: u16,
     body: Arc<Mutex<String>>,
@@ -20,33 +18,16 @@ struct Exporter {
 
 impl Exporter {
     fn start(body: &str) -> std::io::Result<Exporter> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
         let body = Arc::new(Mutex::new(body.to_string()));
         let shared = body.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                let shared = shared.clone();
-                std::thread::spawn(move || {
-                    let mut req = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match conn.read(&mut buf) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => req.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let text = shared.lock().map(|b| b.clone()).unwrap_or_default();
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-                        text.len(),
-                        text
-                    );
-                    let _ = conn.write_all(resp.as_bytes());
-                });
-            }
-        });
+        let port = support::serve(move |_, _| {
+            let text = shared.lock().map(|b| b.clone()).unwrap_or_default();
+            (
+                "text/plain; version=0.0.4".to_string(),
+                text.into_bytes(),
+                Duration::ZERO,
+            )
+        })?;
         Ok(Exporter { port, body })
     }
 

@@ -6,55 +6,9 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use support::{Prometheus, Server, TestResult, free_port};
-
-/// A loopback HTTP server whose responses `respond(path, n)` builds (the
-/// n-th request): (content type, body, delay before answering).
-fn serve(
-    respond: impl Fn(&str, u64) -> (String, Vec<u8>, Duration) + Send + Sync + 'static,
-) -> std::io::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
-    let respond = Arc::new(respond);
-    let count = Arc::new(AtomicU64::new(0));
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let respond = respond.clone();
-            let count = count.clone();
-            std::thread::spawn(move || {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let path = String::from_utf8_lossy(&req)
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("/")
-                    .to_string();
-                let (ct, body, delay) = respond(&path, count.fetch_add(1, Ordering::SeqCst));
-                std::thread::sleep(delay);
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = conn.write_all(head.as_bytes());
-                let _ = conn.write_all(&body);
-            });
-        }
-    });
-    Ok(port)
-}
+use support::{Prometheus, Server, TestResult, free_port, serve};
 
 fn query(s: &Server, q: &str) -> Vec<serde_json::Value> {
     s.client
