@@ -23,9 +23,9 @@ use std::process::ExitCode;
     name = "strata",
     version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("STRATA_GIT_REVISION"), ")"),
     about = "Strata: a Prometheus-compatible metrics platform in one binary.",
-    long_about = "Strata stores Prometheus samples durably (WAL + compressed blocks) and serves them over \
-the Prometheus HTTP API and answers PromQL.\n\nStart a server with `strata run`; query it with `strata query`; inspect a data directory offline with \
-`strata tsdb stats` and `strata tsdb dump`."
+    long_about = "Strata scrapes Prometheus targets and receives remote-write, stores the samples durably \
+(WAL + compressed blocks), serves them over the Prometheus HTTP API and answers PromQL.\n\nStart a server with `strata run [--config prometheus.yml]`; check a config with `strata check config FILE`; \
+query it with `strata query`; inspect a data directory offline with `strata tsdb stats` and `strata tsdb dump`."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -56,6 +56,7 @@ enum CheckCommand {
     /// Check prometheus.yml files: exit 0 when all are valid, 1 otherwise;
     /// each error names file, line, column and field.
     Config {
+        /// prometheus.yml files to check.
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },

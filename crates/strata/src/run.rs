@@ -66,9 +66,9 @@ pub enum NameScheme {
 #[command(
     about = "Run the Strata server",
     long_about = "Run the Strata server.\n\n\
-Receives Prometheus remote-write on POST /api/v1/write, stores samples in a write-ahead log and \
+Scrapes the targets of --config (or itself), receives Prometheus remote-write on POST /api/v1/write, stores samples in a write-ahead log and \
 compressed 2h blocks under --data-dir, and answers the Prometheus HTTP API (series, labels, \
-label values, admin). /-/ready answers 503 until the WAL has been replayed."
+label values, query, targets, federate, remote-read, admin). /-/ready answers 503 until the WAL has been replayed."
 )]
 pub struct RunArgs {
     /// Directory for the WAL and blocks (one subdirectory per tenant).
@@ -88,8 +88,9 @@ pub struct RunArgs {
     pub listen: SocketAddr,
 
     /// prometheus.yml, as Prometheus 3 reads it: `global`, `scrape_configs`
-    /// (static, file and HTTP discovery), `scrape_config_files`; `rule_files`,
-    /// `alerting`, `remote_write` and `remote_read` are parsed and checked.
+    /// (static, file, HTTP and Kubernetes discovery), `scrape_config_files`,
+    /// `remote_write` (forwarded); `rule_files`, `alerting` and
+    /// `remote_read` are parsed and checked.
     /// Without it Strata scrapes its own /metrics every 15s. Reloaded on
     /// SIGHUP (and POST /-/reload with --web.enable-lifecycle); an invalid
     /// file at start exits with status 2, on reload it is logged and the old
