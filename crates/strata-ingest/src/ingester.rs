@@ -141,7 +141,7 @@ impl IngestMetrics {
         };
         registry.register(
             "samples",
-            "Samples received over remote-write, by result",
+            "Samples received from every writer (remote-write, scrapes), by result",
             samples,
         );
         registry.register(
