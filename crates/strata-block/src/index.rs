@@ -56,7 +56,7 @@ const KEY_LEN: usize = 24;
 const NAME_LEN: usize = 40;
 
 /// Occurrence bytes one postings pass of the writer may gather.
-pub(crate) const POSTINGS_PASS_BYTES: u64 = 16 << 20;
+pub(crate) const POSTINGS_PASS_BYTES: u64 = 4 << 20;
 
 /// A `Write` that counts and checksums what goes through it.
 struct CrcWriter<W: Write> {
