@@ -16,38 +16,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use strata_model::{Labels, METRIC_NAME, SelectHints, is_stale_nan, merge_series_sets};
-
-/// How names outside the legacy character set are written (the
-/// `escaping` parameter of the negotiated content type).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Escaping {
-    /// Names written as they are, quoted when not legacy-valid.
-    AllowUtf8,
-    Underscores,
-    Dots,
-    Values,
-}
-
-impl Escaping {
-    fn param(self) -> &'static str {
-        match self {
-            Escaping::AllowUtf8 => "allow-utf-8",
-            Escaping::Underscores => "underscores",
-            Escaping::Dots => "dots",
-            Escaping::Values => "values",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Escaping> {
-        Some(match s {
-            "allow-utf-8" => Escaping::AllowUtf8,
-            "underscores" => Escaping::Underscores,
-            "dots" => Escaping::Dots,
-            "values" => Escaping::Values,
-            _ => return None,
-        })
-    }
-}
+use strata_scrape::expo::{EscapingScheme as Escaping, is_legacy_name};
 
 /// The escaping a scraper asked for on its `text/plain` accept entry;
 /// underscores (Prometheus 3's default) when it names none.
@@ -69,7 +38,7 @@ pub fn negotiate_escaping(accept: Option<&str>) -> Escaping {
             };
             match k.trim() {
                 "version" => version_ok = v.trim() == "0.0.4",
-                "escaping" => escaping = Escaping::parse(v.trim()),
+                "escaping" => escaping = v.trim().parse::<Escaping>().ok(),
                 _ => {}
             }
         }
@@ -80,62 +49,10 @@ pub fn negotiate_escaping(accept: Option<&str>) -> Escaping {
     Escaping::Underscores
 }
 
-fn legacy_rune(c: char, i: usize) -> bool {
-    c.is_ascii_alphabetic() || c == '_' || c == ':' || (c.is_ascii_digit() && i > 0)
-}
-
-/// Whether a name needs neither quoting nor escaping.
-pub fn is_legacy_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().enumerate().all(|(i, c)| legacy_rune(c, i))
-}
-
-/// A name as the escaping scheme writes it (Prometheus' `model.EscapeName`).
-pub fn escape_name(name: &str, scheme: Escaping) -> std::borrow::Cow<'_, str> {
-    use std::fmt::Write;
-    match scheme {
-        Escaping::AllowUtf8 => name.into(),
-        Escaping::Underscores if is_legacy_name(name) => name.into(),
-        Escaping::Underscores => name
-            .chars()
-            .enumerate()
-            .map(|(i, c)| if legacy_rune(c, i) { c } else { '_' })
-            .collect::<String>()
-            .into(),
-        // Underscores are doubled even in legacy names, so that escaping
-        // can be undone.
-        Escaping::Dots => {
-            let mut out = String::with_capacity(name.len() + 8);
-            for (i, c) in name.chars().enumerate() {
-                match c {
-                    '_' => out.push_str("__"),
-                    '.' => out.push_str("_dot_"),
-                    c if legacy_rune(c, i) => out.push(c),
-                    _ => out.push_str("__"),
-                }
-            }
-            out.into()
-        }
-        Escaping::Values if is_legacy_name(name) => name.into(),
-        Escaping::Values => {
-            let mut out = String::from("U__");
-            for (i, c) in name.chars().enumerate() {
-                match c {
-                    '_' => out.push_str("__"),
-                    c if legacy_rune(c, i) => out.push(c),
-                    c => {
-                        let _ = write!(out, "_{:x}_", u32::from(c));
-                    }
-                }
-            }
-            out.into()
-        }
-    }
-}
-
 /// A name where the text format puts it: bare when legacy-valid (or
 /// escaped), otherwise in quotes.
 fn push_name(out: &mut String, name: &str, scheme: Escaping) {
-    let name = escape_name(name, scheme);
+    let name = scheme.escape(name);
     if is_legacy_name(&name) {
         out.push_str(&name);
     } else {
@@ -180,7 +97,7 @@ pub fn push_series(
     scheme: Escaping,
 ) {
     let name = labels.metric_name().unwrap_or_default();
-    let quoted_name = !is_legacy_name(&escape_name(name, scheme));
+    let quoted_name = !is_legacy_name(&scheme.escape(name));
     let mut first = true;
     if !quoted_name {
         push_name(out, name, scheme);
@@ -299,7 +216,7 @@ pub async fn federate(
     .await?;
     let content_type = format!(
         "text/plain; version=0.0.4; charset=utf-8; escaping={}",
-        scheme.param()
+        scheme.as_str()
     );
     Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }
@@ -318,15 +235,12 @@ mod tests {
     #[test]
     fn escaping_schemes() {
         let n = "http.requests_total";
-        assert_eq!(escape_name(n, Escaping::Underscores), "http_requests_total");
-        assert_eq!(escape_name(n, Escaping::Dots), "http_dot_requests__total");
-        assert_eq!(
-            escape_name(n, Escaping::Values),
-            "U__http_2e_requests__total"
-        );
-        assert_eq!(escape_name(n, Escaping::AllowUtf8), n);
-        assert_eq!(escape_name("up", Escaping::Values), "up");
-        assert_eq!(escape_name("1a", Escaping::Underscores), "_a");
+        assert_eq!(Escaping::Underscores.escape(n), "http_requests_total");
+        assert_eq!(Escaping::Dots.escape(n), "http_dot_requests__total");
+        assert_eq!(Escaping::Values.escape(n), "U__http_2e_requests__total");
+        assert_eq!(Escaping::AllowUtf8.escape(n), n);
+        assert_eq!(Escaping::Values.escape("up"), "up");
+        assert_eq!(Escaping::Underscores.escape("1a"), "_a");
     }
 
     #[test]

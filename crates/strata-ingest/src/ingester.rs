@@ -350,7 +350,7 @@ impl Ingester {
                 burst: self.opts.ingestion_burst,
             });
         }
-        let outcome = if batch.is_empty() {
+        let mut outcome = if batch.is_empty() {
             Default::default()
         } else {
             let limits = AppendLimits {
@@ -372,7 +372,7 @@ impl Ingester {
         m.samples_accepted.inc_by(outcome.samples_accepted);
         report.samples_accepted = outcome.samples_accepted;
         report.series_created = outcome.series_created;
-        report.refs = outcome.refs.clone();
+        report.refs = std::mem::take(&mut outcome.refs);
         for rej in &outcome.rejected {
             m.storage_counter(rej.reason).inc_by(rej.samples);
             report.rejected_series += 1;

@@ -466,3 +466,45 @@ fn series_refs_skip_the_lookup_and_stale_ones_fall_back() -> R {
     assert_eq!(got[1].1, vec![(1, 2.0), (2, 4.0)]);
     Ok(())
 }
+
+/// A head cut removes a series whose samples all went into a block; its
+/// ref is then stale and the append falls back to the labels, re-creating
+/// the series, and a read sees the block's samples and the head's as one.
+#[test]
+fn a_ref_to_a_series_a_head_cut_removed_falls_back() -> R {
+    let dir = tempfile::tempdir()?;
+    let db = Db::open(opts(dir.path()))?;
+    let t = TenantId::single();
+    let quiet = [
+        LabelRef {
+            name: "__name__",
+            value: "q",
+        },
+        LabelRef {
+            name: "i",
+            value: "a",
+        },
+    ];
+    let mut first = WriteBatch::new();
+    first.push_with_ref(&quiet, &[Sample::new(0, 1.0)], 0);
+    let r = db.append(&t, &first)?.refs[0];
+    assert_ne!(r, 0);
+    // Five hours of another series: cuts move the quiet one into blocks.
+    let busy: Vec<(i64, f64)> = (0..(5 * 240)).map(|i| (i * 15_000, i as f64)).collect();
+    for chunk in busy.chunks(100) {
+        write(&db, &t, "m", "a", chunk)?;
+        db.maintenance()?;
+    }
+    assert!(!db.stats(&t, 5)?.blocks.is_empty());
+    let late = 5 * 240 * 15_000;
+    let mut again = WriteBatch::new();
+    again.push_with_ref(&quiet, &[Sample::new(late, 2.0)], r);
+    let out = db.append(&t, &again)?;
+    assert_eq!(out.samples_accepted, 1);
+    assert_ne!(out.refs[0], 0);
+    assert_ne!(out.refs[0], r, "the cut removed the series: a new one was made");
+    let got = read(&db, &t, "q")?;
+    assert_eq!(got.len(), 1, "one series across block and head");
+    assert_eq!(got[0].1, vec![(0, 1.0), (late, 2.0)]);
+    Ok(())
+}

@@ -28,7 +28,7 @@ pub use float::{NORMAL_NAN_BITS, format_openmetrics_float};
 pub use negotiate::{
     DEFAULT_PROTO_FIRST_SCRAPE_PROTOCOLS, DEFAULT_SCRAPE_PROTOCOLS, EscapingScheme, Format,
     Negotiated, ScrapeProtocol, accept_encoding_header, accept_header, accept_header_with_escaping,
-    format_for, negotiate, parse_media_type, validate_protocols,
+    format_for, is_legacy_name, negotiate, parse_media_type, validate_protocols,
 };
 pub use parser::{Entry, MetricType, ParseError, Parser};
 pub use series::{LabelPairs, Series};

@@ -172,6 +172,62 @@ impl FromStr for EscapingScheme {
     }
 }
 
+/// Go's `isValidLegacyRune`: a rune of the legacy name set at position `i`.
+fn legacy_rune(c: char, i: usize) -> bool {
+    c.is_ascii_alphabetic() || c == '_' || c == ':' || (c.is_ascii_digit() && i > 0)
+}
+
+/// Whether a metric or label name needs neither quoting nor escaping.
+pub fn is_legacy_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().enumerate().all(|(i, c)| legacy_rune(c, i))
+}
+
+impl EscapingScheme {
+    /// A name as this scheme writes it in an exposition (Prometheus'
+    /// `model.EscapeName`); `/federate` writes with it.
+    pub fn escape(self, name: &str) -> std::borrow::Cow<'_, str> {
+        use std::fmt::Write;
+        match self {
+            EscapingScheme::AllowUtf8 => name.into(),
+            EscapingScheme::Underscores if is_legacy_name(name) => name.into(),
+            EscapingScheme::Underscores => name
+                .chars()
+                .enumerate()
+                .map(|(i, c)| if legacy_rune(c, i) { c } else { '_' })
+                .collect::<String>()
+                .into(),
+            // Underscores are doubled even in legacy names, so that escaping
+            // can be undone.
+            EscapingScheme::Dots => {
+                let mut out = String::with_capacity(name.len() + 8);
+                for (i, c) in name.chars().enumerate() {
+                    match c {
+                        '_' => out.push_str("__"),
+                        '.' => out.push_str("_dot_"),
+                        c if legacy_rune(c, i) => out.push(c),
+                        _ => out.push_str("__"),
+                    }
+                }
+                out.into()
+            }
+            EscapingScheme::Values if is_legacy_name(name) => name.into(),
+            EscapingScheme::Values => {
+                let mut out = String::from("U__");
+                for (i, c) in name.chars().enumerate() {
+                    match c {
+                        '_' => out.push_str("__"),
+                        c if legacy_rune(c, i) => out.push(c),
+                        c => {
+                            let _ = write!(out, "_{:x}_", u32::from(c));
+                        }
+                    }
+                }
+                out.into()
+            }
+        }
+    }
+}
+
 /// The `Accept` header Prometheus 3 sends for `protocols` (already
 /// validated): weights from `0.(n+1)` down in list order — n being the five
 /// known protocols — and `*/*` last with the next lower weight. With the

@@ -130,7 +130,8 @@ impl TenantDb {
             .collect();
         let mut resolve = |i: usize, last_seq: &mut Option<u64>| {
             let labels = batch.series_labels(i);
-            let hash = if hashes[i] == 0 && refs_of(i).is_some() {
+            // A stale ref's series was not hashed up front.
+            let hash = if refs_of(i).is_some() {
                 hash_of(i)
             } else {
                 hashes[i]
@@ -144,10 +145,10 @@ impl TenantDb {
         };
         // Series given by ref skip the lookup; a ref whose series is gone
         // shows as `Gone` at append and is resolved again by labels.
-        let to_look: Vec<usize> = (0..batch.len()).filter(|&i| refs_of(i).is_none()).collect();
-        let looked = if to_look.len() == batch.len() {
+        let looked = if !batch.wants_refs() {
             head.lookup_many(&hashes, |i| batch.series_labels(i))
         } else {
+            let to_look: Vec<usize> = (0..batch.len()).filter(|&i| refs_of(i).is_none()).collect();
             let sub: Vec<u64> = to_look.iter().map(|&i| hashes[i]).collect();
             let found = head.lookup_many(&sub, |k| batch.series_labels(to_look[k]));
             let mut all = vec![None; batch.len()];
