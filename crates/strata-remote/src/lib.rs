@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use strata_config::{Config, RemoteWriteConfig, relabel};
 use strata_ingest::WriteObserver;
-use strata_model::{Label, Labels, Sample, TenantId, WriteBatch};
+use strata_model::{
+    Label, LabelRef, Labels, PackedLabels, Sample, TenantId, WriteBatch, hash_pairs,
+};
 use tokio::sync::mpsc;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -63,7 +65,9 @@ impl RemoteMetrics {
     }
 }
 
-type Item = (Arc<Labels>, Sample);
+/// One queued sample with its series' labels, packed into one allocation
+/// (the queues hold up to `capacity` of them per shard).
+type Item = (PackedLabels, Sample);
 
 /// One `remote_write` entry: its shards and what feeds them.
 pub struct RemoteQueue {
@@ -82,6 +86,24 @@ impl Drop for RemoteQueue {
             t.abort();
         }
     }
+}
+
+/// A series' labels plus the external labels it lacks, packed; both
+/// inputs sorted by name.
+fn packed_with_external(own: &[LabelRef<'_>], external: &Labels) -> PackedLabels {
+    let mut ext = external.iter().peekable();
+    let mut out: Vec<(&str, &str)> = Vec::with_capacity(own.len() + external.len());
+    for l in own {
+        while let Some(e) = ext.next_if(|e| e.name.as_str() < l.name) {
+            out.push((&e.name, &e.value));
+        }
+        if ext.peek().is_some_and(|e| e.name == l.name) {
+            ext.next();
+        }
+        out.push((l.name, l.value));
+    }
+    out.extend(ext.map(|e| (e.name.as_str(), e.value.as_str())));
+    PackedLabels::from_pairs(out.into_iter())
 }
 
 /// Shards per queue: Prometheus starts at `min_shards` and reshards by
@@ -160,22 +182,26 @@ impl WriteObserver for RemoteQueue {
                 skip.next();
                 continue;
             }
-            let mut pairs: Vec<Label> = batch
-                .series_labels(i)
-                .iter()
-                .map(|l| Label::new(l.name, l.value))
-                .collect();
-            for e in self.external.iter() {
-                if !pairs.iter().any(|l| l.name == e.name) {
-                    pairs.push(e.clone());
+            let own = batch.series_labels(i);
+            let labels = if self.relabel.is_empty() {
+                // Both sides are sorted by name: merge them, the series'
+                // own labels winning, without building `Labels`.
+                packed_with_external(own, &self.external)
+            } else {
+                let mut pairs: Vec<Label> =
+                    own.iter().map(|l| Label::new(l.name, l.value)).collect();
+                for e in self.external.iter() {
+                    if !own.iter().any(|l| l.name == e.name) {
+                        pairs.push(e.clone());
+                    }
                 }
-            }
-            let labels = Labels::new(pairs);
-            let Some(labels) = relabel::process(&labels, &self.relabel) else {
-                continue;
+                match relabel::process(&Labels::new(pairs), &self.relabel) {
+                    Some(l) => PackedLabels::from_labels(&l),
+                    None => continue,
+                }
             };
-            let labels = Arc::new(labels);
-            let shard = (labels.hash64() % self.shards.len().max(1) as u64) as usize;
+            let h = hash_pairs(labels.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
+            let shard = (h % self.shards.len().max(1) as u64) as usize;
             let Some(tx) = self.shards.get(shard) else {
                 continue;
             };
@@ -206,19 +232,34 @@ impl Sender {
     /// Sends one request, retrying recoverable failures with backoff
     /// until it succeeds or fails for good.
     async fn send(&self, batch: &[Item]) {
-        let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
-        let mut index: std::collections::HashMap<usize, usize> = Default::default();
+        // One TimeSeries per series of the batch, samples in queue order.
+        let mut index: std::collections::BTreeMap<&PackedLabels, usize> = Default::default();
+        let mut series: Vec<(Vec<(&[u8], &[u8])>, Vec<(i64, f64)>)> = Vec::new();
         for (l, s) in batch {
-            let key = Arc::as_ptr(l) as usize;
-            match index.get(&key) {
-                Some(&i) => series[i].1.push(*s),
+            match index.get(l) {
+                Some(&i) => series[i].1.push((s.t, s.v)),
                 None => {
-                    index.insert(key, series.len());
-                    series.push(((**l).clone(), vec![*s]));
+                    index.insert(l, series.len());
+                    let pairs = l
+                        .iter()
+                        .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+                        .collect();
+                    series.push((pairs, vec![(s.t, s.v)]));
                 }
             }
         }
-        let body = bytes::Bytes::from(strata_ingest::encode_write_request(&series));
+        let raw = strata_ingest::encode_write_request_raw(&series);
+        let body = match snap::raw::Encoder::new().compress_vec(&raw) {
+            Ok(b) => bytes::Bytes::from(b),
+            Err(e) => {
+                tracing::error!(remote = %self.name.remote_name, error = %e, "remote-write: compressing a batch");
+                self.metrics
+                    .failed
+                    .get_or_create(&self.name)
+                    .inc_by(batch.len() as u64);
+                return;
+            }
+        };
         let n = batch.len() as u64;
         let q = &self.cfg.queue_config;
         let mut backoff = q.min_backoff.max(Duration::from_millis(1));
@@ -361,5 +402,48 @@ impl RemoteWriters {
             .iter()
             .map(|(_, _, q)| q.clone() as Arc<dyn WriteObserver>)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_labels_merge_in_order_and_the_series_wins() {
+        let own = [
+            LabelRef {
+                name: "__name__",
+                value: "m",
+            },
+            LabelRef {
+                name: "dc",
+                value: "own",
+            },
+            LabelRef {
+                name: "job",
+                value: "j",
+            },
+        ];
+        let external = Labels::from_pairs([("a", "1"), ("dc", "ext"), ("z", "9")]);
+        let got: Vec<(String, String)> = packed_with_external(&own, &external)
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        let want: Vec<(String, String)> = [
+            ("__name__", "m"),
+            ("a", "1"),
+            ("dc", "own"),
+            ("job", "j"),
+            ("z", "9"),
+        ]
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(got, want);
+        assert_eq!(
+            packed_with_external(&own, &Labels::empty()).to_labels(),
+            Labels::from_pairs([("__name__", "m"), ("dc", "own"), ("job", "j")])
+        );
     }
 }

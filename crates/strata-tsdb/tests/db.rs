@@ -502,7 +502,10 @@ fn a_ref_to_a_series_a_head_cut_removed_falls_back() -> R {
     let out = db.append(&t, &again)?;
     assert_eq!(out.samples_accepted, 1);
     assert_ne!(out.refs[0], 0);
-    assert_ne!(out.refs[0], r, "the cut removed the series: a new one was made");
+    assert_ne!(
+        out.refs[0], r,
+        "the cut removed the series: a new one was made"
+    );
     let got = read(&db, &t, "q")?;
     assert_eq!(got.len(), 1, "one series across block and head");
     assert_eq!(got[0].1, vec![(0, 1.0), (late, 2.0)]);
