@@ -458,6 +458,46 @@ impl Appendable for Db {
     }
 }
 
+impl strata_model::SampleLog for Db {
+    fn tail(
+        &self,
+        tenant: &TenantId,
+        after: Option<strata_model::LogPosition>,
+    ) -> Result<Box<dyn strata_model::LogCursor>, StorageError> {
+        if self.read_only {
+            return Err(StorageError::Unavailable(
+                "the database is open read-only".into(),
+            ));
+        }
+        // A tenant that never wrote has no WAL yet: the cursor waits for it.
+        let dir = self.opts.data_dir.join(tenant.as_str()).join("wal");
+        Ok(Box::new(wal::WalTail::open(&dir, after)?))
+    }
+
+    fn load_progress(
+        &self,
+        tenant: &TenantId,
+        queue: &str,
+    ) -> Result<Option<strata_model::QueueProgress>, StorageError> {
+        Ok(self.tenant_or_create(tenant)?.queue_progress(queue)?)
+    }
+
+    fn save_progress(
+        &self,
+        tenant: &TenantId,
+        queue: &str,
+        progress: &strata_model::QueueProgress,
+    ) -> Result<(), StorageError> {
+        Ok(self
+            .tenant_or_create(tenant)?
+            .save_queue_progress(queue, progress)?)
+    }
+
+    fn retain_queues(&self, tenant: &TenantId, queues: &[String]) -> Result<(), StorageError> {
+        Ok(self.tenant_or_create(tenant)?.retain_queues(queues)?)
+    }
+}
+
 impl strata_model::StorageAdmin for Db {
     fn snapshot(&self, tenant: &TenantId, dir: &Path) -> Result<Vec<PathBuf>, StorageError> {
         Db::snapshot(self, tenant, dir).map_err(StorageError::from)

@@ -159,7 +159,7 @@ impl TenantDb {
         let live = self.head.live_ids();
         let wal_dir = self.dir.join("wal");
         let cp = wal::checkpoint(&wal_dir, finished, &live, min_t, &floors)?;
-        wal::truncate_before(&wal_dir, finished)?;
+        wal::truncate_held(&wal_dir, finished, self.held_segment())?;
         Ok(cp)
     }
 

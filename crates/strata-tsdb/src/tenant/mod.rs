@@ -8,6 +8,7 @@ mod blocks;
 mod compact;
 mod cut;
 mod read;
+mod remote;
 mod retention;
 mod snapshot;
 
@@ -46,6 +47,9 @@ pub(crate) struct TenantDb {
     pub replay_samples: u64,
     pub replay_seconds: f64,
     pub wal_truncations: u64,
+    /// Remote-write queues' saved progress (`remote.rs`).
+    remote_progress:
+        parking_lot::Mutex<std::collections::HashMap<String, strata_model::QueueProgress>>,
 }
 
 /// Samples queued before the replay appends them (24 bytes each): enough
@@ -203,6 +207,7 @@ impl TenantDb {
             replay_samples: stats.samples,
             replay_seconds: secs,
             wal_truncations: u64::from(stats.truncated),
+            remote_progress: parking_lot::Mutex::new(remote::load_all(dir)?),
         })
     }
 

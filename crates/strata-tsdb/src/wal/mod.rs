@@ -32,6 +32,7 @@
 mod checkpoint;
 mod record;
 mod segment;
+mod tail;
 #[cfg(test)]
 mod tests;
 
@@ -46,6 +47,7 @@ pub(crate) use record::{
 };
 #[allow(unused_imports)]
 pub(crate) use segment::{HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
+pub(crate) use tail::WalTail;
 
 use crate::{TsdbError, WalSync};
 use parking_lot::{Condvar, Mutex};
@@ -264,7 +266,27 @@ pub(crate) fn replay(
 
 /// Deletes segments ≤ n, checkpoints older than n and leftover
 /// `checkpoint.*.tmp` directories.
+#[cfg(test)]
 pub(crate) fn truncate_before(dir: &Path, n: u64) -> Result<(), TsdbError> {
+    truncate_held(dir, n, None)
+}
+
+/// `truncate_before`, keeping what a remote-write queue reading samples
+/// from segment `held` still needs: those segments, and the newest
+/// checkpoint before them with the segments after it (the series records
+/// they refer to).
+pub(crate) fn truncate_held(dir: &Path, n: u64, held: Option<u64>) -> Result<(), TsdbError> {
+    let n = match held {
+        None => n,
+        Some(m) => {
+            let newest_before = tail::checkpoints(dir)?
+                .into_iter()
+                .map(|(c, _)| c)
+                .rfind(|c| *c < m)
+                .unwrap_or(0);
+            n.min(newest_before)
+        }
+    };
     for (s, path) in list_segments(dir)? {
         if s <= n {
             std::fs::remove_file(path)?;

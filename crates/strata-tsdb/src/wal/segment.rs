@@ -192,6 +192,20 @@ impl<R: Read> SegmentReader<R> {
     /// The next frame's records, `Ok(None)` at a clean end, `Err` where the
     /// valid log ends. I/O errors are reported as bad frames too: the caller
     /// decides whether that is a torn tail (replay) or a failure (checkpoint).
+    /// A reader positioned at `pos` of a segment whose header said
+    /// `version`, with `remaining` bytes after `pos` (tailing a live log).
+    pub fn resume(r: R, version: u8, pos: u64, remaining: u64) -> SegmentReader<R> {
+        SegmentReader {
+            r,
+            version,
+            pos,
+            remaining,
+            body: Vec::new(),
+            raw: Vec::new(),
+            zstd: None,
+        }
+    }
+
     pub fn next_frame(&mut self) -> Result<Option<FrameRecords<'_>>, BadFrame> {
         let at = self.pos;
         let bad = |reason: String| BadFrame { offset: at, reason };
