@@ -162,18 +162,8 @@ impl IngestMetrics {
     }
 }
 
-/// Sees every batch once storage accepted it: the remote-write sender's
-/// queues. Called on the writer's thread after the append; it must not
-/// block (queues drop, and count, what they cannot hold).
-pub trait WriteObserver: Send + Sync {
-    /// `rejected` lists (ascending) the series of `batch` storage refused
-    /// some samples of; the others were stored whole.
-    fn observe(&self, tenant: &TenantId, batch: &WriteBatch<'_>, rejected: &[usize]);
-}
-
 pub struct Ingester {
     storage: Arc<dyn Appendable>,
-    observers: parking_lot::RwLock<Arc<[Arc<dyn WriteObserver>]>>,
     opts: IngesterOptions,
     /// Token buckets for the ingestion rate limit: (tokens, last refill).
     rate_buckets: Mutex<HashMap<TenantId, (f64, Instant)>>,
@@ -191,17 +181,11 @@ impl Ingester {
     ) -> Self {
         Ingester {
             storage,
-            observers: parking_lot::RwLock::new(Arc::from(Vec::new())),
             opts,
             rate_buckets: Mutex::new(HashMap::new()),
             decoders: Mutex::new(Vec::new()),
             metrics,
         }
-    }
-
-    /// Replaces the observers (at start and on every config reload).
-    pub fn set_observers(&self, observers: Vec<Arc<dyn WriteObserver>>) {
-        *self.observers.write() = Arc::from(observers);
     }
 
     pub fn options(&self) -> &IngesterOptions {
@@ -358,15 +342,6 @@ impl Ingester {
             };
             self.storage.append(tenant, batch, &limits)?
         };
-        let observers = self.observers.read().clone();
-        if !observers.is_empty() && outcome.samples_accepted > 0 {
-            let mut rejected: Vec<usize> =
-                outcome.rejected.iter().map(|r| r.series_index).collect();
-            rejected.sort_unstable();
-            for o in observers.iter() {
-                o.observe(tenant, batch, &rejected);
-            }
-        }
         let m = &self.metrics;
         m.samples_rejected_invalid.inc_by(invalid_samples);
         m.samples_accepted.inc_by(outcome.samples_accepted);

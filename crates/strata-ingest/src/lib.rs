@@ -17,6 +17,6 @@ pub use decode::{Decoded, Decoder, IngestError, InvalidReason, InvalidSeries};
 pub use encode::{encode_write_request, encode_write_request_raw};
 pub use ingester::{
     IngestMetrics, IngestReport, Ingester, IngesterOptions, MAX_NAMED_REJECTIONS, NamedRejection,
-    RejectCause, WriteObserver,
+    RejectCause,
 };
 pub use validate::{Limits, NameValidation, validate_series};

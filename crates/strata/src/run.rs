@@ -458,14 +458,14 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
     // Remote-write queues see what the ingester stored, whoever wrote it.
     let remotes = Arc::new(strata_remote::RemoteWriters::new(
         strata_model::TenantId::single(),
+        db.clone(),
         remote_metrics,
         format!("Strata/{}", env!("CARGO_PKG_VERSION")),
     ));
-    ingester.set_observers(remotes.apply(&cfg));
+    remotes.apply(&cfg);
 
     // Scraping starts once storage accepts writes, through the same
     // ingester as remote-write.
-    let ingester_for_reload = ingester.clone();
     let scrape = strata_scrape::ScrapeManager::new(strata_scrape::ManagerOptions {
         ingester,
         metrics: scrape_metrics,
@@ -480,8 +480,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
         state.clone(),
         Reloadable {
             scrape: scrape.clone(),
-            remotes,
-            ingester: ingester_for_reload,
+            remotes: remotes.clone(),
         },
         reload_metrics,
     )?;
@@ -516,6 +515,9 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
         Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
     }
     scrape.stop_all();
+    // Queues stop after the last write, saving how far the remotes got.
+    let stop_remotes = remotes.clone();
+    let _ = tokio::task::spawn_blocking(move || stop_remotes.stop()).await;
     db.stop_maintenance();
     let _ = maintenance.await;
     tracing::info!("making the head durable");
@@ -579,7 +581,6 @@ fn live_config(cfg: &strata_config::Config) -> strata_http::LiveConfig {
 struct Reloadable {
     scrape: Arc<strata_scrape::ScrapeManager>,
     remotes: Arc<strata_remote::RemoteWriters>,
-    ingester: Arc<Ingester>,
 }
 
 fn spawn_reloader(
@@ -608,7 +609,7 @@ fn spawn_reloader(
                     .await;
             let result = match loaded {
                 Ok(Ok(cfg)) => {
-                    parts.ingester.set_observers(parts.remotes.apply(&cfg));
+                    parts.remotes.apply(&cfg);
                     parts.scrape.apply(&cfg);
                     state.set_live_config(live_config(&cfg));
                     state.set_reload_status(true);
