@@ -143,12 +143,18 @@ impl MemSeries {
         min_valid: i64,
         window: i64,
         files: Option<&HeadChunkFiles>,
+        wal_only: bool,
     ) -> Result<Appended, RejectReason> {
         if !replay && s.t < min_valid {
             return Err(RejectReason::TooOld);
         }
         if self.max_t == i64::MIN || s.t > self.max_t {
-            self.append_in_order(id, s, files);
+            if wal_only {
+                self.max_t = s.t;
+                self.last_bits = s.v.to_bits();
+            } else {
+                self.append_in_order(id, s, files);
+            }
             return Ok(Appended::Stored);
         }
         if s.t == self.max_t {
@@ -486,6 +492,9 @@ pub(crate) struct Head {
     trunc_t: AtomicI64,
     num_series: AtomicUsize,
     pub ooo_window: i64,
+    /// Agent mode: series and their newest timestamp only (ordering
+    /// checks), no samples; the WAL is the storage.
+    wal_only: bool,
     /// Where full chunks go (`None`: read-only, or tests of memory only).
     chunk_files: Option<HeadChunkFiles>,
     /// Chunks found in the head chunk files at start-up, waiting for their
@@ -533,6 +542,7 @@ impl ShardGuard<'_> {
             min_valid,
             window,
             self.head.chunk_files.as_ref(),
+            self.head.wal_only,
         )
     }
 }
@@ -556,10 +566,18 @@ impl Head {
             trunc_t: AtomicI64::new(i64::MIN),
             num_series: AtomicUsize::new(0),
             ooo_window,
+            wal_only: false,
             chunk_files: files,
             replay_chunks: Mutex::new(loaded),
             replay_floor: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A head for agent mode (see `wal_only`): samples are logged, not kept.
+    pub fn wal_only() -> Self {
+        let mut h = Head::with_chunk_files(0, None, HashMap::new());
+        h.wal_only = true;
+        h
     }
 
     pub fn chunk_files(&self) -> Option<&HeadChunkFiles> {
@@ -876,9 +894,30 @@ impl Head {
         self.postings.read().all().clone()
     }
 
+    /// Agent mode: removes series whose newest sample is before `before`
+    /// (a sample for one later creates it afresh, with a new series record).
+    pub fn remove_idle(&self, before: i64) -> u64 {
+        let mut idle = Vec::new();
+        for (i, shard) in self.shards.iter().enumerate() {
+            let shard = shard.lock();
+            for (slot, s) in shard.series.iter().enumerate() {
+                if let Some(series) = s.as_deref()
+                    && series.newest() < before
+                {
+                    idle.push(((slot as u32) << SHARD_BITS) | i as u32);
+                }
+            }
+        }
+        self.remove_where(&idle, |s| s.newest() < before)
+    }
+
     /// Removes series that hold no samples (after a cut or a delete). Each
     /// is re-checked under its locks: a sample appended meanwhile keeps it.
     fn remove_if_empty(&self, ids: &[u32]) -> u64 {
+        self.remove_where(ids, MemSeries::is_empty)
+    }
+
+    fn remove_where(&self, ids: &[u32], remove: impl Fn(&MemSeries) -> bool) -> u64 {
         let mut removed: Vec<(u32, Labels)> = Vec::new();
         for &id in ids {
             let Some(hash) = self.shards[shard_of(id)].lock().get(id).map(|s| s.hash) else {
@@ -889,7 +928,7 @@ impl Head {
             let Some(series) = shard.get(id) else {
                 continue;
             };
-            if !series.is_empty() {
+            if !remove(series) {
                 continue;
             }
             let labels = series.labels.to_labels();
@@ -1080,6 +1119,21 @@ impl Head {
         floors
     }
 
+    /// Per series id, one below its newest timestamp: an agent checkpoint
+    /// keeps only samples above it.
+    pub fn newest_floors(&self) -> Vec<i64> {
+        let mut floors = vec![i64::MAX; self.next_id.load(Ordering::Acquire) as usize];
+        for (i, shard) in self.shards.iter().enumerate() {
+            let shard = shard.lock();
+            for (id, s) in shard.iter(i) {
+                if let Some(f) = floors.get_mut(id as usize) {
+                    *f = s.newest().saturating_sub(1);
+                }
+            }
+        }
+        floors
+    }
+
     /// Closed chunks held in head chunk files (not on the heap).
     pub fn chunks_in_files(&self) -> u64 {
         let mut n = 0u64;
@@ -1110,6 +1164,18 @@ impl Head {
             }
         }
         (samples, chunks, mint, maxt)
+    }
+
+    /// The newest timestamp any series took (i64::MIN when none did).
+    pub fn newest_sample_t(&self) -> i64 {
+        let mut newest = i64::MIN;
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            for s in shard.series.iter().flatten() {
+                newest = newest.max(s.newest());
+            }
+        }
+        newest
     }
 
     pub fn time_range(&self) -> (i64, i64) {

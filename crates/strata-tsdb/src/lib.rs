@@ -66,6 +66,10 @@ pub struct DbOptions {
     /// checkpoints it between head cuts, leaving out what the head chunk
     /// files hold (0: only at head cuts).
     pub wal_trim_bytes: u64,
+    /// Agent mode: the WAL is the only storage (no samples in memory, no
+    /// blocks); maintenance truncates it to what remote-write queues have
+    /// not sent yet.
+    pub agent: bool,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -81,6 +85,7 @@ impl Default for DbOptions {
             wal_segment_bytes: 128 << 20,
             // About 4 M samples: replay reads them in a quarter second.
             wal_trim_bytes: 32 << 20,
+            agent: false,
             clock: Arc::new(SystemClock),
         }
     }

@@ -168,3 +168,72 @@ fn without_progress_a_head_cut_truncates_the_wal() -> R {
     assert!(db.load_progress(&t, "q1")?.is_none());
     Ok(())
 }
+
+#[test]
+fn agent_storage_keeps_only_what_queues_have_not_sent() -> R {
+    let dir = tempfile::tempdir()?;
+    let t = TenantId::single();
+    let agent = |d: &std::path::Path| DbOptions {
+        agent: true,
+        ..opts(d)
+    };
+    let wal = dir.path().join(t.as_str()).join("wal");
+    let segments = |w: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(w)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .filter(|n| n.len() == 8 && n.bytes().all(|b| b.is_ascii_digit()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    {
+        let db = Db::open(agent(dir.path()))?;
+        let mut c = db.tail(&t, None)?;
+        let start = c.position();
+        db.save_progress(&t, "q", &QueueProgress { shards: vec![start] })?;
+        write(&db, &t, "a", 0, 50)?;
+        // Nothing held in memory: queries see no samples.
+        let stats = db.stats(&t, 10)?;
+        assert_eq!(stats.head_samples, 0);
+        assert_eq!(stats.head_series, 1);
+        db.maintenance()?;
+        assert!(segments(&wal).contains(&"00000001".to_string()), "unsent: kept");
+        let sent = drain(c.as_mut())?;
+        assert_eq!(sent.len(), 50);
+        db.save_progress(&t, "q", &QueueProgress { shards: vec![c.position()] })?;
+        write(&db, &t, "a", 50, 5)?;
+        db.maintenance()?;
+        assert!(!segments(&wal).contains(&"00000001".to_string()), "sent: truncated");
+        db.close()?;
+    }
+    // Reopened: series and their newest timestamps come back from the WAL,
+    // so an older sample is still refused and the queue resumes exactly.
+    let db = Db::open(agent(dir.path()))?;
+    let p = db.load_progress(&t, "q")?.and_then(|p| p.oldest());
+    let mut c = db.tail(&t, p)?;
+    let rest = drain(c.as_mut())?;
+    assert_eq!(
+        rest.iter().map(|(_, t, _, _)| *t / 1000).collect::<Vec<_>>(),
+        (50..55).collect::<Vec<_>>()
+    );
+    let labels = [
+        LabelRef {
+            name: "__name__",
+            value: "m",
+        },
+        LabelRef {
+            name: "instance",
+            value: "a",
+        },
+    ];
+    let s = [Sample::new(10_000, 1.0)];
+    let mut b = WriteBatch::new();
+    b.push(&labels, &s);
+    let out = db.append(&t, &b)?;
+    assert_eq!(out.samples_accepted, 0, "out of order after a restart");
+    Ok(())
+}

@@ -30,6 +30,9 @@ const MAX_CUTS_PER_ROUND: usize = 16;
 /// before dropping the cut samples anyway (such a query may then miss them).
 const READER_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// Agent mode forgets series with no sample in the newest hour of data.
+const AGENT_SERIES_IDLE_MS: i64 = 3_600_000;
+
 impl TenantDb {
     /// Writes head samples in `[lo, end)` as a block into `parent` covering
     /// `[block_min, block_max)`, leaving the head as it is.
@@ -196,6 +199,29 @@ impl TenantDb {
         Ok(())
     }
 
+    /// Agent mode: checkpoints the WAL down to its live series and their
+    /// newest samples (remote-write queues read everything else from the
+    /// segments they hold) and deletes the segments every queue has sent. Series idle for an hour of data time are
+    /// forgotten first.
+    fn truncate_agent_wal(&self) -> Result<(), TsdbError> {
+        let newest = self.head.newest_sample_t();
+        if newest != i64::MIN {
+            let removed = self.head.remove_idle(newest.saturating_sub(AGENT_SERIES_IDLE_MS));
+            self.series_removed.fetch_add(removed, Ordering::Relaxed);
+        }
+        let wal = self.wal()?;
+        let finished = wal.rotate()?;
+        let wal_dir = self.dir.join("wal");
+        // Each series' newest sample stays (floors one below it), so a
+        // restart still refuses what is older; nothing else is read back.
+        let floors = self.head.newest_floors();
+        let cp = wal::checkpoint(&wal_dir, finished, &self.head.live_ids(), i64::MIN, &floors)?;
+        wal::truncate_held(&wal_dir, finished, self.held_segment())?;
+        self.wal_trims.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(series = cp.series, held_from = ?self.held_segment(), "agent WAL truncated");
+        Ok(())
+    }
+
     /// A fresh epoch for new queriers, then waits until none holds the old.
     fn wait_for_older_readers(&self) {
         let old = std::mem::replace(&mut *self.reader_epoch.lock(), Arc::new(()));
@@ -231,6 +257,9 @@ impl TenantDb {
         opts: &DbOptions,
         stop: &std::sync::atomic::AtomicBool,
     ) -> Result<(), TsdbError> {
+        if opts.agent {
+            return self.truncate_agent_wal();
+        }
         // Head cut: Prometheus' rule, when the head spans 1.5 block ranges.
         // Only up to the head's end as of now, and at most a few cuts per
         // round: a writer catching up faster than cuts complete must not

@@ -114,12 +114,18 @@ impl TenantDb {
         if !read_only {
             std::fs::create_dir_all(dir)?;
         }
-        let (blocks, _quarantined) = load_blocks(dir, read_only)?;
         let wal_dir = dir.join("wal");
         let started = std::time::Instant::now();
-        let (chunk_files, loaded) = HeadChunkFiles::open(&dir.join("chunks_head"), !read_only)?;
-        let file_chunks: usize = loaded.values().map(Vec::len).sum();
-        let head = Head::with_chunk_files(opts.out_of_order_window_ms, chunk_files, loaded);
+        let (blocks, head, file_chunks) = if opts.agent {
+            (Vec::new(), Head::wal_only(), 0)
+        } else {
+            let (blocks, _quarantined) = load_blocks(dir, read_only)?;
+            let (chunk_files, loaded) =
+                HeadChunkFiles::open(&dir.join("chunks_head"), !read_only)?;
+            let file_chunks: usize = loaded.values().map(Vec::len).sum();
+            let head = Head::with_chunk_files(opts.out_of_order_window_ms, chunk_files, loaded);
+            (blocks, head, file_chunks)
+        };
         // Samples already in blocks are not head samples: keep the boundary.
         if let Some(maxt) = blocks.iter().map(|b| b.meta().max_time).max() {
             head.raise_min_valid(maxt);
