@@ -357,6 +357,30 @@ pub fn expand_globs(patterns: &[String]) -> Result<Vec<PathBuf>, String> {
 impl Config {
     /// Reads and validates the configuration file at `path`; relative paths
     /// inside it are resolved against its directory.
+    /// Agent mode (`strata run --agent`) has no rule evaluation, no
+    /// alerting and no local queries: those sections are refused, as
+    /// Prometheus' agent refuses them.
+    pub fn check_agent(&self) -> Result<(), ConfigError> {
+        let refuse = |path: &str| ConfigError::Invalid {
+            file: self.file.clone(),
+            pos: None,
+            path: path.to_string(),
+            message: "not allowed in agent mode".into(),
+        };
+        if !self.alerting.alertmanagers.is_empty()
+            || !self.alerting.alert_relabel_configs.is_empty()
+        {
+            return Err(refuse("alerting"));
+        }
+        if !self.rule_files.is_empty() {
+            return Err(refuse("rule_files"));
+        }
+        if !self.remote_read.is_empty() {
+            return Err(refuse("remote_read"));
+        }
+        Ok(())
+    }
+
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
         let file = path.to_string_lossy().into_owned();

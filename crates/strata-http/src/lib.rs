@@ -62,6 +62,9 @@ pub struct ApiConfig {
     /// `/-/reload` and `/-/quit` answer (`--web.enable-lifecycle`).
     pub enable_lifecycle: bool,
     pub remote_read: RemoteReadLimits,
+    /// Agent mode: no local queries (those endpoints answer 422, as
+    /// Prometheus' agent does).
+    pub agent: bool,
 }
 
 /// Bounds on one remote-read request (Prometheus' `--storage.remote.read-*`).
@@ -297,16 +300,34 @@ impl AppState {
     }
 }
 
+/// Endpoints that read local storage: agent mode has none of them.
+const STORAGE_READ_PATHS: &[&str] = &[
+    "/api/v1/status/tsdb",
+    "/api/v1/query",
+    "/api/v1/query_range",
+    "/api/v1/format_query",
+    "/api/v1/parse_query",
+    "/api/v1/query_exemplars",
+    "/federate",
+    "/api/v1/read",
+    "/api/v1/series",
+    "/api/v1/labels",
+    "/api/v1/label/{name}/values",
+    "/api/v1/admin/tsdb/snapshot",
+    "/api/v1/admin/tsdb/delete_series",
+    "/api/v1/admin/tsdb/clean_tombstones",
+];
+
 /// Every route Strata serves.
 pub fn router(state: SharedState) -> Router {
-    Router::new()
-        .route("/-/healthy", get(status::healthy).head(status::healthy))
-        .route("/-/ready", get(status::ready).head(status::ready))
-        .route("/metrics", get(status::metrics))
-        .route("/api/v1/status/buildinfo", get(status::buildinfo))
-        .route("/api/v1/status/flags", get(status::flags))
-        .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
-        .route("/api/v1/status/config", get(status::config))
+    if state.cfg.agent {
+        let mut r = common_routes();
+        for path in STORAGE_READ_PATHS {
+            r = r.route(path, axum::routing::any(status::agent_unavailable));
+        }
+        return r.fallback(status::not_found).with_state(state);
+    }
+    common_routes()
         .route("/api/v1/status/tsdb", get(status::tsdb))
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
@@ -322,18 +343,11 @@ pub fn router(state: SharedState) -> Router {
             "/api/v1/query_exemplars",
             get(query::query_exemplars).post(query::query_exemplars),
         )
-        .route("/api/v1/metadata", get(targets::metadata))
-        .route("/api/v1/write", post(write::remote_write))
         .route(
             "/federate",
             get(federate::federate).post(federate::federate),
         )
-        .route("/api/v1/targets", get(targets::targets))
-        .route("/api/v1/targets/metadata", get(targets::targets_metadata))
-        .route("/api/v1/scrape_pools", get(targets::scrape_pools))
         .route("/api/v1/read", post(remote_read::remote_read))
-        .route("/-/reload", post(targets::reload).put(targets::reload))
-        .route("/-/quit", post(targets::quit).put(targets::quit))
         .route("/api/v1/series", get(read::series).post(read::series))
         .route("/api/v1/labels", get(read::labels).post(read::labels))
         .route("/api/v1/label/{name}/values", get(read::label_values))
@@ -351,6 +365,25 @@ pub fn router(state: SharedState) -> Router {
         )
         .fallback(status::not_found)
         .with_state(state)
+}
+
+/// Routes every mode serves.
+fn common_routes() -> Router<SharedState> {
+    Router::new()
+        .route("/-/healthy", get(status::healthy).head(status::healthy))
+        .route("/-/ready", get(status::ready).head(status::ready))
+        .route("/metrics", get(status::metrics))
+        .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/status/flags", get(status::flags))
+        .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .route("/api/v1/status/config", get(status::config))
+        .route("/api/v1/metadata", get(targets::metadata))
+        .route("/api/v1/write", post(write::remote_write))
+        .route("/api/v1/targets", get(targets::targets))
+        .route("/api/v1/targets/metadata", get(targets::targets_metadata))
+        .route("/api/v1/scrape_pools", get(targets::scrape_pools))
+        .route("/-/reload", post(targets::reload).put(targets::reload))
+        .route("/-/quit", post(targets::quit).put(targets::quit))
 }
 
 /// Runs blocking storage work off the async workers and maps a panic or

@@ -83,6 +83,11 @@ pub async fn not_found(uri: Uri) -> Response {
     .into_response()
 }
 
+/// Agent mode's answer on every endpoint that reads local storage.
+pub async fn agent_unavailable() -> Response {
+    ApiError::new(crate::ErrorType::Execution, "unavailable with Strata Agent").into_response()
+}
+
 pub async fn config(State(st): State<SharedState>) -> Response {
     success(json!({ "yaml": st.live_config().yaml }))
 }

@@ -78,11 +78,7 @@ impl RemoteMetrics {
             "Samples not sent: dropped by write_relabel_configs or older than queue_config.sample_age_limit",
             m.dropped.clone(),
         );
-        r.register(
-            "shards",
-            "Shards the queue sends from",
-            m.shards.clone(),
-        );
+        r.register("shards", "Shards the queue sends from", m.shards.clone());
         r.register(
             "shards_desired",
             "Shards the queue's throughput calls for (it reshards when this is 30% away from shards)",
@@ -353,8 +349,7 @@ impl Reader {
             } else {
                 now_ms.saturating_sub(age_limit.as_millis() as i64)
             };
-            let mut batch: Vec<(LogPosition, u32, PackedLabels, strata_model::Sample)> =
-                Vec::new();
+            let mut batch: Vec<(LogPosition, u32, PackedLabels, strata_model::Sample)> = Vec::new();
             let read = cursor.read(read_max, &mut |s| {
                 batch.push((s.position, s.series_id, s.labels.clone(), s.sample));
             });
@@ -442,10 +437,7 @@ impl Reader {
                 metrics.shards_desired.get_or_create(&name).set(desired);
                 let target = clamp_shards(&cfg, desired.ceil() as usize);
                 let off = (target as f64 - current as f64).abs() / current.max(1) as f64;
-                if target != current
-                    && off > 0.3
-                    && !self.sender.retrying.load(Ordering::Relaxed)
-                {
+                if target != current && off > 0.3 && !self.sender.retrying.load(Ordering::Relaxed) {
                     tracing::info!(remote = %name.remote_name, from = current, to = target, "remote-write resharding");
                     self.reshard(target, cursor.position());
                 }

@@ -194,20 +194,38 @@ fn agent_storage_keeps_only_what_queues_have_not_sent() -> R {
         let db = Db::open(agent(dir.path()))?;
         let mut c = db.tail(&t, None)?;
         let start = c.position();
-        db.save_progress(&t, "q", &QueueProgress { shards: vec![start] })?;
+        db.save_progress(
+            &t,
+            "q",
+            &QueueProgress {
+                shards: vec![start],
+            },
+        )?;
         write(&db, &t, "a", 0, 50)?;
         // Nothing held in memory: queries see no samples.
         let stats = db.stats(&t, 10)?;
         assert_eq!(stats.head_samples, 0);
         assert_eq!(stats.head_series, 1);
         db.maintenance()?;
-        assert!(segments(&wal).contains(&"00000001".to_string()), "unsent: kept");
+        assert!(
+            segments(&wal).contains(&"00000001".to_string()),
+            "unsent: kept"
+        );
         let sent = drain(c.as_mut())?;
         assert_eq!(sent.len(), 50);
-        db.save_progress(&t, "q", &QueueProgress { shards: vec![c.position()] })?;
+        db.save_progress(
+            &t,
+            "q",
+            &QueueProgress {
+                shards: vec![c.position()],
+            },
+        )?;
         write(&db, &t, "a", 50, 5)?;
         db.maintenance()?;
-        assert!(!segments(&wal).contains(&"00000001".to_string()), "sent: truncated");
+        assert!(
+            !segments(&wal).contains(&"00000001".to_string()),
+            "sent: truncated"
+        );
         db.close()?;
     }
     // Reopened: series and their newest timestamps come back from the WAL,
@@ -217,7 +235,9 @@ fn agent_storage_keeps_only_what_queues_have_not_sent() -> R {
     let mut c = db.tail(&t, p)?;
     let rest = drain(c.as_mut())?;
     assert_eq!(
-        rest.iter().map(|(_, t, _, _)| *t / 1000).collect::<Vec<_>>(),
+        rest.iter()
+            .map(|(_, t, _, _)| *t / 1000)
+            .collect::<Vec<_>>(),
         (50..55).collect::<Vec<_>>()
     );
     let labels = [

@@ -34,11 +34,15 @@ pub fn default_text(listen: SocketAddr) -> String {
 }
 
 /// The configuration a server runs with: the file, or the default.
-pub fn load(path: Option<&Path>, listen: SocketAddr) -> Result<Config, ConfigError> {
-    match path {
-        Some(p) => Config::load(p),
-        None => Config::parse(&default_text(listen), "<default config>", Path::new(".")),
+pub fn load(path: Option<&Path>, listen: SocketAddr, agent: bool) -> Result<Config, ConfigError> {
+    let cfg = match path {
+        Some(p) => Config::load(p)?,
+        None => Config::parse(&default_text(listen), "<default config>", Path::new("."))?,
+    };
+    if agent {
+        cfg.check_agent()?;
     }
+    Ok(cfg)
 }
 
 /// `strata check config FILE…`, as `promtool check config`: 0 when every

@@ -98,6 +98,16 @@ pub struct RunArgs {
     #[arg(long = "config", visible_alias = "config.file")]
     pub config: Option<PathBuf>,
 
+    /// Agent mode, as `prometheus --agent`: scrape and remote_write only.
+    /// Samples go to the WAL under --data-dir and nowhere else (no blocks,
+    /// none in memory); each maintenance round truncates the WAL to what
+    /// the remote_write queues have not sent yet. The query, series,
+    /// labels, federate, remote-read, TSDB status and admin endpoints
+    /// answer 422; `rule_files`, `alerting` and `remote_read` in the
+    /// config are refused.
+    #[arg(long = "agent")]
+    pub agent: bool,
+
     /// Enable POST /-/reload (reload the config) and POST /-/quit (shut down).
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
@@ -236,6 +246,7 @@ fn flags_for_status(a: &RunArgs) -> Vec<(String, String)> {
     vec![
         ("data-dir".into(), a.data_dir.display().to_string()),
         ("listen".into(), a.listen.to_string()),
+        ("agent".into(), a.agent.to_string()),
         (
             "config".into(),
             a.config
@@ -290,16 +301,11 @@ fn flags_for_status(a: &RunArgs) -> Vec<(String, String)> {
 
 pub fn run(args: RunArgs) -> Result<()> {
     init_logging(args.log_level, args.log_format);
-    let cfg = crate::config::load(args.config.as_deref(), args.listen)
+    let cfg = crate::config::load(args.config.as_deref(), args.listen, args.agent)
         .map_err(crate::config::InvalidConfig)?;
     if !cfg.rule_files.is_empty() || !cfg.alerting.alertmanagers.is_empty() {
         tracing::warn!(
             "rule_files and alerting are parsed and checked but not evaluated by this version"
-        );
-    }
-    if !cfg.remote_write.is_empty() {
-        tracing::warn!(
-            "remote_write is parsed and checked but Strata does not send remote-write yet"
         );
     }
     if args.max_request_body == 0 {
@@ -352,6 +358,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
             timeout: args.query_timeout,
         },
         config_yaml: cfg.to_yaml(),
+        agent: args.agent,
         enable_lifecycle: args.enable_lifecycle,
         remote_read: strata_http::RemoteReadLimits {
             sample_limit: args.remote_read_sample_limit,
@@ -423,6 +430,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
         retention_size_bytes: (args.retention_size > 0).then_some(args.retention_size),
         out_of_order_window_ms: args.out_of_order_window.as_millis() as i64,
         wal_sync: args.wal_fsync,
+        agent: args.agent,
         ..DbOptions::default()
     };
     let db = match tokio::task::spawn_blocking(move || Db::open(opts)).await {
@@ -477,6 +485,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
     let reloads = spawn_reloader(
         args.config.clone(),
         args.listen,
+        args.agent,
         state.clone(),
         Reloadable {
             scrape: scrape.clone(),
@@ -586,6 +595,7 @@ struct Reloadable {
 fn spawn_reloader(
     path: Option<PathBuf>,
     listen: SocketAddr,
+    agent: bool,
     state: strata_http::SharedState,
     parts: Reloadable,
     metrics: ReloadMetrics,
@@ -604,9 +614,10 @@ fn spawn_reloader(
                 },
             };
             let p = path.clone();
-            let loaded =
-                tokio::task::spawn_blocking(move || crate::config::load(p.as_deref(), listen))
-                    .await;
+            let loaded = tokio::task::spawn_blocking(move || {
+                crate::config::load(p.as_deref(), listen, agent)
+            })
+            .await;
             let result = match loaded {
                 Ok(Ok(cfg)) => {
                     parts.remotes.apply(&cfg);

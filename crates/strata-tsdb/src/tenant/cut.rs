@@ -206,7 +206,9 @@ impl TenantDb {
     fn truncate_agent_wal(&self) -> Result<(), TsdbError> {
         let newest = self.head.newest_sample_t();
         if newest != i64::MIN {
-            let removed = self.head.remove_idle(newest.saturating_sub(AGENT_SERIES_IDLE_MS));
+            let removed = self
+                .head
+                .remove_idle(newest.saturating_sub(AGENT_SERIES_IDLE_MS));
             self.series_removed.fetch_add(removed, Ordering::Relaxed);
         }
         let wal = self.wal()?;

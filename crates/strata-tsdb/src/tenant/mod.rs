@@ -120,8 +120,7 @@ impl TenantDb {
             (Vec::new(), Head::wal_only(), 0)
         } else {
             let (blocks, _quarantined) = load_blocks(dir, read_only)?;
-            let (chunk_files, loaded) =
-                HeadChunkFiles::open(&dir.join("chunks_head"), !read_only)?;
+            let (chunk_files, loaded) = HeadChunkFiles::open(&dir.join("chunks_head"), !read_only)?;
             let file_chunks: usize = loaded.values().map(Vec::len).sum();
             let head = Head::with_chunk_files(opts.out_of_order_window_ms, chunk_files, loaded);
             (blocks, head, file_chunks)

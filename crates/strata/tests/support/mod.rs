@@ -1,6 +1,8 @@
 //! Starts the real `strata` binary for integration tests.
 #![allow(dead_code)]
 
+pub mod recorder;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
