@@ -88,7 +88,7 @@ mod tests {
     #[test]
     fn default_scrapes_ourselves() {
         let listen: SocketAddr = "0.0.0.0:9090".parse().unwrap_or_else(|e| panic!("{e}"));
-        let cfg = load(None, listen).unwrap_or_else(|e| panic!("{e}"));
+        let cfg = load(None, listen, false).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cfg.scrape_configs.len(), 1);
         let job = &cfg.scrape_configs[0];
         assert_eq!(job.job_name, "strata");
