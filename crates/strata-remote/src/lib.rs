@@ -258,11 +258,11 @@ impl Reader {
                 Shard { tx, task }
             })
             .collect();
-        self.sender
-            .metrics
-            .shards
+        let m = &self.sender.metrics;
+        m.shards.get_or_create(&self.sender.name).set(n as i64);
+        m.shards_desired
             .get_or_create(&self.sender.name)
-            .set(n as i64);
+            .set(n as f64);
     }
 
     fn labels_for(&mut self, id: u32, own: &PackedLabels) -> Option<(PackedLabels, u64)> {
@@ -486,6 +486,8 @@ impl RemoteQueue {
         ] {
             drop(f.get_or_create(&name));
         }
+        drop(metrics.highest_sent.get_or_create(&name));
+        drop(metrics.pending.get_or_create(&name));
         let id = queue_id(cfg);
         let saved = log
             .load_progress(&tenant, &id)
