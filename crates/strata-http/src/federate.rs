@@ -16,7 +16,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use strata_model::{Labels, METRIC_NAME, SelectHints, is_stale_nan, merge_series_sets};
-use strata_scrape::expo::{EscapingScheme as Escaping, is_legacy_name};
+use strata_scrape::expo::{EscapeName, EscapingScheme as Escaping, is_legacy_name};
 
 /// The escaping a scraper asked for on its `text/plain` accept entry;
 /// underscores (Prometheus 3's default) when it names none.
@@ -38,7 +38,7 @@ pub fn negotiate_escaping(accept: Option<&str>) -> Escaping {
             };
             match k.trim() {
                 "version" => version_ok = v.trim() == "0.0.4",
-                "escaping" => escaping = v.trim().parse::<Escaping>().ok(),
+                "escaping" => escaping = Escaping::parse(v.trim()),
                 _ => {}
             }
         }

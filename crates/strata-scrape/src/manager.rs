@@ -245,17 +245,7 @@ impl ScrapeManager {
 /// The `Accept` header a job's scrapes send (Prometheus 3's, from its
 /// `scrape_protocols` and `metric_name_escaping_scheme`).
 pub fn accept_header(sc: &ScrapeConfig) -> String {
-    let protocols: Vec<expo::ScrapeProtocol> = sc
-        .scrape_protocols
-        .iter()
-        .filter_map(|p| p.as_str().parse().ok())
-        .collect();
-    let escaping: expo::EscapingScheme = sc
-        .metric_name_escaping_scheme
-        .as_str()
-        .parse()
-        .unwrap_or_default();
-    expo::accept_header_with_escaping(&protocols, escaping)
+    expo::accept_header_with_escaping(&sc.scrape_protocols, sc.metric_name_escaping_scheme)
 }
 
 fn view(pool: &str, t: &Target, st: TargetStatus) -> ActiveTarget {

@@ -117,8 +117,27 @@ pub struct LoopState {
     previous: ByHash<Previous>,
     iteration: u64,
     metadata: std::collections::BTreeMap<String, MetricMetadata>,
+    /// A hash of the last scrape's `# TYPE`/`# HELP`/`# UNIT` lines: an
+    /// unchanged target costs no metadata allocation.
+    metadata_hash: u64,
     /// The last scrape's metadata differs from what the status shows.
     metadata_changed: bool,
+    /// This scrape's series, stale markers and report, appended as one
+    /// batch (one WAL wait per scrape); kept between scrapes for their
+    /// allocations, like `next`.
+    out: Vec<(PackedLabels, Sample)>,
+    refs: Vec<strata_model::SeriesRef>,
+    /// Per scraped sample in `out`: its labels' hash and whether it had a
+    /// timestamp.
+    meta: Vec<(u64, bool)>,
+    /// The series map being built for the next scrape (swapped with
+    /// `previous` once stored).
+    next: ByHash<Previous>,
+    /// The report series' labels (they change only with the target) and
+    /// storage's refs for them.
+    report: Option<Vec<PackedLabels>>,
+    report_refs: [strata_model::SeriesRef; 5],
+    spare_batch: Option<WriteBatch<'static>>,
 }
 
 /// A series the last scrape stored: its labels, whether its sample carried
@@ -302,11 +321,12 @@ fn append(
     ctx: &LoopContext,
     series: &[(PackedLabels, Sample)],
     refs: &[strata_model::SeriesRef],
+    spare: &mut Option<WriteBatch<'static>>,
 ) -> Result<strata_ingest::IngestReport, ScrapeError> {
     if series.is_empty() {
         return Ok(strata_ingest::IngestReport::default());
     }
-    let mut batch = WriteBatch::new();
+    let mut batch = spare.take().map(WriteBatch::reuse).unwrap_or_default();
     let mut labels_buf: Vec<LabelRef<'_>> = Vec::with_capacity(32);
     for (i, (labels, sample)) in series.iter().enumerate() {
         labels_buf.clear();
@@ -317,14 +337,27 @@ fn append(
             refs.get(i).copied().unwrap_or(0),
         );
     }
-    ctx.ingester
+    let report = ctx
+        .ingester
         .ingest(&ctx.tenant, &batch)
-        .map_err(|e| ScrapeError(format!("appending: {e}")))
+        .map_err(|e| ScrapeError(format!("appending: {e}")));
+    *spare = Some(batch.into_spare());
+    report
 }
 
-/// Parses one body and stores it; on any error nothing of it is stored
-/// (the caller then marks the previous series stale, as Prometheus does
-/// for a failed scrape).
+/// What a metadata line says, borrowed from the body.
+enum MetaLine<'a> {
+    Type(std::borrow::Cow<'a, str>, &'static str),
+    Help(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>),
+    Unit(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>),
+}
+
+/// Parses one body into `state.out` (samples, then the stale markers of
+/// series the last scrape had and this one lacks) with `state.refs`, and
+/// the next series map into `state.next`; the caller adds the report and
+/// stores it all (`commit` after a successful append). On any error
+/// nothing of the body is kept (the caller marks the previous series stale,
+/// as Prometheus does for a failed scrape).
 fn process(
     ctx: &LoopContext,
     target: &Target,
@@ -333,19 +366,18 @@ fn process(
     content_type: Option<&str>,
     t: i64,
 ) -> Result<Processed, ScrapeError> {
+    use std::hash::Hasher;
     let cfg = &ctx.cfg;
-    let fallback = cfg
-        .fallback_scrape_protocol
-        .and_then(|p| p.as_str().parse::<expo::ScrapeProtocol>().ok());
-    let format =
-        expo::format_for(content_type, fallback).map_err(|e| ScrapeError(e.to_string()))?;
+    let format = expo::format_for(content_type, cfg.fallback_scrape_protocol)
+        .map_err(|e| ScrapeError(e.to_string()))?;
     let mut parser = Parser::new(format, body);
-    let mut metadata: std::collections::BTreeMap<String, MetricMetadata> = Default::default();
+    let mut meta_lines: Vec<MetaLine<'_>> = Vec::new();
+    let mut meta_hash = xxhash_rust::xxh3::Xxh3::new();
     state.iteration += 1;
     let iteration = state.iteration;
-    let mut out: Vec<(PackedLabels, Sample)> = Vec::with_capacity(state.previous.len() + 16);
-    // Per stored sample: its labels' hash and whether it had a timestamp.
-    let mut meta: Vec<(u64, bool)> = Vec::with_capacity(state.previous.len() + 16);
+    state.out.clear();
+    state.refs.clear();
+    state.meta.clear();
     let mut scraped = 0u64;
     // An empty body is an empty scrape (its series go stale), whatever
     // the format: the OpenMetrics parser would refuse it for lacking `# EOF`.
@@ -357,16 +389,24 @@ fn process(
         let s = match entry {
             Entry::Series(s) => s,
             Entry::Type { metric, kind } => {
-                let e = metadata.entry(metric.into_owned()).or_default();
-                e.kind = kind.as_str().to_string();
+                meta_hash.write(&[0]);
+                meta_hash.write(metric.as_bytes());
+                meta_hash.write(kind.as_str().as_bytes());
+                meta_lines.push(MetaLine::Type(metric, kind.as_str()));
                 continue;
             }
             Entry::Help { metric, text } => {
-                metadata.entry(metric.into_owned()).or_default().help = text.into_owned();
+                meta_hash.write(&[1]);
+                meta_hash.write(metric.as_bytes());
+                meta_hash.write(text.as_bytes());
+                meta_lines.push(MetaLine::Help(metric, text));
                 continue;
             }
             Entry::Unit { metric, unit } => {
-                metadata.entry(metric.into_owned()).or_default().unit = unit.into_owned();
+                meta_hash.write(&[2]);
+                meta_hash.write(metric.as_bytes());
+                meta_hash.write(unit.as_bytes());
+                meta_lines.push(MetaLine::Unit(metric, unit));
                 continue;
             }
             Entry::Comment(_) => continue,
@@ -406,18 +446,17 @@ fn process(
             Some(ts) if cfg.honor_timestamps => (ts, true),
             _ => (t, false),
         };
-        out.push((labels, Sample::new(ts, s.value)));
-        meta.push((hash, has_ts));
+        state.out.push((labels, Sample::new(ts, s.value)));
+        state.meta.push((hash, has_ts));
     }
-    let post_relabel = out.len() as u64;
+    let post_relabel = state.out.len() as u64;
     if cfg.sample_limit > 0 && post_relabel > cfg.sample_limit {
         return Err(ScrapeError(SAMPLE_LIMIT.into()));
     }
-    let mut current: ByHash<Previous> =
-        ByHash::with_capacity_and_hasher(out.len(), Default::default());
-    let mut refs: Vec<strata_model::SeriesRef> = Vec::with_capacity(out.len() + 16);
+    let mut next = std::mem::take(&mut state.next);
+    next.clear();
     let mut added = 0;
-    for ((labels, _), (h, has_ts)) in out.iter().zip(&meta) {
+    for ((labels, _), (h, has_ts)) in state.out.iter().zip(&state.meta) {
         let series_ref = match state.previous.get(h) {
             Some(p) => p.series_ref,
             None => {
@@ -425,8 +464,8 @@ fn process(
                 0
             }
         };
-        refs.push(series_ref);
-        current.insert(
+        state.refs.push(series_ref);
+        next.insert(
             *h,
             Previous {
                 labels: labels.clone(),
@@ -438,33 +477,57 @@ fn process(
     // What the last scrape had and this one lacks goes stale now; a
     // series with its own timestamps only with track_timestamps_staleness.
     for (h, p) in &state.previous {
-        if !current.contains_key(h) && (!p.had_ts || cfg.track_timestamps_staleness) {
-            out.push((p.labels.clone(), Sample::new(t, stale())));
-            refs.push(p.series_ref);
+        if !next.contains_key(h) && (!p.had_ts || cfg.track_timestamps_staleness) {
+            state.out.push((p.labels.clone(), Sample::new(t, stale())));
+            state.refs.push(p.series_ref);
         }
     }
-    let report = append(ctx, &out, &refs)?;
-    for ((h, _), r) in meta.iter().zip(&report.refs) {
-        if let Some(p) = current.get_mut(h) {
-            p.series_ref = *r;
+    state.next = next;
+    let meta_hash = meta_hash.digest();
+    if meta_hash != state.metadata_hash {
+        let mut metadata: std::collections::BTreeMap<String, MetricMetadata> = Default::default();
+        for line in meta_lines {
+            match line {
+                MetaLine::Type(m, kind) => {
+                    metadata.entry(m.into_owned()).or_default().kind = kind.to_string()
+                }
+                MetaLine::Help(m, text) => {
+                    metadata.entry(m.into_owned()).or_default().help = text.into_owned()
+                }
+                MetaLine::Unit(m, unit) => {
+                    metadata.entry(m.into_owned()).or_default().unit = unit.into_owned()
+                }
+            }
+        }
+        for m in metadata.values_mut() {
+            if m.kind.is_empty() {
+                m.kind = "unknown".into();
+            }
+        }
+        state.metadata_hash = meta_hash;
+        if metadata != state.metadata {
+            state.metadata = metadata;
+            state.metadata_changed = true;
         }
     }
-    for m in metadata.values_mut() {
-        if m.kind.is_empty() {
-            m.kind = "unknown".into();
-        }
-    }
-    if metadata != state.metadata {
-        state.metadata = metadata;
-        state.metadata_changed = true;
-    }
-    state.previous = current;
     state.cache.retain(|_, c| c.seen + 1 >= iteration);
     Ok(Processed {
         scraped,
         post_relabel,
         added,
     })
+}
+
+/// After the scrape's batch was stored: storage's refs go into the next
+/// series map, which becomes the previous one.
+fn commit(state: &mut LoopState, refs: &[strata_model::SeriesRef]) {
+    for ((h, _), r) in state.meta.iter().zip(refs) {
+        if let Some(p) = state.next.get_mut(h) {
+            p.series_ref = *r;
+        }
+    }
+    std::mem::swap(&mut state.previous, &mut state.next);
+    state.next.clear();
 }
 
 /// The `up` and `scrape_*` series of a target.
@@ -485,6 +548,16 @@ fn report_series(target: &Target, values: [f64; 5], t: i64) -> Vec<(PackedLabels
             (PackedLabels::from_labels(&lb.labels()), Sample::new(t, v))
         })
         .collect()
+}
+
+/// The report series' labels, built once per loop.
+fn report_labels<'s>(state: &'s mut LoopState, target: &Target) -> &'s [PackedLabels] {
+    state.report.get_or_insert_with(|| {
+        report_series(target, [0.0; 5], 0)
+            .into_iter()
+            .map(|(l, _)| l)
+            .collect()
+    })
 }
 
 fn now_ms(at: SystemTime) -> i64 {
@@ -526,6 +599,7 @@ async fn scrape_once(
                 t,
             )
         });
+        // Prometheus' scrape duration: fetching and parsing, not storing.
         let duration = started.elapsed();
         let values = match &result {
             Ok(p) => [
@@ -537,19 +611,50 @@ async fn scrape_once(
             ],
             Err(_) => [0.0, duration.as_secs_f64(), 0.0, 0.0, 0.0],
         };
-        let mut report = report_series(&target2, values, t);
         if result.is_err() {
             // A failed scrape ends every series the last one stored.
+            state.out.clear();
+            state.refs.clear();
+            state.meta.clear();
+            state.next.clear();
+            let track = ctx2.cfg.track_timestamps_staleness;
             for p in state.previous.values() {
-                if !p.had_ts || ctx2.cfg.track_timestamps_staleness {
-                    report.push((p.labels.clone(), Sample::new(t, stale())));
+                if !p.had_ts || track {
+                    state.out.push((p.labels.clone(), Sample::new(t, stale())));
+                    state.refs.push(p.series_ref);
                 }
             }
-            state.previous.clear();
         }
-        if let Err(e) = append(&ctx2, &report, &[]) {
-            tracing::warn!(target = %target2.url, error = %e, "appending the scrape report");
+        let first_report = state.out.len();
+        let report_refs = state.report_refs;
+        let labels: Vec<PackedLabels> = report_labels(&mut state, &target2).to_vec();
+        for ((l, v), r) in labels.into_iter().zip(values).zip(report_refs) {
+            state.out.push((l, Sample::new(t, v)));
+            state.refs.push(r);
         }
+        let mut spare = state.spare_batch.take();
+        let stored = append(&ctx2, &state.out, &state.refs, &mut spare);
+        state.spare_batch = spare;
+        let result = match stored {
+            Ok(report) => {
+                if let Some(r) = report.refs.get(first_report..first_report + 5) {
+                    state.report_refs.copy_from_slice(r);
+                }
+                if result.is_ok() {
+                    commit(&mut state, &report.refs);
+                } else {
+                    state.previous.clear();
+                }
+                result
+            }
+            Err(e) => {
+                tracing::warn!(target = %target2.url, error = %e, "appending a scrape");
+                state.previous.clear();
+                state.next.clear();
+                Err(e)
+            }
+        };
+        state.out.clear();
         (state, result, duration)
     })
     .await;
@@ -597,7 +702,7 @@ async fn end_of_run(ctx: &LoopContext, target: &Arc<Target>, state: LoopState) {
     let ctx = ctx.clone();
     let url = target.url.clone();
     let _ = tokio::task::spawn_blocking(move || {
-        if let Err(e) = append(&ctx, &out, &[]) {
+        if let Err(e) = append(&ctx, &out, &[], &mut None) {
             tracing::warn!(target = %url, error = %e, "appending stale markers");
         }
     })

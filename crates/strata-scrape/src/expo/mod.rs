@@ -26,9 +26,9 @@ mod series;
 pub use body::decode_body;
 pub use float::{NORMAL_NAN_BITS, format_openmetrics_float};
 pub use negotiate::{
-    DEFAULT_PROTO_FIRST_SCRAPE_PROTOCOLS, DEFAULT_SCRAPE_PROTOCOLS, EscapingScheme, Format,
-    Negotiated, ScrapeProtocol, accept_encoding_header, accept_header, accept_header_with_escaping,
-    format_for, is_legacy_name, negotiate, parse_media_type, validate_protocols,
+    EscapeName, EscapingScheme, Format, Negotiated, ProtocolMedia, ScrapeProtocol,
+    accept_encoding_header, accept_header, accept_header_with_escaping, format_for, is_legacy_name,
+    negotiate, parse_media_type,
 };
 pub use parser::{Entry, MetricType, ParseError, Parser};
 pub use series::{LabelPairs, Series};
@@ -54,16 +54,6 @@ pub enum ExpoError {
     UnsupportedContentType(String),
     #[error("the Prometheus protobuf format is not supported")]
     UnsupportedProtobuf,
-    #[error(
-        "unknown scrape protocol {0}, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0]"
-    )]
-    UnknownProtocol(String),
-    #[error("unknown escaping scheme {0:?}")]
-    UnknownEscapingScheme(String),
-    #[error("scrape_protocols cannot be empty")]
-    NoProtocols,
-    #[error("duplicated protocol in scrape_protocols, got [{0}]")]
-    DuplicateProtocol(String),
     #[error("unsupported Content-Encoding {0:?}")]
     UnsupportedEncoding(String),
     #[error("invalid gzip body: {0}")]

@@ -5,60 +5,25 @@
 //! `extractMediaType`).
 
 use std::fmt;
-use std::str::FromStr;
 
 use super::ExpoError;
 
-/// A `scrape_protocols` / `fallback_scrape_protocol` entry of prometheus.yml.
-/// The names are case-sensitive, as in Prometheus.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ScrapeProtocol {
-    PrometheusProto,
-    PrometheusText0_0_4,
-    PrometheusText1_0_0,
-    OpenMetricsText0_0_1,
-    OpenMetricsText1_0_0,
+pub use strata_config::{EscapingScheme, ScrapeProtocol};
+
+/// What a scrape protocol means on the wire (the protocol itself, its
+/// names and defaults are prometheus.yml's: `strata_config`).
+pub trait ProtocolMedia {
+    /// The media range this protocol asks for in `Accept`.
+    fn header_value(self) -> &'static str;
+    /// The bare media type (`HeaderMediaType` in Prometheus).
+    fn media_type(self) -> &'static str;
+    /// The format this protocol's responses are parsed as; `None` for
+    /// protobuf, which Strata does not parse.
+    fn format(self) -> Option<Format>;
 }
 
-/// Prometheus 3's default `scrape_protocols`.
-pub const DEFAULT_SCRAPE_PROTOCOLS: &[ScrapeProtocol] = &[
-    ScrapeProtocol::OpenMetricsText1_0_0,
-    ScrapeProtocol::OpenMetricsText0_0_1,
-    ScrapeProtocol::PrometheusText1_0_0,
-    ScrapeProtocol::PrometheusText0_0_4,
-];
-
-/// The default when native histograms are scraped (`scrape_native_histograms`
-/// or the feature flags that imply it): protobuf first.
-pub const DEFAULT_PROTO_FIRST_SCRAPE_PROTOCOLS: &[ScrapeProtocol] = &[
-    ScrapeProtocol::PrometheusProto,
-    ScrapeProtocol::OpenMetricsText1_0_0,
-    ScrapeProtocol::OpenMetricsText0_0_1,
-    ScrapeProtocol::PrometheusText1_0_0,
-    ScrapeProtocol::PrometheusText0_0_4,
-];
-
-const ALL_PROTOCOLS: [ScrapeProtocol; 5] = [
-    ScrapeProtocol::OpenMetricsText0_0_1,
-    ScrapeProtocol::OpenMetricsText1_0_0,
-    ScrapeProtocol::PrometheusProto,
-    ScrapeProtocol::PrometheusText0_0_4,
-    ScrapeProtocol::PrometheusText1_0_0,
-];
-
-impl ScrapeProtocol {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScrapeProtocol::PrometheusProto => "PrometheusProto",
-            ScrapeProtocol::PrometheusText0_0_4 => "PrometheusText0.0.4",
-            ScrapeProtocol::PrometheusText1_0_0 => "PrometheusText1.0.0",
-            ScrapeProtocol::OpenMetricsText0_0_1 => "OpenMetricsText0.0.1",
-            ScrapeProtocol::OpenMetricsText1_0_0 => "OpenMetricsText1.0.0",
-        }
-    }
-
-    /// The media range this protocol asks for in `Accept`.
-    pub fn header_value(self) -> &'static str {
+impl ProtocolMedia for ScrapeProtocol {
+    fn header_value(self) -> &'static str {
         match self {
             ScrapeProtocol::PrometheusProto => {
                 "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
@@ -70,8 +35,7 @@ impl ScrapeProtocol {
         }
     }
 
-    /// The bare media type (`HeaderMediaType` in Prometheus).
-    pub fn media_type(self) -> &'static str {
+    fn media_type(self) -> &'static str {
         match self {
             ScrapeProtocol::PrometheusProto => "application/vnd.google.protobuf",
             ScrapeProtocol::PrometheusText0_0_4 | ScrapeProtocol::PrometheusText1_0_0 => {
@@ -83,9 +47,7 @@ impl ScrapeProtocol {
         }
     }
 
-    /// The format this protocol's responses are parsed as; `None` for
-    /// protobuf, which Strata does not parse.
-    pub fn format(self) -> Option<Format> {
+    fn format(self) -> Option<Format> {
         match self {
             ScrapeProtocol::PrometheusProto => None,
             ScrapeProtocol::PrometheusText0_0_4 => Some(Format::PrometheusText0_0_4),
@@ -93,82 +55,6 @@ impl ScrapeProtocol {
             ScrapeProtocol::OpenMetricsText0_0_1 => Some(Format::OpenMetrics0_0_1),
             ScrapeProtocol::OpenMetricsText1_0_0 => Some(Format::OpenMetrics1_0_0),
         }
-    }
-}
-
-impl fmt::Display for ScrapeProtocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ScrapeProtocol {
-    type Err = ExpoError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ALL_PROTOCOLS
-            .iter()
-            .copied()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| ExpoError::UnknownProtocol(s.to_string()))
-    }
-}
-
-/// Prometheus' check of a `scrape_protocols` list: not empty, no protocol
-/// twice (compared case-insensitively, as Prometheus does).
-pub fn validate_protocols(protocols: &[ScrapeProtocol]) -> Result<(), ExpoError> {
-    if protocols.is_empty() {
-        return Err(ExpoError::NoProtocols);
-    }
-    for (i, p) in protocols.iter().enumerate() {
-        if protocols[..i].contains(p) {
-            return Err(ExpoError::DuplicateProtocol(
-                protocols
-                    .iter()
-                    .map(|p| p.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The `escaping` parameter Prometheus adds to the 1.0.0 text formats
-/// (`metric_name_escaping_scheme`; Prometheus 3 defaults to `allow-utf-8`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum EscapingScheme {
-    #[default]
-    AllowUtf8,
-    Underscores,
-    Dots,
-    Values,
-}
-
-impl EscapingScheme {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EscapingScheme::AllowUtf8 => "allow-utf-8",
-            EscapingScheme::Underscores => "underscores",
-            EscapingScheme::Dots => "dots",
-            EscapingScheme::Values => "values",
-        }
-    }
-}
-
-impl FromStr for EscapingScheme {
-    type Err = ExpoError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            EscapingScheme::AllowUtf8,
-            EscapingScheme::Underscores,
-            EscapingScheme::Dots,
-            EscapingScheme::Values,
-        ]
-        .into_iter()
-        .find(|e| e.as_str() == s)
-        .ok_or_else(|| ExpoError::UnknownEscapingScheme(s.to_string()))
     }
 }
 
@@ -182,10 +68,15 @@ pub fn is_legacy_name(name: &str) -> bool {
     !name.is_empty() && name.chars().enumerate().all(|(i, c)| legacy_rune(c, i))
 }
 
-impl EscapingScheme {
+/// Writing names under an escaping scheme.
+pub trait EscapeName {
     /// A name as this scheme writes it in an exposition (Prometheus'
     /// `model.EscapeName`); `/federate` writes with it.
-    pub fn escape(self, name: &str) -> std::borrow::Cow<'_, str> {
+    fn escape(self, name: &str) -> std::borrow::Cow<'_, str>;
+}
+
+impl EscapeName for EscapingScheme {
+    fn escape(self, name: &str) -> std::borrow::Cow<'_, str> {
         use std::fmt::Write;
         match self {
             EscapingScheme::AllowUtf8 => name.into(),
@@ -238,7 +129,7 @@ pub fn accept_header(protocols: &[ScrapeProtocol]) -> String {
 
 /// [`accept_header`] with a non-default `metric_name_escaping_scheme`.
 pub fn accept_header_with_escaping(protocols: &[ScrapeProtocol], scheme: EscapingScheme) -> String {
-    let mut weight = ALL_PROTOCOLS.len() + 1;
+    let mut weight = ScrapeProtocol::ALL.len() + 1;
     let mut out = String::with_capacity(64 * (protocols.len() + 1));
     for p in protocols {
         out.push_str(p.header_value());
@@ -497,14 +388,14 @@ mod tests {
     #[test]
     fn default_accept_header_is_prometheus_3s() {
         assert_eq!(
-            accept_header(DEFAULT_SCRAPE_PROTOCOLS),
+            accept_header(&ScrapeProtocol::DEFAULT),
             "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
              application/openmetrics-text;version=0.0.1;q=0.5,\
              text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,\
              text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
         );
         assert_eq!(
-            accept_header(DEFAULT_PROTO_FIRST_SCRAPE_PROTOCOLS),
+            accept_header(&ScrapeProtocol::PROTO_FIRST),
             "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,\
              application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,\
              application/openmetrics-text;version=0.0.1;q=0.4,\
@@ -518,23 +409,6 @@ mod tests {
             ),
             "text/plain;version=1.0.0;escaping=underscores;q=0.6,*/*;q=0.5"
         );
-    }
-
-    #[test]
-    fn protocol_names_round_trip_case_sensitively() {
-        for p in ALL_PROTOCOLS {
-            assert_eq!(p.to_string().parse::<ScrapeProtocol>(), Ok(p));
-        }
-        assert!("prometheustext0.0.4".parse::<ScrapeProtocol>().is_err());
-        assert!(validate_protocols(&[]).is_err());
-        assert!(
-            validate_protocols(&[
-                ScrapeProtocol::PrometheusText0_0_4,
-                ScrapeProtocol::PrometheusText0_0_4
-            ])
-            .is_err()
-        );
-        assert!(validate_protocols(DEFAULT_PROTO_FIRST_SCRAPE_PROTOCOLS).is_ok());
     }
 
     #[test]
