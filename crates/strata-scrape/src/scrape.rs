@@ -345,11 +345,34 @@ fn append(
     report
 }
 
-/// What a metadata line says, borrowed from the body.
-enum MetaLine<'a> {
-    Type(std::borrow::Cow<'a, str>, &'static str),
-    Help(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>),
-    Unit(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>),
+/// The `# TYPE`/`# HELP`/`# UNIT` of a body (parsed a second time, only
+/// when the metadata lines' hash changed since the last scrape).
+fn collect_metadata(
+    format: expo::Format,
+    body: &[u8],
+) -> std::collections::BTreeMap<String, MetricMetadata> {
+    let mut metadata: std::collections::BTreeMap<String, MetricMetadata> = Default::default();
+    let mut parser = Parser::new(format, body);
+    while let Ok(Some(entry)) = parser.next() {
+        match entry {
+            Entry::Type { metric, kind } => {
+                metadata.entry(metric.into_owned()).or_default().kind = kind.as_str().to_string()
+            }
+            Entry::Help { metric, text } => {
+                metadata.entry(metric.into_owned()).or_default().help = text.into_owned()
+            }
+            Entry::Unit { metric, unit } => {
+                metadata.entry(metric.into_owned()).or_default().unit = unit.into_owned()
+            }
+            Entry::Series(_) | Entry::Comment(_) => {}
+        }
+    }
+    for m in metadata.values_mut() {
+        if m.kind.is_empty() {
+            m.kind = "unknown".into();
+        }
+    }
+    metadata
 }
 
 /// Parses one body into `state.out` (samples, then the stale markers of
@@ -371,7 +394,6 @@ fn process(
     let format = expo::format_for(content_type, cfg.fallback_scrape_protocol)
         .map_err(|e| ScrapeError(e.to_string()))?;
     let mut parser = Parser::new(format, body);
-    let mut meta_lines: Vec<MetaLine<'_>> = Vec::new();
     let mut meta_hash = xxhash_rust::xxh3::Xxh3::new();
     state.iteration += 1;
     let iteration = state.iteration;
@@ -392,21 +414,18 @@ fn process(
                 meta_hash.write(&[0]);
                 meta_hash.write(metric.as_bytes());
                 meta_hash.write(kind.as_str().as_bytes());
-                meta_lines.push(MetaLine::Type(metric, kind.as_str()));
                 continue;
             }
             Entry::Help { metric, text } => {
                 meta_hash.write(&[1]);
                 meta_hash.write(metric.as_bytes());
                 meta_hash.write(text.as_bytes());
-                meta_lines.push(MetaLine::Help(metric, text));
                 continue;
             }
             Entry::Unit { metric, unit } => {
                 meta_hash.write(&[2]);
                 meta_hash.write(metric.as_bytes());
                 meta_hash.write(unit.as_bytes());
-                meta_lines.push(MetaLine::Unit(metric, unit));
                 continue;
             }
             Entry::Comment(_) => continue,
@@ -485,25 +504,7 @@ fn process(
     state.next = next;
     let meta_hash = meta_hash.digest();
     if meta_hash != state.metadata_hash {
-        let mut metadata: std::collections::BTreeMap<String, MetricMetadata> = Default::default();
-        for line in meta_lines {
-            match line {
-                MetaLine::Type(m, kind) => {
-                    metadata.entry(m.into_owned()).or_default().kind = kind.to_string()
-                }
-                MetaLine::Help(m, text) => {
-                    metadata.entry(m.into_owned()).or_default().help = text.into_owned()
-                }
-                MetaLine::Unit(m, unit) => {
-                    metadata.entry(m.into_owned()).or_default().unit = unit.into_owned()
-                }
-            }
-        }
-        for m in metadata.values_mut() {
-            if m.kind.is_empty() {
-                m.kind = "unknown".into();
-            }
-        }
+        let metadata = collect_metadata(format, body);
         state.metadata_hash = meta_hash;
         if metadata != state.metadata {
             state.metadata = metadata;
