@@ -137,8 +137,13 @@ pub struct LoopState {
     /// storage's refs for them.
     report: Option<Vec<PackedLabels>>,
     report_refs: [strata_model::SeriesRef; 5],
-    spare_batch: Option<WriteBatch<'static>>,
 }
+
+/// Write batches' allocations, shared by every loop (a batch per target
+/// would cost its label references — ~75 KiB for 200 series — times the
+/// targets).
+static SPARE_BATCHES: Mutex<Vec<WriteBatch<'static>>> = Mutex::new(Vec::new());
+const SPARE_BATCHES_KEPT: usize = 16;
 
 /// A series the last scrape stored: its labels, whether its sample carried
 /// its own timestamp, and storage's ref for it (0: none yet).
@@ -321,12 +326,12 @@ fn append(
     ctx: &LoopContext,
     series: &[(PackedLabels, Sample)],
     refs: &[strata_model::SeriesRef],
-    spare: &mut Option<WriteBatch<'static>>,
 ) -> Result<strata_ingest::IngestReport, ScrapeError> {
     if series.is_empty() {
         return Ok(strata_ingest::IngestReport::default());
     }
-    let mut batch = spare.take().map(WriteBatch::reuse).unwrap_or_default();
+    let spare = SPARE_BATCHES.lock().pop();
+    let mut batch = spare.map(WriteBatch::reuse).unwrap_or_default();
     let mut labels_buf: Vec<LabelRef<'_>> = Vec::with_capacity(32);
     for (i, (labels, sample)) in series.iter().enumerate() {
         labels_buf.clear();
@@ -341,7 +346,10 @@ fn append(
         .ingester
         .ingest(&ctx.tenant, &batch)
         .map_err(|e| ScrapeError(format!("appending: {e}")));
-    *spare = Some(batch.into_spare());
+    let mut spares = SPARE_BATCHES.lock();
+    if spares.len() < SPARE_BATCHES_KEPT {
+        spares.push(batch.into_spare());
+    }
     report
 }
 
@@ -633,9 +641,7 @@ async fn scrape_once(
             state.out.push((l, Sample::new(t, v)));
             state.refs.push(r);
         }
-        let mut spare = state.spare_batch.take();
-        let stored = append(&ctx2, &state.out, &state.refs, &mut spare);
-        state.spare_batch = spare;
+        let stored = append(&ctx2, &state.out, &state.refs);
         let result = match stored {
             Ok(report) => {
                 if let Some(r) = report.refs.get(first_report..first_report + 5) {
@@ -703,7 +709,7 @@ async fn end_of_run(ctx: &LoopContext, target: &Arc<Target>, state: LoopState) {
     let ctx = ctx.clone();
     let url = target.url.clone();
     let _ = tokio::task::spawn_blocking(move || {
-        if let Err(e) = append(&ctx, &out, &[], &mut None) {
+        if let Err(e) = append(&ctx, &out, &[]) {
             tracing::warn!(target = %url, error = %e, "appending stale markers");
         }
     })
