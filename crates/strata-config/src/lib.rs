@@ -12,7 +12,9 @@ pub mod error;
 pub mod http;
 pub mod relabel;
 pub mod sd;
-mod yaml;
+/// The positioned YAML reader prometheus.yml is read with, for other
+/// Prometheus file formats (rule files) to report errors the same way.
+pub mod yaml;
 
 pub use config::{
     AlertingConfig, AlertmanagerConfig, Config, EscapingScheme, GlobalConfig, MetadataConfig,

@@ -14,7 +14,7 @@ use std::fmt;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
-pub(crate) enum Value {
+pub enum Value {
     Null,
     Bool(bool),
     Int(i128),
@@ -24,7 +24,7 @@ pub(crate) enum Value {
     Map(Vec<(Node, Node)>),
 }
 
-pub(crate) type Node = Spanned<Value>;
+pub type Node = Spanned<Value>;
 
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -96,14 +96,19 @@ impl<'de> Visitor<'de> for ValueVisitor {
 }
 
 /// Deepest nesting of mappings and sequences accepted.
-pub(crate) const MAX_DEPTH: usize = 32;
+/// Where a node starts in its document.
+pub fn position(node: &Node) -> Option<Position> {
+    Position::from_location(&node.referenced)
+}
+
+pub const MAX_DEPTH: usize = 32;
 
 /// Stack for the parsing thread: debug builds spend ~50 KiB per nesting
 /// level; only the pages touched are committed.
 const PARSE_STACK_BYTES: usize = 16 << 20;
 
 /// One YAML source: its name for messages and its text (for raw scalars).
-pub(crate) struct Doc<'a> {
+pub struct Doc<'a> {
     pub file: &'a str,
     pub text: &'a str,
 }
@@ -329,7 +334,7 @@ impl<'a> Doc<'a> {
     }
 }
 
-pub(crate) struct Fields<'n> {
+pub struct Fields<'n> {
     pub path: String,
     entries: Vec<(String, &'n Node, &'n Node, bool)>,
 }

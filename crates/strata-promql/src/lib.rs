@@ -25,6 +25,12 @@ pub mod script;
 mod value;
 
 pub use parse::{format_query, parse_to_json};
+
+/// Checks that `input` is a PromQL expression Strata evaluates (the parse
+/// and Prometheus 3's checks), as rule files and `promtool check` need.
+pub fn check_expr(input: &str) -> Result<(), QueryError> {
+    parse::parse(input).map(|_| ())
+}
 pub use value::{InstantSample, RangeSeries, Value};
 
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The configuration file (`--config`, prometheus.yml as Prometheus 3
 //! reads it, see strata-config), the default when there is none, and
-//! `strata check config`.
+//! `strata check config` and `strata check rules`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,7 +42,87 @@ pub fn load(path: Option<&Path>, listen: SocketAddr, agent: bool) -> Result<Conf
     if agent {
         cfg.check_agent()?;
     }
+    check_rule_files(&cfg)?;
     Ok(cfg)
+}
+
+/// Every file `rule_files` names must validate: a server refuses to start
+/// (and a reload keeps the old configuration) otherwise, as Prometheus.
+fn check_rule_files(cfg: &Config) -> Result<(), ConfigError> {
+    for path in cfg.rule_file_paths()? {
+        if let Err(errors) = strata_rules::load(&path)
+            && let Some(first) = errors.into_iter().next()
+        {
+            return Err(rule_error(first));
+        }
+    }
+    Ok(())
+}
+
+fn rule_error(e: strata_rules::RuleFileError) -> ConfigError {
+    match e {
+        strata_rules::RuleFileError::Syntax(e) => e,
+        strata_rules::RuleFileError::Invalid {
+            file,
+            position,
+            group,
+            rule,
+            message,
+        } => ConfigError::Invalid {
+            file,
+            pos: position,
+            path: match (group, rule) {
+                (Some(g), Some((i, name))) => format!("group {g:?}, rule {i}, {name:?}"),
+                _ => String::new(),
+            },
+            message,
+        },
+    }
+}
+
+/// `strata check rules FILE…`, as `promtool check rules`: every problem of
+/// every file, then 0 when none has an error (duplicate rules are a lint:
+/// reported, exit 0), 1 otherwise.
+pub fn check_rules(files: &[PathBuf]) -> bool {
+    let mut ok = true;
+    for f in files {
+        println!("Checking {}", f.display());
+        ok &= check_rule_file(f, "  ");
+        println!();
+    }
+    ok
+}
+
+fn check_rule_file(f: &Path, indent: &str) -> bool {
+    match strata_rules::load(f) {
+        Ok(file) => {
+            let dups = strata_rules::duplicate_rules(&file);
+            if dups.is_empty() {
+                println!(
+                    "{indent}SUCCESS: {} rules found",
+                    strata_rules::rule_count(&file)
+                );
+            } else {
+                eprintln!("{indent}FAILED:");
+                eprintln!("lint error {} duplicate rule(s) found.", dups.len());
+                for d in &dups {
+                    eprintln!("Metric: {}\nLabel(s):", d.metric);
+                    for (k, v) in &d.labels {
+                        eprintln!("\t{k}: {v}");
+                    }
+                }
+                eprintln!("Might cause inconsistency while recording expressions");
+            }
+            true
+        }
+        Err(errors) => {
+            eprintln!("{indent}FAILED:");
+            for e in errors {
+                eprintln!("{e}");
+            }
+            false
+        }
+    }
 }
 
 /// `strata check config FILE…`, as `promtool check config`: 0 when every
@@ -61,8 +141,13 @@ pub fn check(files: &[PathBuf]) -> bool {
                     Ok(rules) if rules.is_empty() => {}
                     Ok(rules) => {
                         println!(" SUCCESS: {} rule files found", rules.len());
-                        for r in rules {
+                        for r in &rules {
                             println!("  {}", r.display());
+                        }
+                        println!();
+                        for r in &rules {
+                            println!("Checking {}", r.display());
+                            ok &= check_rule_file(r, "  ");
                         }
                     }
                     Err(e) => {

@@ -24,7 +24,7 @@ use std::process::ExitCode;
     version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("STRATA_GIT_REVISION"), ")"),
     about = "Strata: a Prometheus-compatible metrics platform in one binary.",
     long_about = "Strata scrapes Prometheus targets and receives remote-write, stores the samples durably \
-(WAL + compressed blocks), serves them over the Prometheus HTTP API and answers PromQL.\n\nStart a server with `strata run [--config prometheus.yml]`; check a config with `strata check config FILE`; \
+(WAL + compressed blocks), serves them over the Prometheus HTTP API and answers PromQL.\n\nStart a server with `strata run [--config prometheus.yml]`; check a config with `strata check config FILE` and rule files with `strata check rules FILE`; \
 query it with `strata query`; inspect a data directory offline with `strata tsdb stats` and `strata tsdb dump`."
 )]
 struct Cli {
@@ -57,6 +57,14 @@ enum CheckCommand {
     /// each error names file, line, column and field.
     Config {
         /// prometheus.yml files to check.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+    /// Check rule files (or PrometheusRule manifests) as `promtool check
+    /// rules` does: every error with file, line, group and rule; exit 1 when
+    /// any file has one. Duplicate rules are reported as a lint (exit 0).
+    Rules {
+        /// Rule files to check.
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
@@ -105,10 +113,12 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(*args),
         Command::Query(args) => query_cmd::run(args),
         Command::Tsdb { command } => tsdb_cmd::run(command),
-        Command::Check {
-            command: CheckCommand::Config { files },
-        } => {
-            return if config::check(&files) {
+        Command::Check { command } => {
+            let ok = match command {
+                CheckCommand::Config { files } => config::check(&files),
+                CheckCommand::Rules { files } => config::check_rules(&files),
+            };
+            return if ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -1,0 +1,50 @@
+//! Recording and alerting rules.
+//!
+//! Today: rule files as Prometheus reads them — `groups` of recording and
+//! alerting rules, or a Prometheus Operator `PrometheusRule` manifest —
+//! validated as `promtool check rules` does (`file.rs`), and its
+//! duplicate-rule lint. Evaluation, templating and notification come next
+//! (the rules issue).
+
+mod file;
+
+pub use file::{Rule, RuleFile, RuleFileError, RuleGroup, RuleKind, load, parse};
+
+/// A rule name with its labels that more than one rule of a file has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateRule {
+    pub metric: String,
+    pub labels: Vec<(String, String)>,
+}
+
+/// promtool's duplicate-rule lint: rules (recording or alerting) with the
+/// same name and labels, one entry per extra occurrence.
+pub fn duplicate_rules(file: &RuleFile) -> Vec<DuplicateRule> {
+    let mut all: Vec<DuplicateRule> = file
+        .groups
+        .iter()
+        .flat_map(|g| g.rules.iter())
+        .map(|r| DuplicateRule {
+            metric: r.name().to_string(),
+            labels: r
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        })
+        .collect();
+    all.sort_by(|a, b| {
+        a.metric
+            .cmp(&b.metric)
+            .then_with(|| a.labels.cmp(&b.labels))
+    });
+    all.windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[1].clone())
+        .collect()
+}
+
+/// The number of rules in a file.
+pub fn rule_count(file: &RuleFile) -> usize {
+    file.groups.iter().map(|g| g.rules.len()).sum()
+}
