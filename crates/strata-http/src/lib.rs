@@ -13,6 +13,7 @@ pub mod prom_xor;
 pub mod query;
 pub mod read;
 pub mod remote_read;
+pub mod rules;
 pub mod status;
 pub mod targets;
 pub mod write;
@@ -107,6 +108,7 @@ pub struct AppState {
     /// shows and the external labels `/federate` adds.
     live: std::sync::RwLock<LiveConfig>,
     scrape: OnceLock<Arc<strata_scrape::ScrapeManager>>,
+    rules: OnceLock<Arc<strata_rules::RuleManager>>,
     lifecycle: OnceLock<Lifecycle>,
     /// (last reload succeeded, when the last good config was loaded).
     reload_status: std::sync::Mutex<(bool, std::time::SystemTime)>,
@@ -136,6 +138,7 @@ impl AppState {
         });
         Arc::new(AppState {
             scrape: OnceLock::new(),
+            rules: OnceLock::new(),
             lifecycle: OnceLock::new(),
             reload_status: std::sync::Mutex::new((true, std::time::SystemTime::now())),
             live,
@@ -188,6 +191,14 @@ impl AppState {
 
     pub fn scrape_manager(&self) -> Option<Arc<strata_scrape::ScrapeManager>> {
         self.scrape.get().cloned()
+    }
+
+    pub fn set_rule_manager(&self, m: Arc<strata_rules::RuleManager>) {
+        let _ = self.rules.set(m);
+    }
+
+    pub fn rule_manager(&self) -> Option<Arc<strata_rules::RuleManager>> {
+        self.rules.get().cloned()
     }
 
     pub fn set_lifecycle(&self, lc: Lifecycle) {
@@ -300,8 +311,11 @@ impl AppState {
     }
 }
 
-/// Endpoints that read local storage: agent mode has none of them.
+/// Endpoints that read local storage (or rules, which agent mode does not
+/// evaluate): agent mode has none of them.
 const STORAGE_READ_PATHS: &[&str] = &[
+    "/api/v1/rules",
+    "/api/v1/alerts",
     "/api/v1/status/tsdb",
     "/api/v1/query",
     "/api/v1/query_range",
@@ -328,6 +342,8 @@ pub fn router(state: SharedState) -> Router {
         return r.fallback(status::not_found).with_state(state);
     }
     common_routes()
+        .route("/api/v1/rules", get(rules::rules))
+        .route("/api/v1/alerts", get(rules::alerts))
         .route("/api/v1/status/tsdb", get(status::tsdb))
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))

@@ -103,6 +103,10 @@ pub fn selector_matchers(s: &str) -> Result<Vec<Vec<strata_model::Matcher>>, Que
     }
 }
 
+/// A parsed and checked expression ([`Engine::prepare`]).
+#[derive(Debug, Clone)]
+pub struct PreparedQuery(promql_parser::parser::Expr);
+
 /// The query engine. Cheap to clone; holds no per-query state.
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
@@ -129,6 +133,24 @@ impl Engine {
     ) -> Result<QueryOutput, QueryError> {
         let parsed = parse::parse(expr)?;
         eval::run(db, tenant, &parsed, time_ms, time_ms, 0, &self.opts, opts)
+    }
+
+    /// Parses and checks `expr` once, for queries run again and again
+    /// (rule evaluations).
+    pub fn prepare(&self, expr: &str) -> Result<PreparedQuery, QueryError> {
+        Ok(PreparedQuery(parse::parse(expr)?))
+    }
+
+    /// [`Engine::instant`] of a prepared expression.
+    pub fn instant_prepared(
+        &self,
+        db: &dyn Queryable,
+        tenant: &TenantId,
+        query: &PreparedQuery,
+        time_ms: i64,
+        opts: &QueryOpts,
+    ) -> Result<QueryOutput, QueryError> {
+        eval::run(db, tenant, &query.0, time_ms, time_ms, 0, &self.opts, opts)
     }
 
     /// Evaluates `expr` at every `step_ms` from `start_ms` to `end_ms`

@@ -1,14 +1,28 @@
 //! Recording and alerting rules.
 //!
-//! Today: rule files as Prometheus reads them — `groups` of recording and
-//! alerting rules, or a Prometheus Operator `PrometheusRule` manifest —
-//! validated as `promtool check rules` does (`file.rs`), and its
-//! duplicate-rule lint. Evaluation, templating and notification come next
-//! (the rules issue).
+//! - `file.rs`: rule files as Prometheus reads them — `groups` of recording
+//!   and alerting rules, or a Prometheus Operator `PrometheusRule`
+//!   manifest — validated as `promtool check rules` does, and its
+//!   duplicate-rule lint.
+//! - `template.rs`: Go-template expansion of alert labels and annotations.
+//! - `group.rs`: a group's evaluation (recorded series, the alert state
+//!   machine, `ALERTS`/`ALERTS_FOR_STATE`, stale markers), written through
+//!   the ingester like every other writer.
+//! - `manager.rs`: scheduling (hash-spread offsets, missed iterations) and
+//!   reloads keeping unchanged rules' state; `metrics.rs`: `strata_rule_*`.
 
 mod file;
+mod group;
+mod manager;
+mod metrics;
+pub mod template;
 
 pub use file::{Rule, RuleFile, RuleFileError, RuleGroup, RuleKind, load, parse};
+pub use group::{
+    Alert, AlertState, EvalContext, GroupState, Health, RESOLVED_RETENTION, RuleState,
+};
+pub use manager::{RuleManager, RuleSet, eval_timestamp};
+pub use metrics::RuleMetrics;
 
 /// A rule name with its labels that more than one rule of a file has.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -46,6 +46,33 @@ pub fn load(path: Option<&Path>, listen: SocketAddr, agent: bool) -> Result<Conf
     Ok(cfg)
 }
 
+/// The rule groups `cfg` names, for the rule manager (`load` has checked
+/// them already).
+pub fn rule_set(cfg: &Config) -> Result<strata_rules::RuleSet, ConfigError> {
+    let mut files = Vec::new();
+    for path in cfg.rule_file_paths()? {
+        match strata_rules::load(&path) {
+            Ok(f) => files.push(f),
+            Err(errors) => {
+                if let Some(first) = errors.into_iter().next() {
+                    return Err(rule_error(first));
+                }
+            }
+        }
+    }
+    Ok(strata_rules::RuleSet {
+        files,
+        evaluation_interval: cfg.global.evaluation_interval,
+        query_offset: cfg.global.rule_query_offset,
+        external_labels: cfg
+            .global
+            .external_labels
+            .iter()
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect(),
+    })
+}
+
 /// Every file `rule_files` names must validate: a server refuses to start
 /// (and a reload keeps the old configuration) otherwise, as Prometheus.
 fn check_rule_files(cfg: &Config) -> Result<(), ConfigError> {

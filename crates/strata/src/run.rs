@@ -303,9 +303,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     init_logging(args.log_level, args.log_format);
     let cfg = crate::config::load(args.config.as_deref(), args.listen, args.agent)
         .map_err(crate::config::InvalidConfig)?;
-    if !cfg.rule_files.is_empty() || !cfg.alerting.alertmanagers.is_empty() {
+    if !cfg.alerting.alertmanagers.is_empty() {
         tracing::warn!(
-            "rule_files and alerting are parsed and checked but not evaluated by this version"
+            "alerting is parsed and checked; this version does not notify Alertmanager yet"
         );
     }
     if args.max_request_body == 0 {
@@ -377,6 +377,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
     let storage_metrics = StorageCollector::register(&mut registry);
     let reload_metrics = ReloadMetrics::register(&mut registry);
     let remote_metrics = strata_remote::RemoteMetrics::register(&mut registry);
+    let rule_metrics = strata_rules::RuleMetrics::register(&mut registry);
     let scrape_metrics = strata_scrape::ScrapeMetrics::register(&mut registry);
     let state = AppState::new(api_config, registry);
     state.set_live_config(live_config(&cfg));
@@ -474,6 +475,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
 
     // Scraping starts once storage accepts writes, through the same
     // ingester as remote-write.
+    let ingester_for_rules = ingester.clone();
     let scrape = strata_scrape::ScrapeManager::new(strata_scrape::ManagerOptions {
         ingester,
         metrics: scrape_metrics,
@@ -482,6 +484,22 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
     });
     scrape.apply(&cfg);
     state.set_scrape_manager(scrape.clone());
+
+    // Rules evaluate through the same engine the API uses and store their
+    // output through the same ingester.
+    let rules = Arc::new(strata_rules::RuleManager::new(
+        strata_rules::EvalContext {
+            engine: state.engine.clone(),
+            queryable: db.clone(),
+            ingester: ingester_for_rules,
+            tenant: strata_model::TenantId::single(),
+            external_labels: Default::default(),
+            external_url: format!("http://{}/", args.listen),
+        },
+        rule_metrics,
+    ));
+    rules.apply(crate::config::rule_set(&cfg).map_err(crate::config::InvalidConfig)?);
+    state.set_rule_manager(rules.clone());
     let reloads = spawn_reloader(
         args.config.clone(),
         args.listen,
@@ -490,6 +508,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
         Reloadable {
             scrape: scrape.clone(),
             remotes: remotes.clone(),
+            rules: rules.clone(),
         },
         reload_metrics,
     )?;
@@ -524,6 +543,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
         Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
     }
     scrape.stop_all();
+    rules.stop_all();
     // Queues stop after the last write, saving how far the remotes got.
     let stop_remotes = remotes.clone();
     let _ = tokio::task::spawn_blocking(move || stop_remotes.stop()).await;
@@ -590,6 +610,7 @@ fn live_config(cfg: &strata_config::Config) -> strata_http::LiveConfig {
 struct Reloadable {
     scrape: Arc<strata_scrape::ScrapeManager>,
     remotes: Arc<strata_remote::RemoteWriters>,
+    rules: Arc<strata_rules::RuleManager>,
 }
 
 fn spawn_reloader(
@@ -622,6 +643,10 @@ fn spawn_reloader(
                 Ok(Ok(cfg)) => {
                     parts.remotes.apply(&cfg);
                     parts.scrape.apply(&cfg);
+                    match crate::config::rule_set(&cfg) {
+                        Ok(set) => parts.rules.apply(set),
+                        Err(e) => tracing::error!(error = %e, "loading rule files"),
+                    }
                     state.set_live_config(live_config(&cfg));
                     state.set_reload_status(true);
                     metrics.succeeded();
