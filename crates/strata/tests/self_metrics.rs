@@ -123,12 +123,17 @@ fn exposed(text: &str) -> (BTreeMap<String, Family>, BTreeMap<String, f64>) {
 #[test]
 fn metrics_match_their_documentation() -> TestResult {
     let dir = tempfile::tempdir()?;
-    // A remote-write queue and a scrape job (to a port nobody listens
+    // A remote-write queue, a scrape job (to a port nobody listens
     // on), so that their labelled families have children to show.
     let cfg = dir.path().join("prometheus.yml");
     std::fs::write(
         &cfg,
-        "remote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n    name: nowhere\nscrape_configs:\n  - job_name: nothing\n    static_configs: [{targets: ['127.0.0.1:1']}]\n",
+        "remote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n    name: nowhere\nscrape_configs:\n  - job_name: nothing\n    static_configs: [{targets: ['127.0.0.1:1']}]\nrule_files: [rules.yml]\n",
+    )?;
+    // And a rule group, for the rule families.
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: vector(1)\n",
     )?;
     let server = Server::start(
         &dir.path().join("data"),
