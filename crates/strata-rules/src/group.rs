@@ -31,6 +31,12 @@ pub struct EvalContext {
     pub tenant: TenantId,
     pub external_labels: BTreeMap<String, String>,
     pub external_url: String,
+    /// Where firing and resolved alerts go (`None`: nowhere, agent-less
+    /// tests).
+    pub notifier: Option<Arc<crate::notifier::Notifier>>,
+    /// How often a still-firing alert is sent again
+    /// (`--rules.alert.resend-delay`).
+    pub resend_delay: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +144,22 @@ pub struct GroupState {
     pub evaluation_time: Duration,
 }
 
+/// The expression's graph page, as Prometheus links it from an alert.
+fn generator_url(external_url: &str, expr: &str) -> String {
+    let mut u = match reqwest::Url::parse(external_url) {
+        Ok(u) => u,
+        Err(_) => return String::new(),
+    };
+    u.set_path(&format!(
+        "{}graph",
+        u.path().trim_end_matches('/').to_string() + "/"
+    ));
+    u.query_pairs_mut()
+        .append_pair("g0.expr", expr)
+        .append_pair("g0.tab", "1");
+    u.to_string()
+}
+
 fn ms(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -234,7 +256,50 @@ impl GroupState {
         }
         self.last_evaluation = Some(ts);
         self.evaluation_time = started.elapsed();
+        if let Some(n) = &ctx.notifier {
+            n.send(self.alerts_to_send(ctx, ts));
+        }
         report
+    }
+
+    /// Prometheus' `sendAlerts`: firing alerts not sent for a resend delay,
+    /// and alerts resolved since they were last sent. Each is valid for
+    /// four intervals (or resend delays), so Alertmanager resolves it by
+    /// itself if Strata stops sending.
+    fn alerts_to_send(
+        &mut self,
+        ctx: &EvalContext,
+        ts: SystemTime,
+    ) -> Vec<crate::notifier::PostableAlert> {
+        let valid_for = 4 * ctx.resend_delay.max(self.interval);
+        let mut out = Vec::new();
+        for r in &mut self.rules {
+            let generator_url = generator_url(&ctx.external_url, &r.rule.expr);
+            for a in r.alerts.values_mut() {
+                let needs = match a.state {
+                    AlertState::Pending => false,
+                    _ if a
+                        .resolved_at
+                        .is_some_and(|at| a.last_sent_at.is_none_or(|s| at > s)) =>
+                    {
+                        true
+                    }
+                    _ => a.last_sent_at.is_none_or(|s| s + ctx.resend_delay < ts),
+                };
+                if !needs {
+                    continue;
+                }
+                a.last_sent_at = Some(ts);
+                out.push(crate::notifier::PostableAlert {
+                    labels: a.labels.clone(),
+                    annotations: a.annotations.clone(),
+                    starts_at: a.fired_at.unwrap_or(a.active_at),
+                    ends_at: a.resolved_at.unwrap_or(ts + valid_for),
+                    generator_url: generator_url.clone(),
+                });
+            }
+        }
+        out
     }
 
     /// Marks everything the group's rules last wrote stale (the group was

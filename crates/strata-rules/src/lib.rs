@@ -10,11 +10,14 @@
 //!   the ingester like every other writer.
 //! - `manager.rs`: scheduling (hash-spread offsets, missed iterations) and
 //!   reloads keeping unchanged rules' state; `metrics.rs`: `strata_rule_*`.
+//! - `notifier.rs`: alerts to Alertmanager's v2 API (discovery, batching,
+//!   a bounded queue, `strata_notifications_*`).
 
 mod file;
 mod group;
 mod manager;
 mod metrics;
+pub mod notifier;
 pub mod template;
 
 pub use file::{Rule, RuleFile, RuleFileError, RuleGroup, RuleKind, load, parse};
@@ -23,6 +26,7 @@ pub use group::{
 };
 pub use manager::{RuleManager, RuleSet, eval_timestamp};
 pub use metrics::RuleMetrics;
+pub use notifier::{Notifier, NotifierMetrics, PostableAlert};
 
 /// A rule name with its labels that more than one rule of a file has.
 #[derive(Debug, Clone, PartialEq, Eq)]

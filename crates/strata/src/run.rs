@@ -98,6 +98,18 @@ pub struct RunArgs {
     #[arg(long = "config", visible_alias = "config.file")]
     pub config: Option<PathBuf>,
 
+    /// How often a still-firing alert is sent to Alertmanager again.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m", value_parser = duration)]
+    pub rules_alert_resend_delay: Duration,
+
+    /// Alerts waiting to be sent to Alertmanager; beyond it the oldest are
+    /// dropped (counted in strata_notifications_dropped_total).
+    #[arg(
+        long = "alertmanager.notification-queue-capacity",
+        default_value_t = 10_000
+    )]
+    pub notification_queue_capacity: usize,
+
     /// Agent mode, as `prometheus --agent`: scrape and remote_write only.
     /// Samples go to the WAL under --data-dir and nowhere else (no blocks,
     /// none in memory); each maintenance round truncates the WAL to what
@@ -303,11 +315,6 @@ pub fn run(args: RunArgs) -> Result<()> {
     init_logging(args.log_level, args.log_format);
     let cfg = crate::config::load(args.config.as_deref(), args.listen, args.agent)
         .map_err(crate::config::InvalidConfig)?;
-    if !cfg.alerting.alertmanagers.is_empty() {
-        tracing::warn!(
-            "alerting is parsed and checked; this version does not notify Alertmanager yet"
-        );
-    }
     if args.max_request_body == 0 {
         bail!("--limits.max-request-body-size must be positive");
     }
@@ -378,6 +385,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
     let reload_metrics = ReloadMetrics::register(&mut registry);
     let remote_metrics = strata_remote::RemoteMetrics::register(&mut registry);
     let rule_metrics = strata_rules::RuleMetrics::register(&mut registry);
+    let notifier_metrics = strata_rules::NotifierMetrics::register(&mut registry);
     let scrape_metrics = strata_scrape::ScrapeMetrics::register(&mut registry);
     let state = AppState::new(api_config, registry);
     state.set_live_config(live_config(&cfg));
@@ -487,6 +495,9 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
 
     // Rules evaluate through the same engine the API uses and store their
     // output through the same ingester.
+    let notifier = strata_rules::Notifier::new(args.notification_queue_capacity, notifier_metrics);
+    notifier.apply(&cfg.alerting, &cfg.global.external_labels);
+    tokio::spawn(notifier.clone().run());
     let rules = Arc::new(strata_rules::RuleManager::new(
         strata_rules::EvalContext {
             engine: state.engine.clone(),
@@ -495,6 +506,8 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
             tenant: strata_model::TenantId::single(),
             external_labels: Default::default(),
             external_url: format!("http://{}/", args.listen),
+            notifier: Some(notifier.clone()),
+            resend_delay: args.rules_alert_resend_delay,
         },
         rule_metrics,
     ));
@@ -509,6 +522,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
             scrape: scrape.clone(),
             remotes: remotes.clone(),
             rules: rules.clone(),
+            notifier: notifier.clone(),
         },
         reload_metrics,
     )?;
@@ -611,6 +625,7 @@ struct Reloadable {
     scrape: Arc<strata_scrape::ScrapeManager>,
     remotes: Arc<strata_remote::RemoteWriters>,
     rules: Arc<strata_rules::RuleManager>,
+    notifier: Arc<strata_rules::Notifier>,
 }
 
 fn spawn_reloader(
@@ -643,6 +658,9 @@ fn spawn_reloader(
                 Ok(Ok(cfg)) => {
                     parts.remotes.apply(&cfg);
                     parts.scrape.apply(&cfg);
+                    parts
+                        .notifier
+                        .apply(&cfg.alerting, &cfg.global.external_labels);
                     match crate::config::rule_set(&cfg) {
                         Ok(set) => parts.rules.apply(set),
                         Err(e) => tracing::error!(error = %e, "loading rule files"),
