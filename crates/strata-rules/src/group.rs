@@ -37,6 +37,13 @@ pub struct EvalContext {
     /// How often a still-firing alert is sent again
     /// (`--rules.alert.resend-delay`).
     pub resend_delay: Duration,
+    /// After a restart, pending alerts resume their `for` from
+    /// `ALERTS_FOR_STATE` if Strata was down at most this long
+    /// (`--rules.alert.for-outage-tolerance`)...
+    pub for_outage_tolerance: Duration,
+    /// ...and get at least this long before they fire
+    /// (`--rules.alert.for-grace-period`).
+    pub for_grace_period: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,6 +307,82 @@ impl GroupState {
             }
         }
         out
+    }
+
+    /// Prometheus' `RestoreForState`, after the first evaluation since
+    /// start-up at `ts`: each pending alert of a rule with a `for` takes its
+    /// `activeAt` from the last `ALERTS_FOR_STATE` sample written before
+    /// (within the outage tolerance), shifted by the time Strata was down —
+    /// or, when less than the grace period of `for` would remain, set so
+    /// that exactly the grace period remains.
+    pub fn restore_for_state(&mut self, ctx: &EvalContext, ts: SystemTime) {
+        let now_ms = ms(ts);
+        let query_t = now_ms - self.query_offset.as_millis() as i64;
+        let mint = now_ms - ctx.for_outage_tolerance.as_millis() as i64;
+        let querier = match ctx.queryable.querier(&ctx.tenant, mint, query_t) {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::warn!(group = %self.group.name, error = %e, "restoring alert state");
+                return;
+            }
+        };
+        let hints = strata_model::SelectHints {
+            start: mint,
+            end: query_t,
+            ..Default::default()
+        };
+        for r in &mut self.rules {
+            let RuleKind::Alerting { for_, .. } = &r.rule.kind else {
+                continue;
+            };
+            // A `for` shorter than the grace period is simply waited again.
+            if for_.is_zero() || *for_ < ctx.for_grace_period {
+                continue;
+            }
+            for a in r.alerts.values_mut() {
+                let mut matchers = vec![strata_model::Matcher::equal(
+                    METRIC_NAME,
+                    "ALERTS_FOR_STATE",
+                )];
+                matchers.extend(
+                    a.labels
+                        .iter()
+                        .map(|l| strata_model::Matcher::equal(&l.name, &l.value)),
+                );
+                let mut last: Option<Sample> = None;
+                let Ok(series) = querier.select(&hints, &matchers) else {
+                    continue;
+                };
+                for s in series.flatten() {
+                    // Exactly the alert's labels plus the name.
+                    if s.labels.len() != a.labels.len() + 1 {
+                        continue;
+                    }
+                    let mut it = s.samples;
+                    while let Some(x) = it.next() {
+                        // This start's own first sample is not the past.
+                        if x.t < query_t && !strata_model::is_stale_nan(x.v) {
+                            last = Some(x);
+                        }
+                    }
+                }
+                let Some(last) = last else { continue };
+                let down_at = SystemTime::UNIX_EPOCH + Duration::from_millis(last.t.max(0) as u64);
+                let mut active_at =
+                    SystemTime::UNIX_EPOCH + Duration::from_secs_f64(last.v.max(0.0));
+                let spent = down_at.duration_since(active_at).unwrap_or_default();
+                let remaining = for_.saturating_sub(spent);
+                if remaining.is_zero() {
+                    // It was firing when Strata went down: it fires again at
+                    // once if the condition still holds.
+                } else if remaining < ctx.for_grace_period {
+                    active_at = ts + ctx.for_grace_period - *for_;
+                } else {
+                    active_at += ts.duration_since(down_at).unwrap_or_default();
+                }
+                a.active_at = active_at;
+            }
+        }
     }
 
     /// Marks everything the group's rules last wrote stale (the group was

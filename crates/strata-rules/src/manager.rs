@@ -28,6 +28,10 @@ struct Running {
 
 pub struct RuleManager {
     ctx: Mutex<EvalContext>,
+    /// Set once the first rule set is running: only groups of that first
+    /// load restore `for` state (a group added by a reload starts afresh,
+    /// as in Prometheus).
+    started: std::sync::atomic::AtomicBool,
     metrics: RuleMetrics,
     /// By (file, group name), in file and group order.
     running: Mutex<Vec<((String, String), Running)>>,
@@ -54,6 +58,7 @@ impl RuleManager {
     pub fn new(ctx: EvalContext, metrics: RuleMetrics) -> RuleManager {
         RuleManager {
             ctx: Mutex::new(ctx),
+            started: std::sync::atomic::AtomicBool::new(false),
             metrics,
             running: Mutex::new(Vec::new()),
         }
@@ -66,6 +71,7 @@ impl RuleManager {
             ctx.external_labels = set.external_labels.clone();
         }
         let ctx = self.ctx.lock().clone();
+        let restore = !self.started.swap(true, std::sync::atomic::Ordering::SeqCst);
         let mut running = self.running.lock();
         let mut old: HashMap<(String, String), Running> =
             std::mem::take(&mut *running).into_iter().collect();
@@ -95,7 +101,7 @@ impl RuleManager {
                     );
                     state.adopt(prev_state);
                 }
-                let r = self.start(&ctx, &key, state);
+                let r = self.start(&ctx, &key, state, restore);
                 running.push((key, r));
             }
         }
@@ -108,7 +114,13 @@ impl RuleManager {
         }
     }
 
-    fn start(&self, ctx: &EvalContext, key: &(String, String), state: GroupState) -> Running {
+    fn start(
+        &self,
+        ctx: &EvalContext,
+        key: &(String, String),
+        state: GroupState,
+        mut restore: bool,
+    ) -> Running {
         let labels = GroupLabels::of(&key.0, &key.1);
         self.metrics.init(&labels, &state);
         let group = Arc::new(Mutex::new(state));
@@ -132,7 +144,16 @@ impl RuleManager {
                 let g2 = g.clone();
                 let ctx2 = ctx.clone();
                 let started = std::time::Instant::now();
-                let done = tokio::task::spawn_blocking(move || g2.lock().evaluate(&ctx2, ts)).await;
+                let first = std::mem::take(&mut restore);
+                let done = tokio::task::spawn_blocking(move || {
+                    let mut g = g2.lock();
+                    let report = g.evaluate(&ctx2, ts);
+                    if first {
+                        g.restore_for_state(&ctx2, ts);
+                    }
+                    report
+                })
+                .await;
                 let took = started.elapsed();
                 match done {
                     Ok(report) => metrics.iteration(&labels, report, took),

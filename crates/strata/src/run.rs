@@ -102,6 +102,15 @@ pub struct RunArgs {
     #[arg(long = "rules.alert.resend-delay", default_value = "1m", value_parser = duration)]
     pub rules_alert_resend_delay: Duration,
 
+    /// After a restart, pending alerts continue their `for` from where they
+    /// were (ALERTS_FOR_STATE) if Strata was down at most this long.
+    #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h", value_parser = duration)]
+    pub rules_for_outage_tolerance: Duration,
+
+    /// The least time a restored pending alert waits before it fires.
+    #[arg(long = "rules.alert.for-grace-period", default_value = "10m", value_parser = duration)]
+    pub rules_for_grace_period: Duration,
+
     /// Alerts waiting to be sent to Alertmanager; beyond it the oldest are
     /// dropped (counted in strata_notifications_dropped_total).
     #[arg(
@@ -508,6 +517,8 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
             external_url: format!("http://{}/", args.listen),
             notifier: Some(notifier.clone()),
             resend_delay: args.rules_alert_resend_delay,
+            for_outage_tolerance: args.rules_for_outage_tolerance,
+            for_grace_period: args.rules_for_grace_period,
         },
         rule_metrics,
     ));

@@ -157,3 +157,68 @@ fn recording_and_alerting_rules_evaluate_and_show_in_the_api() -> TestResult {
     );
     Ok(())
 }
+
+fn rfc3339_ms(s: &str) -> i64 {
+    // "2026-12-02T06:57:40.123456789Z" → ms, without a date crate: the
+    // test only compares instants of one day.
+    let t = s
+        .split('T')
+        .nth(1)
+        .unwrap_or_default()
+        .trim_end_matches('Z');
+    let mut parts = t.split(':');
+    let h: f64 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0.0);
+    let m: f64 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0.0);
+    let sec: f64 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0.0);
+    ((h * 3600.0 + m * 60.0 + sec) * 1000.0) as i64
+}
+
+fn day_ms(t: i64) -> i64 {
+    t.rem_euclid(86_400_000)
+}
+
+#[test]
+fn a_pending_alert_keeps_its_for_across_a_kill_and_restart() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n- name: g\n  interval: 300ms\n  rules:\n  - alert: SlowBurn\n    expr: burn > 5\n    for: 1h\n",
+    )?;
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, "rule_files: ['rules.yml']\n")?;
+    let args = [
+        "--config",
+        cfg.to_str().unwrap_or_default(),
+        "--rules.alert.for-grace-period",
+        "1s",
+    ];
+    let data = dir.path().join("data");
+    let s = Server::start(&data, &args);
+    let (code, body) = s.write(&[series("burn", &[], &[(now_ms(), 10.0)])]);
+    assert_eq!(code, 204, "{body}");
+    let active_at = |s: &Server| -> Option<String> {
+        let (_, v) = s.get_json("/api/v1/alerts", None);
+        v["data"]["alerts"][0]["activeAt"]
+            .as_str()
+            .map(str::to_string)
+    };
+    wait_until("a pending alert", || active_at(&s).is_some());
+    let first = active_at(&s).unwrap_or_default();
+    // ALERTS_FOR_STATE has been written a few times before the kill.
+    std::thread::sleep(Duration::from_secs(2));
+    s.kill9();
+    let restarted_at = now_ms();
+    let s = Server::start(&data, &args);
+    wait_until("the alert after the restart", || active_at(&s).is_some());
+    // Give the first evaluation's restore a moment to apply.
+    std::thread::sleep(Duration::from_millis(800));
+    let restored = active_at(&s).unwrap_or_default();
+    // Restored: the original activeAt shifted by the downtime, so earlier
+    // than the restart (a fresh alert would be active from after it).
+    let (orig, now) = (rfc3339_ms(&first), rfc3339_ms(&restored));
+    assert!(
+        now < day_ms(restarted_at) && now > orig,
+        "activeAt {first} → {restored}, restart at {restarted_at}"
+    );
+    Ok(())
+}
