@@ -10,6 +10,7 @@
 //!   the ingester like every other writer.
 //! - `manager.rs`: scheduling (hash-spread offsets, missed iterations) and
 //!   reloads keeping unchanged rules' state; `metrics.rs`: `strata_rule_*`.
+//! - `unittest.rs`: `strata test rules`, promtool's rule unit-test format.
 //! - `notifier.rs`: alerts to Alertmanager's v2 API (discovery, batching,
 //!   a bounded queue, `strata_notifications_*`).
 
@@ -19,6 +20,7 @@ mod manager;
 mod metrics;
 pub mod notifier;
 pub mod template;
+pub mod unittest;
 
 pub use file::{Rule, RuleFile, RuleFileError, RuleGroup, RuleKind, load, parse};
 pub use group::{

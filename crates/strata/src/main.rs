@@ -5,6 +5,7 @@
 mod config;
 mod process_metrics;
 mod query_cmd;
+mod rules_cmd;
 mod run;
 mod tsdb_cmd;
 
@@ -24,7 +25,7 @@ use std::process::ExitCode;
     version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("STRATA_GIT_REVISION"), ")"),
     about = "Strata: a Prometheus-compatible metrics platform in one binary.",
     long_about = "Strata scrapes Prometheus targets and receives remote-write, stores the samples durably \
-(WAL + compressed blocks), serves them over the Prometheus HTTP API and answers PromQL.\n\nStart a server with `strata run [--config prometheus.yml]`; check a config with `strata check config FILE` and rule files with `strata check rules FILE`; \
+(WAL + compressed blocks), serves them over the Prometheus HTTP API and answers PromQL.\n\nStart a server with `strata run [--config prometheus.yml]`; check a config with `strata check config FILE` and rule files with `strata check rules FILE`, run rule unit tests with `strata test rules FILE`; \
 query it with `strata query`; inspect a data directory offline with `strata tsdb stats` and `strata tsdb dump`."
 )]
 struct Cli {
@@ -48,6 +49,24 @@ enum Command {
     Check {
         #[command(subcommand)]
         command: CheckCommand,
+    },
+    /// Run unit tests as `promtool test` does.
+    Test {
+        #[command(subcommand)]
+        command: TestCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TestCommand {
+    /// Run rule unit tests in promtool's format (`rule_files`,
+    /// `evaluation_interval`, `group_eval_order`, `tests` with
+    /// `input_series`, `alert_rule_test`, `promql_expr_test`): exit 0 when
+    /// every test passes, 1 otherwise.
+    Rules {
+        /// Unit-test files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
     },
 }
 
@@ -113,6 +132,15 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(*args),
         Command::Query(args) => query_cmd::run(args),
         Command::Tsdb { command } => tsdb_cmd::run(command),
+        Command::Test {
+            command: TestCommand::Rules { files },
+        } => {
+            return if rules_cmd::test_rules(&files) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
         Command::Check { command } => {
             let ok = match command {
                 CheckCommand::Config { files } => config::check(&files),
