@@ -379,6 +379,20 @@ fn read_rule(
             fail(None, format!("invalid annotation name: {k}"));
         }
     }
+    // Alert templates must parse (Prometheus' testTemplateParsing).
+    if let Some((a, _)) = &alert {
+        let tname = format!("__alert_{a}");
+        for (k, v) in &labels {
+            if let Err(e) = crate::template::check(&tname, v) {
+                fail(None, format!("label {k:?}: {e}"));
+            }
+        }
+        for (k, v) in &annotations {
+            if let Err(e) = crate::template::check(&tname, v) {
+                fail(None, format!("annotation {k:?}: {e}"));
+            }
+        }
+    }
     if errors.len() > before {
         return Ok(None);
     }

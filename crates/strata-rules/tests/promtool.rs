@@ -42,7 +42,7 @@ fn strata_and_promtool_agree_on_every_rule_file() {
         .filter(|p| p.extension().is_some_and(|e| e == "yml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 16, "the corpus is missing: {files:?}");
+    assert!(files.len() >= 17, "the corpus is missing: {files:?}");
     let mut failures = Vec::new();
     for path in &files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -108,6 +108,11 @@ fn errors_name_file_line_group_and_rule() {
     assert!(err("bad_duration.yml")[0].contains("invalid duration \"5x\""));
     assert!(err("label_name_reserved.yml")[0].contains("invalid label name: __name__"));
     assert!(err("empty_group_name.yml")[0].contains("Groupname must not be empty"));
+    let t = err("bad_template.yml");
+    assert!(
+        t.first().is_some_and(|e| e.contains("group \"g\", rule 1, \"A\": annotation \"summary\":")),
+        "{t:?}"
+    );
 }
 
 #[test]
