@@ -1,4 +1,7 @@
-// TEMPORARY local stub until the helper's module lands; not committed.
+//! Alert label and annotation templates. NOT IMPLEMENTED YET: text is
+//! returned verbatim and every template is accepted; Go text/template
+//! expansion (`$labels`, `$value`, `humanize`…) is the next step of the
+//! rules issue (docs/rules.md).
 use std::collections::BTreeMap;
 pub struct TemplateData<'a> {
     pub labels: &'a BTreeMap<String, String>,
