@@ -309,6 +309,20 @@ impl<'a> Doc<'a> {
         }
     }
 
+    /// A mapping of strings to strings (label sets, annotations), sorted.
+    pub fn string_map(
+        &self,
+        node: &Node,
+        path: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+        let mut out = std::collections::BTreeMap::new();
+        for (k, _, v) in self.entries(node, path)? {
+            let value = self.string(v, &format!("{path}.{k}"))?;
+            out.insert(k, value);
+        }
+        Ok(out)
+    }
+
     /// Reads a mapping field by field; `finish` reports keys nobody took.
     pub fn fields<'n>(&self, node: &'n Node, path: &str) -> Result<Fields<'n>, ConfigError> {
         let entries = self.entries(node, path)?;

@@ -14,6 +14,7 @@ pub mod query;
 pub mod read;
 pub mod remote_read;
 pub mod rules;
+mod shapes;
 pub mod status;
 pub mod targets;
 pub mod write;

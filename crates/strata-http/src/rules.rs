@@ -5,52 +5,10 @@ use crate::{ApiError, SharedState};
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
-use strata_model::Labels;
 use strata_rules::{Alert, AlertState, GroupState, RuleKind, RuleState};
 
-fn map_json(m: &BTreeMap<String, String>) -> Value {
-    Value::Object(
-        m.iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect::<Map<String, Value>>(),
-    )
-}
-
-fn labels_json(l: &Labels) -> Value {
-    Value::Object(
-        l.iter()
-            .map(|l| (l.name.clone(), Value::String(l.value.clone())))
-            .collect::<Map<String, Value>>(),
-    )
-}
-
-fn rfc3339(t: std::time::SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
-/// Go's zero `time.Time`: never evaluated.
-const NEVER: &str = "0001-01-01T00:00:00Z";
-
-/// Go's `strconv.FormatFloat(v, 'e', -1, 64)`, how Prometheus prints an
-/// alert's value: shortest mantissa, exponent with a sign and two digits.
-fn go_exponent(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    let s = format!("{v:e}");
-    let Some((mantissa, exp)) = s.split_once('e') else {
-        return s;
-    };
-    let (sign, digits) = match exp.strip_prefix('-') {
-        Some(d) => ('-', d),
-        None => ('+', exp),
-    };
-    format!("{mantissa}e{sign}{digits:0>2}")
-}
+use crate::shapes::{NEVER, labels_json, map_json, rfc3339};
+use strata_model::format::format_go_e;
 
 fn alert_json(a: &Alert) -> Value {
     let mut o = json!({
@@ -58,7 +16,7 @@ fn alert_json(a: &Alert) -> Value {
         "annotations": map_json(&a.annotations),
         "state": a.state.as_str(),
         "activeAt": rfc3339(a.active_at),
-        "value": go_exponent(a.value),
+        "value": format_go_e(a.value),
     });
     if let (Some(since), Some(obj)) = (a.keep_firing_since, o.as_object_mut()) {
         obj.insert("keepFiringSince".into(), Value::String(rfc3339(since)));
@@ -208,19 +166,4 @@ pub async fn alerts(State(st): State<SharedState>) -> Result<Response, ApiError>
         }
     }
     Ok(success(json!({ "alerts": out })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn alert_values_print_as_go_does() {
-        assert_eq!(go_exponent(1.0), "1e+00");
-        assert_eq!(go_exponent(0.5), "5e-01");
-        assert_eq!(go_exponent(1234.5), "1.2345e+03");
-        assert_eq!(go_exponent(1e-300), "1e-300");
-        assert_eq!(go_exponent(f64::INFINITY), "+Inf");
-        assert_eq!(go_exponent(0.0), "0e+00");
-    }
 }

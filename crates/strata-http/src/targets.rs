@@ -6,23 +6,8 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use strata_model::Labels;
 
-fn labels_json(l: &Labels) -> Value {
-    Value::Object(
-        l.iter()
-            .map(|l| (l.name.clone(), Value::String(l.value.clone())))
-            .collect::<Map<String, Value>>(),
-    )
-}
-
-fn rfc3339(t: std::time::SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
-/// Go's zero `time.Time`, which Prometheus shows for a target not yet
-/// scraped.
-const NEVER: &str = "0001-01-01T00:00:00Z";
+use crate::shapes::{NEVER, labels_json, rfc3339};
 
 /// `/api/v1/targets?state=active|dropped|any&scrapePool=…`, in Prometheus'
 /// shape.

@@ -57,9 +57,39 @@ pub fn format_go_g(v: f64) -> String {
     }
 }
 
+/// Go's `FormatFloat(v, 'e', -1, 64)` (Prometheus prints alert values so):
+/// shortest round-trip mantissa, exponent with a sign and two digits.
+pub fn format_go_e(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    let e = format!("{v:e}");
+    let Some((mantissa, exp)) = e.split_once('e') else {
+        return e;
+    };
+    let (sign, digits) = match exp.strip_prefix('-') {
+        Some(d) => ('-', d),
+        None => ('+', exp),
+    };
+    format!("{mantissa}e{sign}{digits:0>2}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn e_format_matches_go() {
+        assert_eq!(format_go_e(1.0), "1e+00");
+        assert_eq!(format_go_e(0.5), "5e-01");
+        assert_eq!(format_go_e(1234.5), "1.2345e+03");
+        assert_eq!(format_go_e(1e-300), "1e-300");
+        assert_eq!(format_go_e(f64::INFINITY), "+Inf");
+        assert_eq!(format_go_e(0.0), "0e+00");
+    }
 
     #[test]
     fn api_format_matches_go_f() {

@@ -340,6 +340,9 @@ impl Reader {
         let mut out_samples = self.sender.samples_out.load(Ordering::Relaxed);
         let metrics = self.sender.metrics.clone();
         let name = self.sender.name.clone();
+        // Reused between reads: one read is up to `read_max` samples.
+        let mut batch: Vec<(LogPosition, u32, PackedLabels, strata_model::Sample)> =
+            Vec::with_capacity(read_max);
         'reading: while !self.stop.load(Ordering::Relaxed) {
             let now_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -349,7 +352,7 @@ impl Reader {
             } else {
                 now_ms.saturating_sub(age_limit.as_millis() as i64)
             };
-            let mut batch: Vec<(LogPosition, u32, PackedLabels, strata_model::Sample)> = Vec::new();
+            batch.clear();
             let read = cursor.read(read_max, &mut |s| {
                 batch.push((s.position, s.series_id, s.labels.clone(), s.sample));
             });
@@ -365,7 +368,7 @@ impl Reader {
                 self.cache.remove(&id);
             }
             let mut dropped = 0u64;
-            for (pos, id, own, sample) in batch {
+            for (pos, id, own, sample) in batch.drain(..) {
                 let Some((labels, h)) = self.labels_for(id, &own) else {
                     dropped += 1;
                     continue;

@@ -16,7 +16,7 @@ pub struct RuleFile {
     pub groups: Vec<RuleGroup>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RuleGroup {
     pub name: String,
     /// `None`: the global `evaluation_interval`.
@@ -103,19 +103,6 @@ fn render(
 /// is valid UTF-8 by construction).
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
-}
-
-fn string_map(
-    doc: &Doc<'_>,
-    node: &Node,
-    path: &str,
-) -> Result<BTreeMap<String, String>, ConfigError> {
-    let mut out = BTreeMap::new();
-    for (k, _, v) in doc.entries(node, path)? {
-        let value = doc.string(v, &format!("{path}.{k}"))?;
-        out.insert(k, value);
-    }
-    Ok(out)
 }
 
 /// Reads `path` and parses it ([`parse`]).
@@ -238,7 +225,7 @@ fn read_group(
         None => 0,
     };
     let labels = match f.take("labels") {
-        Some(n) => string_map(doc, n, &f.child("labels"))?,
+        Some(n) => doc.string_map(n, &f.child("labels"))?,
         None => BTreeMap::new(),
     };
     let rule_nodes: Vec<Node> = match f.take("rules") {
@@ -301,11 +288,11 @@ fn read_rule(
         .transpose()?
         .unwrap_or_default();
     let labels = match f.take("labels") {
-        Some(n) => string_map(doc, n, &f.child("labels"))?,
+        Some(n) => doc.string_map(n, &f.child("labels"))?,
         None => BTreeMap::new(),
     };
     let annotations = match f.take("annotations") {
-        Some(n) => string_map(doc, n, &f.child("annotations"))?,
+        Some(n) => doc.string_map(n, &f.child("annotations"))?,
         None => BTreeMap::new(),
     };
     f.finish(doc)?;

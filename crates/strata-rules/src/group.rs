@@ -9,7 +9,7 @@
 
 use crate::file::{Rule, RuleGroup, RuleKind};
 use crate::template::{self, TemplateData};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use strata_ingest::Ingester;
@@ -140,6 +140,7 @@ impl RuleState {
 }
 
 /// A group with its rules' state.
+#[derive(Default)]
 pub struct GroupState {
     pub file: String,
     pub group: RuleGroup,
@@ -157,10 +158,8 @@ fn generator_url(external_url: &str, expr: &str) -> String {
         Ok(u) => u,
         Err(_) => return String::new(),
     };
-    u.set_path(&format!(
-        "{}graph",
-        u.path().trim_end_matches('/').to_string() + "/"
-    ));
+    let path = format!("{}/graph", u.path().trim_end_matches('/'));
+    u.set_path(&path);
     u.query_pairs_mut()
         .append_pair("g0.expr", expr)
         .append_pair("g0.tab", "1");
@@ -430,6 +429,22 @@ fn write(ctx: &EvalContext, series: &[(Labels, Sample)]) -> Result<(), EvalError
     Ok(())
 }
 
+/// Stale markers at `t` for what the last evaluation wrote and this one
+/// (`current`) did not; `current` becomes what was written.
+fn end_vanished(
+    written: &mut HashMap<u64, Labels>,
+    current: HashMap<u64, Labels>,
+    t: i64,
+    out: &mut Vec<(Labels, Sample)>,
+) {
+    for (h, l) in written.iter() {
+        if !current.contains_key(h) {
+            out.push((l.clone(), Sample::new(t, stale())));
+        }
+    }
+    *written = current;
+}
+
 /// The instant vector a rule's expression gives at `t` (a scalar is a
 /// one-element vector without labels, as Prometheus converts it).
 fn query(ctx: &EvalContext, q: &PreparedQuery, t: i64) -> Result<Vec<(Labels, f64)>, EvalError> {
@@ -502,12 +517,7 @@ fn evaluate_rule(
                     out.len()
                 )));
             }
-            for (h, l) in &r.written {
-                if !current.contains_key(h) {
-                    out.push((l.clone(), Sample::new(query_t, stale())));
-                }
-            }
-            r.written = current;
+            end_vanished(&mut r.written, current, query_t, &mut out);
             write(ctx, &out)
         }
         RuleKind::Alerting {
@@ -516,7 +526,7 @@ fn evaluate_rule(
             keep_firing_for,
             annotations,
         } => {
-            let mut seen: HashMap<u64, ()> = HashMap::with_capacity(vector.len());
+            let mut seen: HashSet<u64> = HashSet::with_capacity(vector.len());
             let mut template_error: Option<String> = None;
             for (labels, v) in vector {
                 let mut own = labels.builder();
@@ -555,7 +565,7 @@ fn evaluate_rule(
                 b.set("alertname", alert);
                 let l = b.labels();
                 let h = l.hash64();
-                if seen.insert(h, ()).is_some() {
+                if !seen.insert(h) {
                     return Err(EvalError(
                         "vector contains metrics with the same labelset after applying alert labels"
                             .into(),
@@ -589,7 +599,7 @@ fn evaluate_rule(
             // firing ones resolve (after keep_firing_for), resolved ones are
             // kept for notifications, then forgotten.
             r.alerts.retain(|h, a| {
-                if seen.contains_key(h) {
+                if seen.contains(h) {
                     return true;
                 }
                 match a.state {
@@ -649,12 +659,7 @@ fn evaluate_rule(
                     out.push((l, Sample::new(query_t, v)));
                 }
             }
-            for (h, l) in &r.written {
-                if !current.contains_key(h) {
-                    out.push((l.clone(), Sample::new(query_t, stale())));
-                }
-            }
-            r.written = current;
+            end_vanished(&mut r.written, current, query_t, &mut out);
             write(ctx, &out)?;
             match template_error {
                 Some(e) => Err(EvalError(e)),

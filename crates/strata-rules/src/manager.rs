@@ -89,16 +89,7 @@ impl RuleManager {
                     let _ = prev.stop.send(true);
                     prev.task.abort();
                     // The old task is stopped; its state is ours now.
-                    let prev_state = std::mem::replace(
-                        &mut *prev.group.lock(),
-                        GroupState::new(
-                            String::new(),
-                            state.group.clone(),
-                            state.interval,
-                            state.query_offset,
-                            &ctx.engine,
-                        ),
-                    );
+                    let prev_state = std::mem::take(&mut *prev.group.lock());
                     state.adopt(prev_state);
                 }
                 let r = self.start(&ctx, &key, state, restore);

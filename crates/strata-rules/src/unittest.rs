@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use strata_config::ConfigError;
-use strata_config::yaml::{Doc, Node};
+use strata_config::yaml::{Doc, Fields, Node};
 use strata_ingest::Ingester;
 use strata_model::{
     LabelRef, Labels, MatchOp, Queryable, STALE_NAN_BITS, Sample, TenantId, WriteBatch,
@@ -122,19 +122,6 @@ fn selector_labels(s: &str) -> Result<Labels, String> {
     Ok(Labels::new(pairs))
 }
 
-fn string_map(
-    doc: &Doc<'_>,
-    node: &Node,
-    path: &str,
-) -> Result<BTreeMap<String, String>, ConfigError> {
-    let mut out = BTreeMap::new();
-    for (k, _, v) in doc.entries(node, path)? {
-        let value = doc.string(v, &format!("{path}.{k}"))?;
-        out.insert(k, value);
-    }
-    Ok(out)
-}
-
 struct TestFile {
     rule_files: Vec<String>,
     evaluation_interval: Duration,
@@ -142,202 +129,165 @@ struct TestFile {
     tests: Vec<TestGroup>,
 }
 
+/// A field read by `read` when present.
+fn opt<'d, T>(
+    doc: &Doc<'d>,
+    f: &mut Fields<'_>,
+    key: &str,
+    read: impl Fn(&Doc<'d>, &Node, &str) -> Result<T, ConfigError>,
+) -> Result<Option<T>, ConfigError> {
+    let path = f.child(key);
+    f.take(key).map(|n| read(doc, n, &path)).transpose()
+}
+
+/// The items of a sequence field (none when absent), with their paths.
+fn items<'n>(
+    doc: &Doc<'_>,
+    f: &mut Fields<'n>,
+    key: &str,
+) -> Result<Vec<(String, &'n Node)>, ConfigError> {
+    let path = f.child(key);
+    match f.take(key) {
+        Some(n) => Ok(doc
+            .seq(n, &path)?
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (format!("{path}[{i}]"), item))
+            .collect()),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// A test file's structure; value problems (the expanding notation, a
+/// selector) are reported with the field path.
 fn parse_file(doc: &Doc<'_>) -> Result<TestFile, String> {
     let e = |e: ConfigError| e.to_string();
     let root = doc.parse().map_err(e)?;
     let mut f = doc.fields(&root, "").map_err(e)?;
-    let rule_files = match f.take("rule_files") {
-        Some(n) => doc.strings(n, "rule_files").map_err(e)?,
-        None => Vec::new(),
-    };
-    let evaluation_interval = match f.take("evaluation_interval") {
-        Some(n) => doc.duration(n, "evaluation_interval").map_err(e)?,
-        None => Duration::from_secs(60),
-    };
-    let group_eval_order = match f.take("group_eval_order") {
-        Some(n) => doc.strings(n, "group_eval_order").map_err(e)?,
-        None => Vec::new(),
-    };
-    let tests_node = f.take("tests");
+    let rule_files = opt(doc, &mut f, "rule_files", Doc::strings)
+        .map_err(e)?
+        .unwrap_or_default();
+    let evaluation_interval = opt(doc, &mut f, "evaluation_interval", Doc::duration)
+        .map_err(e)?
+        .unwrap_or(Duration::from_secs(60));
+    let group_eval_order = opt(doc, &mut f, "group_eval_order", Doc::strings)
+        .map_err(e)?
+        .unwrap_or_default();
+    let test_nodes = items(doc, &mut f, "tests").map_err(e)?;
     let _ = f.take("fuzzy_compare");
     f.finish(doc).map_err(e)?;
     let mut tests = Vec::new();
-    if let Some(tn) = tests_node {
-        for (i, t) in doc.seq(tn, "tests").map_err(e)?.iter().enumerate() {
-            let path = format!("tests[{i}]");
-            let mut tf = doc.fields(t, &path).map_err(e)?;
-            let name = match tf.take("name") {
-                Some(n) => doc.string(n, &tf.child("name")).map_err(e)?,
-                None => String::new(),
-            };
-            let interval = match tf.take("interval") {
-                Some(n) => doc.duration(n, &tf.child("interval")).map_err(e)?,
-                None => evaluation_interval,
-            };
-            let external_labels = match tf.take("external_labels") {
-                Some(n) => string_map(doc, n, &tf.child("external_labels")).map_err(e)?,
-                None => BTreeMap::new(),
-            };
-            let external_url = match tf.take("external_url") {
-                Some(n) => doc.string(n, &tf.child("external_url")).map_err(e)?,
-                None => String::new(),
-            };
-            let mut input = Vec::new();
-            if let Some(n) = tf.take("input_series") {
-                let p = tf.child("input_series");
-                for (j, s) in doc.seq(n, &p).map_err(e)?.iter().enumerate() {
-                    let sp = format!("{p}[{j}]");
-                    let mut sf = doc.fields(s, &sp).map_err(e)?;
-                    let series = sf
-                        .take("series")
-                        .map(|n| doc.string(n, &format!("{sp}.series")))
-                        .transpose()
-                        .map_err(e)?
-                        .unwrap_or_default();
-                    let values = sf
-                        .take("values")
-                        .map(|n| doc.string(n, &format!("{sp}.values")))
-                        .transpose()
-                        .map_err(e)?
-                        .unwrap_or_default();
-                    sf.finish(doc).map_err(e)?;
-                    let mut v = Vec::new();
-                    expand_values(&values, &mut v).map_err(|m| format!("{sp}.values: {m}"))?;
-                    input.push(InputSeries {
-                        labels: selector_labels(&series)
-                            .map_err(|m| format!("{sp}.series: {m}"))?,
-                        values: v,
-                    });
-                }
-            }
-            let mut alerts = Vec::new();
-            if let Some(n) = tf.take("alert_rule_test") {
-                let p = tf.child("alert_rule_test");
-                for (j, a) in doc.seq(n, &p).map_err(e)?.iter().enumerate() {
-                    let ap = format!("{p}[{j}]");
-                    let mut af = doc.fields(a, &ap).map_err(e)?;
-                    let eval_time = af
-                        .take("eval_time")
-                        .map(|n| doc.duration(n, &format!("{ap}.eval_time")))
-                        .transpose()
-                        .map_err(e)?
-                        .unwrap_or_default();
-                    let alertname = af
-                        .take("alertname")
-                        .map(|n| doc.string(n, &format!("{ap}.alertname")))
-                        .transpose()
-                        .map_err(e)?
-                        .unwrap_or_default();
-                    if alertname.is_empty() {
-                        return Err(format!(
-                            "{ap}: an item under alert_rule_test misses required attribute alertname"
-                        ));
-                    }
-                    let mut exp = Vec::new();
-                    if let Some(n) = af.take("exp_alerts") {
-                        for (k, x) in doc
-                            .seq(n, &format!("{ap}.exp_alerts"))
-                            .map_err(e)?
-                            .iter()
-                            .enumerate()
-                        {
-                            let xp = format!("{ap}.exp_alerts[{k}]");
-                            let mut xf = doc.fields(x, &xp).map_err(e)?;
-                            let labels = match xf.take("exp_labels") {
-                                Some(n) => {
-                                    string_map(doc, n, &format!("{xp}.exp_labels")).map_err(e)?
-                                }
-                                None => BTreeMap::new(),
-                            };
-                            let annotations = match xf.take("exp_annotations") {
-                                Some(n) => string_map(doc, n, &format!("{xp}.exp_annotations"))
-                                    .map_err(e)?,
-                                None => BTreeMap::new(),
-                            };
-                            xf.finish(doc).map_err(e)?;
-                            exp.push(ExpAlert {
-                                labels,
-                                annotations,
-                            });
-                        }
-                    }
-                    af.finish(doc).map_err(e)?;
-                    alerts.push(AlertTest {
-                        eval_time,
-                        alertname,
-                        exp,
-                    });
-                }
-            }
-            let mut exprs = Vec::new();
-            if let Some(n) = tf.take("promql_expr_test") {
-                let p = tf.child("promql_expr_test");
-                for (j, x) in doc.seq(n, &p).map_err(e)?.iter().enumerate() {
-                    let xp = format!("{p}[{j}]");
-                    let mut xf = doc.fields(x, &xp).map_err(e)?;
-                    let expr = xf
-                        .take("expr")
-                        .map(|n| doc.string(n, &format!("{xp}.expr")))
-                        .transpose()
-                        .map_err(e)?
-                        .unwrap_or_default();
-                    let eval_time = xf
-                        .take("eval_time")
-                        .map(|n| doc.duration(n, &format!("{xp}.eval_time")))
-                        .transpose()
-                        .map_err(e)?
-                        .unwrap_or_default();
-                    let mut exp = Vec::new();
-                    if let Some(n) = xf.take("exp_samples") {
-                        for (k, s) in doc
-                            .seq(n, &format!("{xp}.exp_samples"))
-                            .map_err(e)?
-                            .iter()
-                            .enumerate()
-                        {
-                            let sp = format!("{xp}.exp_samples[{k}]");
-                            let mut sf = doc.fields(s, &sp).map_err(e)?;
-                            let labels = sf
-                                .take("labels")
-                                .map(|n| doc.string(n, &format!("{sp}.labels")))
-                                .transpose()
-                                .map_err(e)?
-                                .unwrap_or_default();
-                            let value = sf
-                                .take("value")
-                                .map(|n| doc.float(n, &format!("{sp}.value")))
-                                .transpose()
-                                .map_err(e)?
-                                .unwrap_or_default();
-                            let _ = sf.take("histogram");
-                            sf.finish(doc).map_err(e)?;
-                            let labels = if labels.trim().is_empty() || labels.trim() == "{}" {
-                                Labels::empty()
-                            } else {
-                                selector_labels(&labels).map_err(|m| format!("{sp}.labels: {m}"))?
-                            };
-                            exp.push((labels, value));
-                        }
-                    }
-                    xf.finish(doc).map_err(e)?;
-                    exprs.push(ExprTest {
-                        expr,
-                        eval_time,
-                        exp,
-                    });
-                }
-            }
-            tf.finish(doc).map_err(e)?;
-            tests.push(TestGroup {
-                name,
-                interval,
-                input,
-                alerts,
-                exprs,
-                external_labels,
-                external_url,
+    for (path, t) in test_nodes {
+        let mut tf = doc.fields(t, &path).map_err(e)?;
+        let name = opt(doc, &mut tf, "name", Doc::string)
+            .map_err(e)?
+            .unwrap_or_default();
+        let interval = opt(doc, &mut tf, "interval", Doc::duration)
+            .map_err(e)?
+            .unwrap_or(evaluation_interval);
+        let external_labels = opt(doc, &mut tf, "external_labels", Doc::string_map)
+            .map_err(e)?
+            .unwrap_or_default();
+        let external_url = opt(doc, &mut tf, "external_url", Doc::string)
+            .map_err(e)?
+            .unwrap_or_default();
+        let mut input = Vec::new();
+        for (sp, s) in items(doc, &mut tf, "input_series").map_err(e)? {
+            let mut sf = doc.fields(s, &sp).map_err(e)?;
+            let series = opt(doc, &mut sf, "series", Doc::string)
+                .map_err(e)?
+                .unwrap_or_default();
+            let values = opt(doc, &mut sf, "values", Doc::string)
+                .map_err(e)?
+                .unwrap_or_default();
+            sf.finish(doc).map_err(e)?;
+            let mut v = Vec::new();
+            expand_values(&values, &mut v).map_err(|m| format!("{sp}.values: {m}"))?;
+            input.push(InputSeries {
+                labels: selector_labels(&series).map_err(|m| format!("{sp}.series: {m}"))?,
+                values: v,
             });
         }
+        let mut alerts = Vec::new();
+        for (ap, a) in items(doc, &mut tf, "alert_rule_test").map_err(e)? {
+            let mut af = doc.fields(a, &ap).map_err(e)?;
+            let eval_time = opt(doc, &mut af, "eval_time", Doc::duration)
+                .map_err(e)?
+                .unwrap_or_default();
+            let alertname = opt(doc, &mut af, "alertname", Doc::string)
+                .map_err(e)?
+                .unwrap_or_default();
+            if alertname.is_empty() {
+                return Err(format!(
+                    "{ap}: an item under alert_rule_test misses required attribute alertname"
+                ));
+            }
+            let mut exp = Vec::new();
+            for (xp, x) in items(doc, &mut af, "exp_alerts").map_err(e)? {
+                let mut xf = doc.fields(x, &xp).map_err(e)?;
+                let labels = opt(doc, &mut xf, "exp_labels", Doc::string_map)
+                    .map_err(e)?
+                    .unwrap_or_default();
+                let annotations = opt(doc, &mut xf, "exp_annotations", Doc::string_map)
+                    .map_err(e)?
+                    .unwrap_or_default();
+                xf.finish(doc).map_err(e)?;
+                exp.push(ExpAlert {
+                    labels,
+                    annotations,
+                });
+            }
+            af.finish(doc).map_err(e)?;
+            alerts.push(AlertTest {
+                eval_time,
+                alertname,
+                exp,
+            });
+        }
+        let mut exprs = Vec::new();
+        for (xp, x) in items(doc, &mut tf, "promql_expr_test").map_err(e)? {
+            let mut xf = doc.fields(x, &xp).map_err(e)?;
+            let expr = opt(doc, &mut xf, "expr", Doc::string)
+                .map_err(e)?
+                .unwrap_or_default();
+            let eval_time = opt(doc, &mut xf, "eval_time", Doc::duration)
+                .map_err(e)?
+                .unwrap_or_default();
+            let mut exp = Vec::new();
+            for (sp, smp) in items(doc, &mut xf, "exp_samples").map_err(e)? {
+                let mut sf = doc.fields(smp, &sp).map_err(e)?;
+                let labels = opt(doc, &mut sf, "labels", Doc::string)
+                    .map_err(e)?
+                    .unwrap_or_default();
+                let value = opt(doc, &mut sf, "value", Doc::float)
+                    .map_err(e)?
+                    .unwrap_or_default();
+                let _ = sf.take("histogram");
+                sf.finish(doc).map_err(e)?;
+                let labels = if labels.trim().is_empty() || labels.trim() == "{}" {
+                    Labels::empty()
+                } else {
+                    selector_labels(&labels).map_err(|m| format!("{sp}.labels: {m}"))?
+                };
+                exp.push((labels, value));
+            }
+            xf.finish(doc).map_err(e)?;
+            exprs.push(ExprTest {
+                expr,
+                eval_time,
+                exp,
+            });
+        }
+        tf.finish(doc).map_err(e)?;
+        tests.push(TestGroup {
+            name,
+            interval,
+            input,
+            alerts,
+            exprs,
+            external_labels,
+            external_url,
+        });
     }
     Ok(TestFile {
         rule_files,

@@ -48,16 +48,14 @@ fn an_agent_scrapes_forwards_and_keeps_only_the_unsent_wal() -> TestResult {
         ),
     )?;
     let data = dir.path().join("data");
-    let s = Server::start(
-        &data,
-        &[
-            "--agent",
-            "--config",
-            cfg.to_str().unwrap_or_default(),
-            "--storage.maintenance-interval",
-            "1s",
-        ],
-    );
+    let args = [
+        "--agent",
+        "--config",
+        cfg.to_str().unwrap_or_default(),
+        "--storage.maintenance-interval",
+        "1s",
+    ];
+    let s = Server::start(&data, &args);
     rec.wait_for("agent_fixture", 5);
     rec.wait_for("up", 5);
     {
@@ -119,16 +117,7 @@ fn an_agent_scrapes_forwards_and_keeps_only_the_unsent_wal() -> TestResult {
         held.len() >= 2,
         "segments kept while the remote is down: {held:?}"
     );
-    let _s = Server::start(
-        &data,
-        &[
-            "--agent",
-            "--config",
-            cfg.to_str().unwrap_or_default(),
-            "--storage.maintenance-interval",
-            "1s",
-        ],
-    );
+    let _s = Server::start(&data, &args);
     // About 15 scrapes happened while it was down: they all arrive.
     rec.wait_for("agent_fixture", before + 12);
     assert_eq!(rec.count("agent_fixture").1, 1, "a sample sent twice");

@@ -79,18 +79,7 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn alerts_fire_survive_a_restart_and_resolve_in_alertmanager() -> TestResult {
-    let installed = Command::new("sh")
-        .args(["-c", "command -v prometheus-alertmanager"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !installed {
-        if std::env::var("STRATA_REQUIRE_PEERS").is_ok() {
-            return Err(
-                "prometheus-alertmanager is not installed (scripts/test.sh installs it)".into(),
-            );
-        }
-        eprintln!("SKIPPED: prometheus-alertmanager not installed");
+    if !support::peer_installed("prometheus-alertmanager")? {
         return Ok(());
     }
     let dir = tempfile::tempdir()?;

@@ -11,20 +11,9 @@ fn file(name: &str) -> String {
     format!("{}/tests/rule_unittests/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn promtool_installed() -> Result<bool, String> {
-    if std::path::Path::new("/usr/bin/promtool").exists() {
-        return Ok(true);
-    }
-    if std::env::var("STRATA_REQUIRE_PEERS").is_ok() {
-        return Err("promtool is not installed (scripts/test.sh installs prometheus)".into());
-    }
-    eprintln!("SKIPPED the promtool half: promtool not installed");
-    Ok(false)
-}
-
 #[test]
 fn unit_tests_pass_and_fail_as_under_promtool() -> TestResult {
-    let with_promtool = promtool_installed()?;
+    let with_promtool = support::peer_installed("promtool")?;
     for (name, pass) in [("passing_test.yml", true), ("failing_test.yml", false)] {
         let out = Command::new(bin())
             .args(["test", "rules"])

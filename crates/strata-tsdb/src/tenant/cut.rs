@@ -158,10 +158,22 @@ impl TenantDb {
             }
             None => Vec::new(),
         };
+        self.checkpoint_wal_with(wal, min_t, &floors)
+    }
+
+    /// Rotates the WAL, checkpoints the finished segments (live series;
+    /// samples from `min_t` on except those at or below their series'
+    /// floor) and deletes what no remote-write queue still holds.
+    fn checkpoint_wal_with(
+        &self,
+        wal: &wal::Wal,
+        min_t: i64,
+        floors: &[i64],
+    ) -> Result<wal::CheckpointStats, TsdbError> {
         let finished = wal.rotate()?;
         let live = self.head.live_ids();
         let wal_dir = self.dir.join("wal");
-        let cp = wal::checkpoint(&wal_dir, finished, &live, min_t, &floors)?;
+        let cp = wal::checkpoint(&wal_dir, finished, &live, min_t, floors)?;
         wal::truncate_held(&wal_dir, finished, self.held_segment())?;
         Ok(cp)
     }
@@ -211,14 +223,9 @@ impl TenantDb {
                 .remove_idle(newest.saturating_sub(AGENT_SERIES_IDLE_MS));
             self.series_removed.fetch_add(removed, Ordering::Relaxed);
         }
-        let wal = self.wal()?;
-        let finished = wal.rotate()?;
-        let wal_dir = self.dir.join("wal");
         // Each series' newest sample stays (floors one below it), so a
         // restart still refuses what is older; nothing else is read back.
-        let floors = self.head.newest_floors();
-        let cp = wal::checkpoint(&wal_dir, finished, &self.head.live_ids(), i64::MIN, &floors)?;
-        wal::truncate_held(&wal_dir, finished, self.held_segment())?;
+        let cp = self.checkpoint_wal_with(self.wal()?, i64::MIN, &self.head.newest_floors())?;
         self.wal_trims.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(series = cp.series, held_from = ?self.held_segment(), "agent WAL truncated");
         Ok(())

@@ -48,28 +48,20 @@ fn parse_progress(text: &str) -> Option<QueueProgress> {
 /// reported and ignored (the queue then starts from the log's end).
 pub(crate) fn load_all(dir: &Path) -> Result<HashMap<String, QueueProgress>, TsdbError> {
     let mut out = HashMap::new();
-    let rd = match std::fs::read_dir(dir.join(PROGRESS_DIR)) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e.into()),
-    };
-    for e in rd {
-        let e = e?;
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
+    for (name, path) in crate::wal::dir_entries(&dir.join(PROGRESS_DIR))? {
         if name.ends_with(".tmp") {
-            let _ = std::fs::remove_file(e.path());
+            let _ = std::fs::remove_file(&path);
             continue;
         }
-        match std::fs::read_to_string(e.path())
+        match std::fs::read_to_string(&path)
             .ok()
             .and_then(|t| parse_progress(&t))
         {
             Some(p) => {
-                out.insert(name.to_string(), p);
+                out.insert(name, p);
             }
             None => {
-                tracing::error!(file = %e.path().display(), "unreadable remote-write progress: that queue starts from the end of the WAL")
+                tracing::error!(file = %path.display(), "unreadable remote-write progress: that queue starts from the end of the WAL")
             }
         }
     }

@@ -71,52 +71,54 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, TsdbError
     list_numbered(dir, 8)
 }
 
+/// The UTF-8-named entries of `dir` with their paths; a missing
+/// directory has none (a tenant or WAL not created yet).
+pub(crate) fn dir_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, TsdbError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        let e = e?;
+        if let Ok(name) = e.file_name().into_string() {
+            out.push((name, e.path()));
+        }
+    }
+    Ok(out)
+}
+
 /// Files of `dir` named by a number of exactly `digits` digits, ascending
 /// (WAL segments, head chunk files); a missing directory has none.
 pub(crate) fn list_numbered(dir: &Path, digits: usize) -> Result<Vec<(u64, PathBuf)>, TsdbError> {
-    let mut out = Vec::new();
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e.into()),
-    };
-    for e in rd {
-        let e = e?;
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.len() == digits
-            && name.bytes().all(|b| b.is_ascii_digit())
-            && let Ok(n) = name.parse::<u64>()
-        {
-            out.push((n, e.path()));
-        }
-    }
+    let mut out: Vec<(u64, PathBuf)> = dir_entries(dir)?
+        .into_iter()
+        .filter(|(name, _)| name.len() == digits && name.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|(name, path)| name.parse::<u64>().ok().map(|n| (n, path)))
+        .collect();
     out.sort();
     Ok(out)
 }
 
-/// The newest complete checkpoint: `checkpoint.NNNNNNNN` covering segments ≤ N.
-/// A `checkpoint.N.tmp` (a crash while writing one) is never chosen.
+/// Complete checkpoints (`checkpoint.NNNNNNNN`, covering segments ≤ N),
+/// ascending. A `checkpoint.N.tmp` (a crash while writing one) is never
+/// listed.
+pub(crate) fn checkpoints(dir: &Path) -> Result<Vec<(u64, PathBuf)>, TsdbError> {
+    let mut out: Vec<(u64, PathBuf)> = dir_entries(dir)?
+        .into_iter()
+        .filter_map(|(name, path)| {
+            let n = name.strip_prefix("checkpoint.")?.parse::<u64>().ok()?;
+            Some((n, path))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// The newest complete checkpoint.
 pub(crate) fn latest_checkpoint(dir: &Path) -> Result<Option<(u64, PathBuf)>, TsdbError> {
-    let mut best: Option<(u64, PathBuf)> = None;
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    for e in rd {
-        let e = e?;
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if let Some(n) = name
-            .strip_prefix("checkpoint.")
-            .and_then(|s| s.parse::<u64>().ok())
-            && best.as_ref().is_none_or(|(b, _)| n > *b)
-        {
-            best = Some((n, e.path()));
-        }
-    }
-    Ok(best)
+    Ok(checkpoints(dir)?.pop())
 }
 
 #[derive(Debug, Default)]
@@ -279,7 +281,7 @@ pub(crate) fn truncate_held(dir: &Path, n: u64, held: Option<u64>) -> Result<(),
     let n = match held {
         None => n,
         Some(m) => {
-            let newest_before = tail::checkpoints(dir)?
+            let newest_before = checkpoints(dir)?
                 .into_iter()
                 .map(|(c, _)| c)
                 .rfind(|c| *c < m)

@@ -18,7 +18,7 @@
 
 use super::record::{Record, decode_record};
 use super::segment::{BadFrame, HEADER_LEN, SEGMENT_MAGIC, SegmentReader};
-use super::{READ_BUFFER, checkpoint_files, list_segments, replay_file};
+use super::{READ_BUFFER, checkpoint_files, checkpoints, list_segments, replay_file};
 use crate::TsdbError;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -27,29 +27,6 @@ use strata_model::{LogCursor, LogPosition, LoggedSample, PackedLabels, StorageEr
 
 /// How often at most the cursor rereads a checkpoint to forget dropped series.
 const FORGET_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Checkpoints in `dir`, ascending, complete ones only.
-pub(crate) fn checkpoints(dir: &Path) -> Result<Vec<(u64, PathBuf)>, TsdbError> {
-    let mut out = Vec::new();
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e.into()),
-    };
-    for e in rd {
-        let e = e?;
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if let Some(n) = name
-            .strip_prefix("checkpoint.")
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            out.push((n, e.path()));
-        }
-    }
-    out.sort();
-    Ok(out)
-}
 
 /// Series ids and labels a checkpoint names.
 fn checkpoint_series(cp: &Path, mut f: impl FnMut(u32, PackedLabels)) -> Result<(), TsdbError> {

@@ -210,6 +210,26 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Whether a peer program is on the PATH. `Ok(false)`: it is not and peers
+/// are not required (a plain `cargo test`; the test skips, saying so); the
+/// README's test command sets `STRATA_REQUIRE_PEERS`, which turns a missing
+/// peer into an error.
+pub fn peer_installed(cmd: &str) -> Result<bool, Box<dyn std::error::Error>> {
+    let installed = Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if installed {
+        return Ok(true);
+    }
+    if std::env::var("STRATA_REQUIRE_PEERS").is_ok() {
+        return Err(format!("{cmd} is not installed (scripts/test.sh installs it)").into());
+    }
+    eprintln!("SKIPPED: {cmd} not installed; run ./scripts/test.sh to install it");
+    Ok(false)
+}
+
 /// A real Prometheus (Debian's `prometheus`) on loopback, killed on drop.
 pub struct Prometheus {
     pub child: Child,
@@ -227,16 +247,7 @@ impl Prometheus {
         config: &str,
         extra: &[&str],
     ) -> Result<Option<Prometheus>, Box<dyn std::error::Error>> {
-        let installed = Command::new("sh")
-            .args(["-c", "command -v prometheus"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if !installed {
-            if std::env::var("STRATA_REQUIRE_PEERS").is_ok() {
-                return Err("prometheus is not installed (scripts/test.sh installs it)".into());
-            }
-            eprintln!("SKIPPED: prometheus not installed; run ./scripts/test.sh to install it");
+        if !peer_installed("prometheus")? {
             return Ok(None);
         }
         let cfg = dir.join("prometheus.yml");
