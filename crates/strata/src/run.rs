@@ -478,10 +478,9 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
         ingest_metrics,
     ));
     storage_metrics.attach(db.clone());
-    state.set_ready(db.clone(), db.clone(), ingester.clone());
-    tracing::info!("storage ready: accepting writes and queries");
+    let ingester_for_api = ingester.clone();
 
-    // Remote-write queues see what the ingester stored, whoever wrote it.
+    // Remote-write queues tail what the ingester stored, whoever wrote it.
     let remotes = Arc::new(strata_remote::RemoteWriters::new(
         strata_model::TenantId::single(),
         db.clone(),
@@ -524,6 +523,10 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
     ));
     rules.apply(crate::config::rule_set(&cfg).map_err(crate::config::InvalidConfig)?);
     state.set_rule_manager(rules.clone());
+    // Ready only once targets, queues and rules are in place, so a client
+    // that waits for /-/ready sees all of them.
+    state.set_ready(db.clone(), db.clone(), ingester_for_api);
+    tracing::info!("storage ready: accepting writes and queries");
     let reloads = spawn_reloader(
         args.config.clone(),
         args.listen,
