@@ -11,7 +11,7 @@
 //! connections, 2000 samples per request, all shards advancing together in
 //! time order, retries with backoff on 5xx/429.
 //!
-//! Two modes:
+//! Modes:
 //!
 //! - the default (ingest + queries): per server, ingest samples/s, server
 //!   CPU seconds per million samples (from /proc/<pid>/stat), peak RSS
@@ -20,6 +20,8 @@
 //!   snapshot that includes the head; VictoriaMetrics: force_flush, then the
 //!   data directory). Then, while the server still runs, the query phase
 //!   (`query.rs`).
+//! - `rules` (`rules.rs`): 1,000 recording rules evaluated by Strata and
+//!   Prometheus over the same data.
 //! - `lifecycle` (`lifecycle.rs`): the same data ingested with long blocks
 //!   (no head cut during the run) and with short blocks (head cuts and
 //!   compactions during ingest), write latency, peak RSS and WAL size of
@@ -34,6 +36,7 @@ use std::time::Instant;
 mod dataset;
 mod lifecycle;
 mod query;
+mod rules;
 mod scrape;
 mod server;
 
@@ -61,6 +64,10 @@ enum Mode {
     /// (the dataset's series, values moving every scrape) at the same
     /// interval; scrape duration, CPU per scrape, peak RSS.
     Scrape(scrape::ScrapeArgs),
+    /// Recording rules: Strata and Prometheus evaluate the same generated
+    /// file of `--rules` rules over the same data; per-group iteration
+    /// time, rule evaluation seconds and CPU per interval.
+    Rules(rules::RulesArgs),
 }
 
 /// Flags of every mode: the servers, the dataset and the sender.
@@ -182,6 +189,7 @@ fn main() -> Result<()> {
     match cli.mode {
         Some(Mode::Lifecycle(a)) => lifecycle::run(&a),
         Some(Mode::Scrape(a)) => scrape::run(&a),
+        Some(Mode::Rules(a)) => rules::run(&a),
         None => ingest(&cli.ingest),
     }
 }
