@@ -46,10 +46,16 @@ pub fn load(path: Option<&Path>, listen: SocketAddr, agent: bool) -> Result<Conf
     Ok(cfg)
 }
 
-/// The rule groups `cfg` names, for the rule manager (`load` has checked
-/// them already).
-pub fn rule_set(cfg: &Config) -> Result<strata_rules::RuleSet, ConfigError> {
+/// The rule groups `cfg` names and the `--rule-pack` packs, for the rule
+/// manager (`load` has checked the files already).
+pub fn rule_set(
+    cfg: &Config,
+    packs: &[&'static crate::packs::RulePack],
+) -> Result<strata_rules::RuleSet, ConfigError> {
     let mut files = Vec::new();
+    for pack in packs {
+        files.push(crate::packs::rule_file(pack)?);
+    }
     for path in cfg.rule_file_paths()? {
         match strata_rules::load(&path) {
             Ok(f) => files.push(f),
@@ -86,7 +92,7 @@ fn check_rule_files(cfg: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn rule_error(e: strata_rules::RuleFileError) -> ConfigError {
+pub(crate) fn rule_error(e: strata_rules::RuleFileError) -> ConfigError {
     match e {
         strata_rules::RuleFileError::Syntax(e) => e,
         strata_rules::RuleFileError::Invalid {

@@ -3,6 +3,7 @@
 //! codes). `anyhow` lives here and nowhere below.
 
 mod config;
+mod packs;
 mod process_metrics;
 mod query_cmd;
 mod rules_cmd;
@@ -25,7 +26,7 @@ use std::process::ExitCode;
     version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("STRATA_GIT_REVISION"), ")"),
     about = "Strata: a Prometheus-compatible metrics platform in one binary.",
     long_about = "Strata scrapes Prometheus targets and receives remote-write, stores the samples durably \
-(WAL + compressed blocks), serves them over the Prometheus HTTP API and answers PromQL.\n\nStart a server with `strata run [--config prometheus.yml]`; check a config with `strata check config FILE` and rule files with `strata check rules FILE`, run rule unit tests with `strata test rules FILE`; \
+(WAL + compressed blocks), serves them over the Prometheus HTTP API and answers PromQL.\n\nStart a server with `strata run [--config prometheus.yml]`; check a config with `strata check config FILE` and rule files with `strata check rules FILE`, run rule unit tests with `strata test rules FILE`; list the shipped rule packs with `strata rules packs`; \
 query it with `strata query`; inspect a data directory offline with `strata tsdb stats` and `strata tsdb dump`."
 )]
 struct Cli {
@@ -54,6 +55,24 @@ enum Command {
     Test {
         #[command(subcommand)]
         command: TestCommand,
+    },
+    /// The rule packs shipped in the binary (`--rule-pack`).
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RulesCommand {
+    /// List the shipped rule packs: groups, alerts, recording rules and the
+    /// exporters each one reads.
+    Packs,
+    /// Print a pack's rule file (a plain Prometheus rule file: save it and
+    /// list it under `rule_files` of any Prometheus).
+    Show {
+        /// Pack name, as `strata rules packs` lists it.
+        name: String,
     },
 }
 
@@ -140,6 +159,19 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::FAILURE
             };
+        }
+        Command::Rules { command } => {
+            match command {
+                RulesCommand::Packs => print!("{}", packs::list()),
+                RulesCommand::Show { name } => match packs::find(&name) {
+                    Ok(p) => print!("{}", p.text),
+                    Err(e) => {
+                        eprintln!("strata rules show: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+            }
+            return ExitCode::SUCCESS;
         }
         Command::Check { command } => {
             let ok = match command {

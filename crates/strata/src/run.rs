@@ -111,6 +111,12 @@ pub struct RunArgs {
     #[arg(long = "rules.alert.for-grace-period", default_value = "10m", value_parser = duration)]
     pub rules_for_grace_period: Duration,
 
+    /// Load shipped rule packs by name, beside the config's `rule_files`
+    /// (comma-separated or repeated): kubernetes-triage, kafka, strata.
+    /// `strata rules packs` lists them; `strata rules show NAME` prints one.
+    #[arg(long = "rule-pack", value_name = "NAME", value_delimiter = ',', value_parser = crate::packs::parse_flag, conflicts_with = "agent")]
+    pub rule_packs: Vec<&'static crate::packs::RulePack>,
+
     /// Alerts waiting to be sent to Alertmanager; beyond it the oldest are
     /// dropped (counted in strata_notifications_dropped_total).
     #[arg(
@@ -268,6 +274,14 @@ fn flags_for_status(a: &RunArgs) -> Vec<(String, String)> {
         ("data-dir".into(), a.data_dir.display().to_string()),
         ("listen".into(), a.listen.to_string()),
         ("agent".into(), a.agent.to_string()),
+        (
+            "rule-pack".into(),
+            a.rule_packs
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
         (
             "config".into(),
             a.config
@@ -521,7 +535,9 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
         },
         rule_metrics,
     ));
-    rules.apply(crate::config::rule_set(&cfg).map_err(crate::config::InvalidConfig)?);
+    rules.apply(
+        crate::config::rule_set(&cfg, &args.rule_packs).map_err(crate::config::InvalidConfig)?,
+    );
     state.set_rule_manager(rules.clone());
     // Ready only once targets, queues and rules are in place, so a client
     // that waits for /-/ready sees all of them.
@@ -537,6 +553,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
             remotes: remotes.clone(),
             rules: rules.clone(),
             notifier: notifier.clone(),
+            packs: args.rule_packs.clone(),
         },
         reload_metrics,
     )?;
@@ -640,6 +657,8 @@ struct Reloadable {
     remotes: Arc<strata_remote::RemoteWriters>,
     rules: Arc<strata_rules::RuleManager>,
     notifier: Arc<strata_rules::Notifier>,
+    /// `--rule-pack`: loaded again with the config's rule files on reload.
+    packs: Vec<&'static crate::packs::RulePack>,
 }
 
 fn spawn_reloader(
@@ -675,7 +694,7 @@ fn spawn_reloader(
                     parts
                         .notifier
                         .apply(&cfg.alerting, &cfg.global.external_labels);
-                    match crate::config::rule_set(&cfg) {
+                    match crate::config::rule_set(&cfg, &parts.packs) {
                         Ok(set) => parts.rules.apply(set),
                         Err(e) => tracing::error!(error = %e, "loading rule files"),
                     }
