@@ -21,7 +21,8 @@ pub enum ParseError {
     UnexpectedInDefineClause(Nodes),
     #[error("unexpected end")]
     UnexpectedEnd,
-    #[error("template: {0}:{1}")]
+    // Strata: "template: NAME:LINE: MESSAGE", Go's spacing.
+    #[error("template: {0}: {1}")]
     WithContext(ErrorContext, String),
     #[error("no tree")]
     NoTree,
@@ -125,7 +126,9 @@ pub enum ExecError {
     ArgumentForNonFunction(Nodes),
     #[error("only maps and objects have fields")]
     OnlyMapsAndObjectsHaveFields,
-    #[error("no field {0} for {1}")]
+    // Strata: without the receiver, whose Debug dump (every label of the
+    // alert) would land in the annotation.
+    #[error("can't evaluate field {0}")]
     NoFiledFor(String, Value),
     #[error("variable {0} not found")]
     VariableNotFound(String),

@@ -337,7 +337,13 @@ impl<'a, 'b, T: Write> State<'a, 'b, T> {
                 .get(field_name)
                 .cloned()
                 .ok_or_else(|| ExecError::NoFiledFor(field_name.to_string(), receiver.clone())),
-            Value::Map(ref o) => Ok(o.get(field_name).cloned().unwrap_or(Value::NoValue)),
+            // Strata: a missing key is the empty string. Every map Strata
+            // gives a template is a Go map[string]string, which Prometheus
+            // executes with missingkey=zero (upstream printed "<no value>").
+            Value::Map(ref o) => Ok(o
+                .get(field_name)
+                .cloned()
+                .unwrap_or_else(|| Value::String(String::new()))),
             _ => Err(ExecError::OnlyMapsAndObjectsHaveFields),
         };
         if let Ok(Value::Function(ref f)) = ret {
@@ -412,9 +418,20 @@ impl<'a, 'b, T: Write> State<'a, 'b, T> {
 
     fn walk_range(&mut self, ctx: &Context, range: &'a RangeNode) -> Result<(), ExecError> {
         let val = self.eval_pipeline(ctx, &range.pipe)?;
+        // Strata: `{{ else }}` only for an empty range, as in Go (upstream
+        // ran it after every range).
+        let empty = match val {
+            Value::Object(ref map) | Value::Map(ref map) => map.is_empty(),
+            Value::Array(ref vec) => vec.is_empty(),
+            _ => false,
+        };
         match val {
             Value::Object(ref map) | Value::Map(ref map) => {
-                for (k, v) in map.clone() {
+                // Strata: in key order, as Go ranges over a map (upstream
+                // followed HashMap order, different from run to run).
+                let mut entries: Vec<(String, Value)> = map.clone().into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                for (k, v) in entries {
                     self.one_iteration(Value::from(k), v, range)?;
                 }
             }
@@ -426,7 +443,9 @@ impl<'a, 'b, T: Write> State<'a, 'b, T> {
             _ => return Err(ExecError::InvalidRange(val)),
         }
         if let Some(ref else_list) = range.else_list {
-            self.walk_list(ctx, else_list)?;
+            if empty {
+                self.walk_list(ctx, else_list)?;
+            }
         }
         Ok(())
     }
@@ -557,7 +576,8 @@ mod tests_mocked {
         assert!(t.parse(r#"{{.foo2}}"#).is_ok());
         let out = t.execute(&mut w, &data);
         assert!(out.is_ok());
-        assert_eq!(String::from_utf8(w).unwrap(), Value::NoValue.to_string());
+        // Strata: a missing map key is "" (see eval_field).
+        assert_eq!(String::from_utf8(w).unwrap(), "");
     }
 
     #[test]

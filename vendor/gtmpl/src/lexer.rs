@@ -2,7 +2,6 @@ use lazy_static::lazy_static;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::thread;
 
 type Pos = usize;
 
@@ -167,7 +166,10 @@ impl Lexer {
             paren_depth: 0,
             line: 1,
         };
-        thread::spawn(move || l.run());
+        // Strata: lex on the calling thread. Upstream spawned a thread per
+        // parse (Go's goroutine lexer); the channel is unbounded, so
+        // lexing first and parsing after needs no second thread.
+        l.run();
         Lexer {
             last_pos: 0,
             items_receiver: rx,
@@ -230,8 +232,16 @@ impl LexerStateMachine {
         }
     }
 
+    // Strata: step back over the last character read, as wide as it was,
+    // and not at all after reading past the end. Upstream stepped back one
+    // byte always: inside a multi-byte character (a panic on the next
+    // slice, e.g. `{{ .é }}`) or off the end (an unclosed `{{ $x` became
+    // "bad character \0" instead of "unclosed action").
     fn backup(&mut self) {
-        self.pos -= 1;
+        if self.width == 0 {
+            return;
+        }
+        self.pos -= self.width;
         if self.width == 1
             && self.input[self.pos..]
                 .chars()
@@ -241,6 +251,7 @@ impl LexerStateMachine {
         {
             self.line -= 1;
         }
+        self.width = 0;
     }
 
     fn peek(&mut self) -> Option<char> {
@@ -259,10 +270,18 @@ impl LexerStateMachine {
             _ => s.chars().filter(|c| *c == '\n').count(),
         };
         self.items_sender
-            .send(Item::new(t, self.start, s, self.line))
+            .send(Item::new(t, self.start, s, self.line_at(self.start)))
             .unwrap();
         self.line += lines;
         self.start = self.pos;
+    }
+
+    // Strata: the line an item starts on, from the newlines before it, as
+    // Go reports it. Upstream's running count skipped the text jumped over
+    // by `find` and added one line per text and delimiter item, so errors
+    // named line 10 of a one-line template.
+    fn line_at(&self, pos: Pos) -> usize {
+        1 + self.input[..pos].matches('\n').count()
     }
 
     fn ignore(&mut self) {
@@ -283,7 +302,12 @@ impl LexerStateMachine {
 
     fn errorf(&mut self, msg: &str) -> State {
         self.items_sender
-            .send(Item::new(ItemType::ItemError, self.start, msg, self.line))
+            .send(Item::new(
+                ItemType::ItemError,
+                self.start,
+                msg,
+                self.line_at(self.start),
+            ))
             .unwrap();
         State::End
     }
@@ -518,7 +542,9 @@ impl LexerStateMachine {
                     _ => RIGHT_DELIM.starts_with(c),
                 }
             }
-            None => false,
+            // Strata: the end terminates a word, as in Go, so `{{ $x` is
+            // an "unclosed action" (upstream: "bad character \0").
+            None => true,
         }
     }
 

@@ -582,7 +582,12 @@ impl NumberNode {
                     return Err(NodeError::NaN);
                 }
 
-                let value = if is_u64 {
+                // Strata: a literal written with '.', 'e' or 'E' is a float,
+                // as Go's text/template evaluates it (upstream made `10.0`
+                // an integer whenever it had no fraction).
+                let value = if is_f64 {
+                    Value::from(as_f64)
+                } else if is_u64 {
                     Value::from(as_u64)
                 } else if is_i64 {
                     Value::from(as_i64)

@@ -118,7 +118,14 @@ pub fn is_true(val: &Value) -> bool {
         Value::Map(ref m) => !m.is_empty(),
         Value::Function(_) => true,
         Value::NoValue | Value::Nil => false,
-        Value::Number(ref n) => n.as_u64().map(|u| u != 0).unwrap_or_else(|| true),
+        // Strata: zero of any number kind is false, as in Go (upstream
+        // called every float and every negative integer true, 0.0 too).
+        Value::Number(ref n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => u != 0,
+            (_, Some(i), _) => i != 0,
+            (_, _, Some(f)) => f != 0.0,
+            _ => true,
+        },
     }
 }
 
@@ -180,7 +187,10 @@ mod tests {
     fn test_is_true() {
         let t = Value::from(1i8);
         assert!(is_true(&t));
+        // Strata: zero is false (see is_true).
         let t = Value::from(0u32);
-        assert!(is_true(&t));
+        assert!(!is_true(&t));
+        assert!(!is_true(&Value::from(0.0)));
+        assert!(is_true(&Value::from(-0.5)));
     }
 }

@@ -53,7 +53,9 @@ impl PartialOrd for Num {
 /// let i: Number = 23.into();
 /// let f: Number = 23.0.into();
 ///
-/// assert!(i == f);
+/// // Strata: 23.0 stays a float, and an int never equals a float (Go
+/// // refuses to compare them at all).
+/// assert!(i != f);
 /// ```
 impl PartialEq for Num {
     fn eq(&self, other: &Num) -> bool {
@@ -137,8 +139,36 @@ impl fmt::Display for Number {
         match self.n {
             Num::U(n) => write!(f, "{}", n),
             Num::I(n) => write!(f, "{}", n),
-            Num::F(n) => write!(f, "{}", n),
+            // Strata: floats print as Go's %v does (shortest %g: 1e+06,
+            // 0.5, NaN, +Inf), not as Rust's Display (1000000, inf).
+            Num::F(n) => f.write_str(&go_format_float(n)),
         }
+    }
+}
+
+// Strata: Go's strconv.FormatFloat(v, 'g', -1, 64), which fmt's %v uses:
+// the shortest digits that read back as v, in exponent form (at least two
+// exponent digits) when the decimal exponent is < -4 or >= 6.
+fn go_format_float(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".to_string();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    let e = format!("{:e}", v);
+    let (mantissa, exp) = match e.split_once('e') {
+        Some((m, x)) => (m, x.parse::<i32>().unwrap_or(0)),
+        None => return e,
+    };
+    if (-4..6).contains(&exp) {
+        format!("{}", v)
+    } else {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{}{:02}", mantissa, sign, exp.abs())
     }
 }
 
@@ -202,15 +232,14 @@ macro_rules! from_f {
     ($($ty:ident)*) => {
         $(
             impl From<$ty> for Number {
+                // Strata: a float stays a float. Upstream turned every value
+                // with `fract() < EPSILON` into an integer, which also caught
+                // every negative number (-0.5 became 0), tiny fractions
+                // (1e-20 became 0) and saturated big ones (1e20 became
+                // u64::MAX); Go keeps float64 values float64.
                 fn from(n: $ty) -> Self {
-                    let num = match n {
-                        n if n.fract() < $ty::EPSILON => {
-                            if n.is_sign_negative() { Num::I(n as i64) } else { Num::U(n as u64) }
-                        },
-                        n => Num::F(f64::from(n)),
-                    };
                     Number {
-                        n: num,
+                        n: Num::F(f64::from(n)),
                     }
                 }
             }
@@ -257,6 +286,24 @@ mod test {
         assert_eq!(num.as_i64(), None);
         assert_eq!(num.as_u64(), None);
         assert_eq!(num.as_f64(), Some(23.42f64));
+    }
+
+    #[test]
+    fn test_float_stays_float() {
+        // Strata: see `From<f64>`.
+        let num: Number = (-0.5f64).into();
+        assert_eq!(num.as_f64(), Some(-0.5));
+        let num: Number = 3.0f64.into();
+        assert_eq!(num.as_f64(), Some(3.0));
+        assert_eq!(num.to_string(), "3");
+        let num: Number = 1e6f64.into();
+        assert_eq!(num.to_string(), "1e+06");
+        let num: Number = 1.5e-7f64.into();
+        assert_eq!(num.to_string(), "1.5e-07");
+        let num: Number = 123456.5f64.into();
+        assert_eq!(num.to_string(), "123456.5");
+        let num: Number = f64::INFINITY.into();
+        assert_eq!(num.to_string(), "+Inf");
     }
 
     #[test]

@@ -79,9 +79,46 @@ impl fmt::Display for Value {
             Value::String(ref s) => write!(f, "{}", s),
             Value::Function(ref func) => write!(f, "{}", func),
             Value::Number(ref n) => write!(f, "{}", n),
-            Value::Array(ref a) => write!(f, "{:?}", a),
-            Value::Object(ref o) => write!(f, "{:?}", o),
-            Value::Map(ref m) => write!(f, "{:?}", m),
+            // Strata: collections print as Go's fmt prints slices, maps
+            // (keys sorted) and structs (fields here in name order), not as
+            // Rust's Debug: `{{ $labels }}` in an annotation is common.
+            Value::Array(ref a) => {
+                f.write_str("[")?;
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{}", v)?;
+                }
+                f.write_str("]")
+            }
+            Value::Object(ref o) => {
+                f.write_str("{")?;
+                for (i, (_, v)) in sorted(o).into_iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{}", v)?;
+                }
+                f.write_str("}")
+            }
+            Value::Map(ref m) => {
+                f.write_str("map[")?;
+                for (i, (k, v)) in sorted(m).into_iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{}:{}", k, v)?;
+                }
+                f.write_str("]")
+            }
         }
     }
+}
+
+// Strata: for the Display above.
+fn sorted(m: &HashMap<String, Value>) -> Vec<(&String, &Value)> {
+    let mut v: Vec<_> = m.iter().collect();
+    v.sort_by(|a, b| a.0.cmp(b.0));
+    v
 }
