@@ -346,7 +346,7 @@ impl GroupState {
                 matchers.extend(
                     a.labels
                         .iter()
-                        .map(|l| strata_model::Matcher::equal(&l.name, &l.value)),
+                        .map(|l| strata_model::Matcher::equal(l.name.as_str(), l.value.as_str())),
                 );
                 let mut last: Option<Sample> = None;
                 let Ok(series) = querier.select(&hints, &matchers) else {
@@ -534,7 +534,7 @@ fn evaluate_rule(
                 let own = own.labels();
                 let own_map: BTreeMap<String, String> = own
                     .iter()
-                    .map(|l| (l.name.clone(), l.value.clone()))
+                    .map(|l| (l.name.to_string(), l.value.to_string()))
                     .collect();
                 let data = TemplateData {
                     labels: &own_map,

@@ -68,7 +68,7 @@ pub fn rule_set(cfg: &Config) -> Result<strata_rules::RuleSet, ConfigError> {
             .global
             .external_labels
             .iter()
-            .map(|l| (l.name.clone(), l.value.clone()))
+            .map(|l| (l.name.to_string(), l.value.to_string()))
             .collect(),
     })
 }
