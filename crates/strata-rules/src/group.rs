@@ -346,7 +346,7 @@ impl GroupState {
                 matchers.extend(
                     a.labels
                         .iter()
-                        .map(|l| strata_model::Matcher::equal(&l.name, &l.value)),
+                        .map(|l| strata_model::Matcher::equal(l.name.as_str(), l.value.as_str())),
                 );
                 let mut last: Option<Sample> = None;
                 let Ok(series) = querier.select(&hints, &matchers) else {
@@ -473,7 +473,7 @@ fn as_vector(v: Value) -> Result<Vec<(Labels, f64)>, EvalError> {
 
 fn label_map(l: &Labels) -> BTreeMap<String, String> {
     l.iter()
-        .map(|l| (l.name.clone(), l.value.clone()))
+        .map(|l| (l.name.to_string(), l.value.to_string()))
         .collect()
 }
 
