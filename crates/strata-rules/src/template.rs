@@ -1357,18 +1357,18 @@ mod tests {
 
     #[test]
     fn printf_verbs() {
-        let p = |t: &str| run_with(t, 2.71828, None).unwrap();
-        assert_eq!(p("{{ printf \"%.2f\" $value }}"), "2.72");
-        assert_eq!(p("{{ printf \"%f\" $value }}"), "2.718280");
-        assert_eq!(p("{{ printf \"%v|%g\" $value $value }}"), "2.71828|2.71828");
-        assert_eq!(p("{{ printf \"%.3g\" $value }}"), "2.72");
-        assert_eq!(p("{{ printf \"%e\" $value }}"), "2.718280e+00");
+        let p = |t: &str| run_with(t, 2.61828, None).unwrap();
+        assert_eq!(p("{{ printf \"%.2f\" $value }}"), "2.62");
+        assert_eq!(p("{{ printf \"%f\" $value }}"), "2.618280");
+        assert_eq!(p("{{ printf \"%v|%g\" $value $value }}"), "2.61828|2.61828");
+        assert_eq!(p("{{ printf \"%.3g\" $value }}"), "2.62");
+        assert_eq!(p("{{ printf \"%e\" $value }}"), "2.618280e+00");
         assert_eq!(p("{{ printf \"%d\" 42 }}"), "42");
         assert_eq!(
             p("{{ printf \"%5d|%-5d|%05d\" 42 42 -42 }}"),
             "   42|42   |-0042"
         );
-        assert_eq!(p("{{ printf \"%+.1f\" $value }}"), "+2.7");
+        assert_eq!(p("{{ printf \"%+.1f\" $value }}"), "+2.6");
         assert_eq!(p("{{ printf \"%s=%q\" \"a\" \"b\\\"c\" }}"), "a=\"b\\\"c\"");
         assert_eq!(p("{{ printf \"%.1f%%\" 12.34 }}"), "12.3%");
         assert_eq!(
