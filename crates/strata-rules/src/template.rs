@@ -1380,7 +1380,7 @@ mod tests {
             "map[instance:a.example.com:80 job:api]"
         );
         // Go writes a mismatch into the output.
-        assert_eq!(p("{{ printf \"%d\" $value }}"), "%!d(float64=2.71828)");
+        assert_eq!(p("{{ printf \"%d\" $value }}"), "%!d(float64=2.61828)");
         assert_eq!(p("{{ printf \"%s %s\" \"a\" }}"), "a %!s(MISSING)");
         assert_eq!(p("{{ printf \"%s\" \"a\" 1 }}"), "a%!(EXTRA int=1)");
         assert_eq!(p("{{ printf \"%.2f\" 1e21 }}"), "1000000000000000000000.00");
