@@ -67,13 +67,12 @@ function Panel({ panel, index, update, remove, autofocus }) {
     } else {
       const end = panel.end !== null ? panel.end : Date.now();
       const step = panel.step || autoStep(panel.range);
-      // Align to the step so a moving "now" does not shift every sample.
-      const endAligned = Math.floor(end / 1000 / step) * step * 1000;
-      const startAligned = endAligned - Math.floor(panel.range / 1000 / step) * step * 1000;
-      req = api('query_range', { query: expr, start: startAligned / 1000, end: endAligned / 1000, step }, { method: 'POST', signal: ctl.signal }).then((r) => ({
+      const endMs = end;
+      const startMs = end - panel.range;
+      req = api('query_range', { query: expr, start: startMs / 1000, end: endMs / 1000, step }, { method: 'POST', signal: ctl.signal }).then((r) => ({
         kind: 'graph',
-        start: startAligned,
-        end: endAligned,
+        start: startMs,
+        end: endMs,
         step,
         ...r,
       }));
