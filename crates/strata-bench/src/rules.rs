@@ -157,7 +157,7 @@ pub fn run(a: &RulesArgs) -> Result<()> {
         rules_path.display()
     );
     let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
+        .timeout(Duration::from_secs(120))
         .build()?;
     let mut results = Vec::new();
     for name in &c.targets {
@@ -197,7 +197,16 @@ pub fn run(a: &RulesArgs) -> Result<()> {
         let mut unhealthy = 0usize;
         let mut last_error = String::new();
         while t0.elapsed() < duration {
-            let v = get_json(&client, &format!("{}/api/v1/rules?type=record", srv.url))?;
+            // A server busy evaluating may answer late; a failed poll
+            // loses nothing (the next one sees the same lastEvaluation).
+            let v = match get_json(&client, &format!("{}/api/v1/rules?type=record", srv.url)) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("  poll failed ({e:#}), retrying");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            };
             let Some(gs) = v["data"]["groups"].as_array() else {
                 bail!("{name}: /api/v1/rules answered {v}");
             };

@@ -181,7 +181,7 @@ impl IndexWriter {
                 u32::try_from(self.names.len()).map_err(|_| bad_input("too many label names"))?;
             let stats = match self.names.get_mut(l.name.as_str()) {
                 Some(s) => s,
-                None => self.names.entry(l.name.clone()).or_insert(NameStats {
+                None => self.names.entry(l.name.to_string()).or_insert(NameStats {
                     symbol: next,
                     occurrences: 0,
                     value_bytes: 0,

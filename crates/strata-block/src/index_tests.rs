@@ -41,7 +41,7 @@ impl Scan<'_> {
     fn label_names(&self, ids: Option<&roaring::RoaringBitmap>) -> Vec<String> {
         let names: BTreeSet<String> = self
             .in_ids(ids)
-            .flat_map(|l| l.iter().map(|x| x.name.clone()))
+            .flat_map(|l| l.iter().map(|x| x.name.to_string()))
             .collect();
         names.into_iter().collect()
     }
@@ -176,7 +176,7 @@ proptest! {
         prop_assert_eq!(sorted(block.label_cardinality()), sorted(mem.cardinality()));
         let pairs: BTreeSet<(String, String)> = sets
             .iter()
-            .flat_map(|l| l.iter().map(|x| (x.name.clone(), x.value.clone())))
+            .flat_map(|l| l.iter().map(|x| (x.name.to_string(), x.value.to_string())))
             .collect();
         for (n, v) in &pairs {
             prop_assert_eq!(block.postings_count(n, v), mem.count(n, v));

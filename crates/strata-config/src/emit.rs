@@ -99,7 +99,7 @@ pub(crate) fn config_to_yaml(c: &Config) -> String {
             Y::Map(
                 g.external_labels
                     .iter()
-                    .map(|l| (l.name.clone(), s(&l.value)))
+                    .map(|l| (l.name.to_string(), s(&l.value)))
                     .collect(),
             ),
         );

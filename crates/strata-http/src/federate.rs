@@ -186,7 +186,7 @@ pub async fn federate(
         newest.sort_by(|a, b| a.0.metric_name().cmp(&b.0.metric_name()));
         let mut ext: Vec<(String, String)> = external
             .iter()
-            .map(|l| (l.name.clone(), l.value.clone()))
+            .map(|l| (l.name.to_string(), l.value.to_string()))
             .collect();
         if !ext.iter().any(|(n, _)| n == "instance") {
             ext.push(("instance".into(), String::new()));

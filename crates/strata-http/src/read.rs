@@ -22,7 +22,7 @@ impl Serialize for LabelsJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.0.len()))?;
         for l in self.0.iter() {
-            m.serialize_entry(&l.name, &l.value)?;
+            m.serialize_entry(l.name.as_str(), l.value.as_str())?;
         }
         m.end()
     }

@@ -145,15 +145,15 @@ fn with_external(labels: &Labels, external: &Labels) -> Vec<Label> {
     let mut out: Vec<Label> = labels
         .iter()
         .map(|l| Label {
-            name: l.name.clone(),
-            value: l.value.clone(),
+            name: l.name.to_string(),
+            value: l.value.to_string(),
         })
         .collect();
     for e in external.iter() {
         if labels.get(&e.name).is_none() {
             out.push(Label {
-                name: e.name.clone(),
-                value: e.value.clone(),
+                name: e.name.to_string(),
+                value: e.value.to_string(),
             });
         }
     }

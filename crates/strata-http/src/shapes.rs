@@ -7,7 +7,7 @@ use strata_model::Labels;
 pub(crate) fn labels_json(l: &Labels) -> Value {
     Value::Object(
         l.iter()
-            .map(|l| (l.name.clone(), Value::String(l.value.clone())))
+            .map(|l| (l.name.to_string(), Value::String(l.value.to_string())))
             .collect::<Map<String, Value>>(),
     )
 }

@@ -6,14 +6,19 @@ use std::fmt;
 /// The label that holds the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
+/// A label name or value. Most are short (names always, values mostly
+/// under 24 bytes), and a query materialises the labels of every series it
+/// selects: stored inline they cost no allocation to build, clone or free.
+pub type LabelStr = compact_str::CompactString;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Label {
-    pub name: String,
-    pub value: String,
+    pub name: LabelStr,
+    pub value: LabelStr,
 }
 
 impl Label {
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<LabelStr>, value: impl Into<LabelStr>) -> Self {
         Self {
             name: name.into(),
             value: value.into(),
@@ -229,7 +234,7 @@ impl LabelsBuilder {
     }
 
     pub fn keep(&mut self, names: &[String]) -> &mut Self {
-        self.base.retain(|l| names.contains(&l.name));
+        self.base.retain(|l| names.iter().any(|n| *n == l.name));
         self
     }
 

@@ -23,7 +23,7 @@ pub mod write;
 
 pub use admin::{CardinalityStats, StorageAdmin, TsdbMetrics};
 pub use append::{AppendLimits, AppendOutcome, Appendable, RejectReason, Rejection};
-pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME, hash_pairs};
+pub use labels::{Label, LabelStr, Labels, LabelsBuilder, METRIC_NAME, hash_pairs};
 pub use log::{LogCursor, LogPosition, LoggedSample, QueueProgress, SampleLog};
 pub use matcher::{MatchOp, Matcher, MatcherError, PromRegex};
 pub use merge::{MergeSampleIter, merge_series_sets, merge_series_sets_labels_only};

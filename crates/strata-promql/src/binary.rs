@@ -198,17 +198,21 @@ impl Matching {
         }
     }
 
+    fn has_name(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+    }
+
     fn signature(&self, l: &Labels) -> u64 {
         if self.on {
             hash_pairs(
                 l.iter()
-                    .filter(|lb| self.names.contains(&lb.name))
+                    .filter(|lb| self.has_name(&lb.name))
                     .map(|lb| (lb.name.as_bytes(), lb.value.as_bytes())),
             )
         } else {
             hash_pairs(
                 l.iter()
-                    .filter(|lb| lb.name != METRIC_NAME && !self.names.contains(&lb.name))
+                    .filter(|lb| lb.name != METRIC_NAME && !self.has_name(&lb.name))
                     .map(|lb| (lb.name.as_bytes(), lb.value.as_bytes())),
             )
         }
@@ -219,9 +223,9 @@ impl Matching {
             l.iter()
                 .filter(|lb| {
                     if self.on {
-                        self.names.contains(&lb.name)
+                        self.has_name(&lb.name)
                     } else {
-                        lb.name != METRIC_NAME && !self.names.contains(&lb.name)
+                        lb.name != METRIC_NAME && !self.has_name(&lb.name)
                     }
                 })
                 .cloned()

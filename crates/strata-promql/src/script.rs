@@ -149,10 +149,10 @@ fn parse_series(s: &str) -> Result<Labels, String> {
     };
     let mut labels: Vec<Label> = Vec::new();
     if let Some(n) = &vs.name {
-        labels.push(Label::new(strata_model::METRIC_NAME, n.clone()));
+        labels.push(Label::new(strata_model::METRIC_NAME, n.as_str()));
     }
     for m in &vs.matchers.matchers {
-        labels.push(Label::new(m.name.clone(), m.value.clone()));
+        labels.push(Label::new(m.name.as_str(), m.value.as_str()));
     }
     Ok(Labels::new(labels))
 }

@@ -8,7 +8,7 @@
 //! notification).
 
 use crate::file::{Rule, RuleGroup, RuleKind};
-use crate::template::{self, TemplateData};
+use crate::template::{self, QueryFn, QuerySample, TemplateData};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -346,7 +346,7 @@ impl GroupState {
                 matchers.extend(
                     a.labels
                         .iter()
-                        .map(|l| strata_model::Matcher::equal(&l.name, &l.value)),
+                        .map(|l| strata_model::Matcher::equal(l.name.as_str(), l.value.as_str())),
                 );
                 let mut last: Option<Sample> = None;
                 let Ok(series) = querier.select(&hints, &matchers) else {
@@ -458,13 +458,46 @@ fn query(ctx: &EvalContext, q: &PreparedQuery, t: i64) -> Result<Vec<(Labels, f6
             &QueryOpts::default(),
         )
         .map_err(|e| EvalError(e.to_string()))?;
-    match out.value {
+    as_vector(out.value)
+}
+
+fn as_vector(v: Value) -> Result<Vec<(Labels, f64)>, EvalError> {
+    match v {
         Value::Vector(v) => Ok(v.into_iter().map(|s| (s.labels, s.v)).collect()),
         Value::Scalar { v, .. } => Ok(vec![(Labels::empty(), v)]),
         Value::String { .. } | Value::Matrix(_) => {
             Err(EvalError("rule result is not a vector or scalar".into()))
         }
     }
+}
+
+fn label_map(l: &Labels) -> BTreeMap<String, String> {
+    l.iter()
+        .map(|l| (l.name.to_string(), l.value.to_string()))
+        .collect()
+}
+
+/// What a template's `query` runs: an instant query at the evaluation time
+/// `t` (Prometheus gives templates the evaluation time, before any group
+/// query offset), with the rule's engine and tenant.
+fn template_query(ctx: &EvalContext, t: i64) -> QueryFn {
+    let (engine, db, tenant) = (
+        ctx.engine.clone(),
+        ctx.queryable.clone(),
+        ctx.tenant.clone(),
+    );
+    Arc::new(move |q: &str| {
+        let out = engine
+            .instant(db.as_ref(), &tenant, q, t, &QueryOpts::default())
+            .map_err(|e| e.to_string())?;
+        let v = as_vector(out.value).map_err(|e| e.0)?;
+        Ok(v.iter()
+            .map(|(l, v)| QuerySample {
+                labels: label_map(l),
+                value: *v,
+            })
+            .collect())
+    })
 }
 
 /// Labels with `extra` set over them (the rule's win over the group's,
@@ -527,28 +560,28 @@ fn evaluate_rule(
             annotations,
         } => {
             let mut seen: HashSet<u64> = HashSet::with_capacity(vector.len());
-            let mut template_error: Option<String> = None;
+            let tname = format!("__alert_{alert}");
+            let hook = template_query(ctx, ms(ts));
             for (labels, v) in vector {
                 let mut own = labels.builder();
                 own.del(METRIC_NAME);
                 let own = own.labels();
-                let own_map: BTreeMap<String, String> = own
-                    .iter()
-                    .map(|l| (l.name.clone(), l.value.clone()))
-                    .collect();
+                let own_map = label_map(&own);
                 let data = TemplateData {
                     labels: &own_map,
                     external_labels: &ctx.external_labels,
                     external_url: &ctx.external_url,
                     value: v,
+                    time_ms: ms(ts),
+                    query: Some(hook.clone()),
                 };
-                let tname = format!("__alert_{alert}");
-                let mut expand = |text: &str| match template::expand(&tname, text, &data) {
+                // As Prometheus: a template that fails leaves its error as
+                // the value and a warning; the rule itself stays healthy.
+                let expand = |text: &str| match template::expand(&tname, text, &data) {
                     Ok(s) => s,
                     Err(e) => {
-                        let msg = format!("error expanding template: {e}");
-                        template_error.get_or_insert(msg.clone());
-                        msg
+                        tracing::warn!(rule = %alert, error = %e, labels = ?own_map, "expanding alert template failed");
+                        format!("<error expanding template: {e}>")
                     }
                 };
                 let rule_labels: BTreeMap<String, String> = r
@@ -660,11 +693,7 @@ fn evaluate_rule(
                 }
             }
             end_vanished(&mut r.written, current, query_t, &mut out);
-            write(ctx, &out)?;
-            match template_error {
-                Some(e) => Err(EvalError(e)),
-                None => Ok(()),
-            }
+            write(ctx, &out)
         }
     }
 }

@@ -4,7 +4,7 @@
 //!   and alerting rules, or a Prometheus Operator `PrometheusRule`
 //!   manifest — validated as `promtool check rules` does, and its
 //!   duplicate-rule lint.
-//! - `template.rs`: where Go-template expansion of alert labels and annotations goes (a pass-through today).
+//! - `template.rs`: Go text/template expansion of alert labels and annotations, as Prometheus' (on the vendored gtmpl).
 //! - `group.rs`: a group's evaluation (recorded series, the alert state
 //!   machine, `ALERTS`/`ALERTS_FOR_STATE`, stale markers), written through
 //!   the ingester like every other writer.

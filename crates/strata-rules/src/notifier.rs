@@ -160,7 +160,7 @@ fn body(alerts: &[PostableAlert]) -> Vec<u8> {
             let labels: serde_json::Map<String, serde_json::Value> = a
                 .labels
                 .iter()
-                .map(|l| (l.name.clone(), l.value.clone().into()))
+                .map(|l| (l.name.to_string(), l.value.as_str().into()))
                 .collect();
             serde_json::json!({
                 "labels": labels,

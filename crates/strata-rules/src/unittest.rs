@@ -475,7 +475,7 @@ pub fn run_file(
                                 got.push((
                                     a.labels
                                         .iter()
-                                        .map(|l| (l.name.clone(), l.value.clone()))
+                                        .map(|l| (l.name.to_string(), l.value.to_string()))
                                         .collect(),
                                     a.annotations.clone(),
                                 ));

@@ -13,10 +13,6 @@ const PROMTOOL: &str = "/usr/bin/promtool";
 /// (file, why Strata accepts what promtool 2.42 refuses).
 const DIFFERENT: &[(&str, &str)] = &[
     (
-        "bad_template.yml",
-        "alert templates are not parsed yet (template.rs passes text through until the Go-template module lands); promtool refuses the unclosed action",
-    ),
-    (
         "strata_only_manifest.yml",
         "a Prometheus Operator PrometheusRule manifest: Strata reads its spec.groups (the rules issue asks for it); promtool wants a plain rule file",
     ),
@@ -112,6 +108,20 @@ fn errors_name_file_line_group_and_rule() {
     assert!(err("bad_duration.yml")[0].contains("invalid duration \"5x\""));
     assert!(err("label_name_reserved.yml")[0].contains("invalid label name: __name__"));
     assert!(err("empty_group_name.yml")[0].contains("Groupname must not be empty"));
+    // promtool 2.42: `...: group "g", rule 1, "A": annotation "summary":
+    // template: __alert_A:1: unclosed action`.
+    let t = err("bad_template.yml");
+    assert_eq!(t.len(), 1, "{t:?}");
+    assert!(
+        t[0].starts_with(&testdata().join("bad_template.yml").display().to_string()),
+        "{t:?}"
+    );
+    assert!(
+        t[0].ends_with(
+            "group \"g\", rule 1, \"A\": annotation \"summary\": template: __alert_A:1: unclosed action"
+        ),
+        "{t:?}"
+    );
 }
 
 #[test]

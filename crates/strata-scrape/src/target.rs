@@ -172,10 +172,10 @@ fn scrape_url(cfg: &ScrapeConfig, labels: &Labels, address: &str) -> String {
         if let Some(name) = l.name.strip_prefix(PARAM_PREFIX) {
             match params.iter_mut().find(|(k, _)| k == name) {
                 Some((_, values)) => match values.first_mut() {
-                    Some(first) => first.clone_from(&l.value),
-                    None => values.push(l.value.clone()),
+                    Some(first) => l.value.as_str().clone_into(first),
+                    None => values.push(l.value.to_string()),
                 },
-                None => params.push((name.to_string(), vec![l.value.clone()])),
+                None => params.push((name.to_string(), vec![l.value.to_string()])),
             }
         }
     }

@@ -6,11 +6,13 @@
 use roaring::RoaringBitmap;
 use std::collections::{BTreeMap, HashMap};
 use strata_block::postings::intersect_matchers;
-use strata_model::{Labels, MatchOp, Matcher};
+use strata_model::{LabelStr, Labels, MatchOp, Matcher};
 
 #[derive(Default, Debug)]
 pub struct MemPostings {
-    by_label: HashMap<String, BTreeMap<String, RoaringBitmap>>,
+    // Keyed by LabelStr: names and most values are stored inline, so adding
+    // a series allocates only for long values.
+    by_label: HashMap<LabelStr, BTreeMap<LabelStr, RoaringBitmap>>,
     all: RoaringBitmap,
 }
 
@@ -60,7 +62,7 @@ impl MemPostings {
 
     fn regex_values(&self, m: &Matcher) -> RoaringBitmap {
         let mut out = RoaringBitmap::new();
-        let (Some(values), Some(re)) = (self.by_label.get(&m.name), m.regex()) else {
+        let (Some(values), Some(re)) = (self.by_label.get(m.name.as_str()), m.regex()) else {
             return out;
         };
         if let Some(set) = re.literal_set() {
@@ -93,7 +95,7 @@ impl MemPostings {
         let equal = || {
             self.by_label
                 .get(name)
-                .and_then(|v| v.get(&m.value))
+                .and_then(|v| v.get(m.value.as_str()))
                 .cloned()
                 .unwrap_or_default()
         };
@@ -136,7 +138,7 @@ impl MemPostings {
             .filter(|(_, values)| {
                 ids.is_none_or(|ids| values.values().any(|p| !p.is_disjoint(ids)))
             })
-            .map(|(n, _)| n.clone())
+            .map(|(n, _)| n.to_string())
             .collect();
         out.sort();
         out
@@ -149,7 +151,7 @@ impl MemPostings {
         values
             .iter()
             .filter(|(_, p)| ids.is_none_or(|ids| !p.is_disjoint(ids)))
-            .map(|(v, _)| v.clone())
+            .map(|(v, _)| v.to_string())
             .collect()
     }
 
@@ -157,7 +159,7 @@ impl MemPostings {
     pub fn cardinality(&self) -> Vec<(String, u64)> {
         self.by_label
             .iter()
-            .map(|(n, v)| (n.clone(), v.len() as u64))
+            .map(|(n, v)| (n.to_string(), v.len() as u64))
             .collect()
     }
 
@@ -175,7 +177,7 @@ impl MemPostings {
     pub fn value_counts(&self, name: &str) -> Vec<(String, u64)> {
         self.by_label
             .get(name)
-            .map(|v| v.iter().map(|(n, p)| (n.clone(), p.len())).collect())
+            .map(|v| v.iter().map(|(n, p)| (n.to_string(), p.len())).collect())
             .unwrap_or_default()
     }
 }

@@ -74,7 +74,7 @@ pub fn rule_set(
             .global
             .external_labels
             .iter()
-            .map(|l| (l.name.clone(), l.value.clone()))
+            .map(|l| (l.name.to_string(), l.value.to_string()))
             .collect(),
     })
 }

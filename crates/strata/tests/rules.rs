@@ -21,7 +21,8 @@ groups:
         labels:
           severity: page
         annotations:
-          summary: "fixture high"
+          summary: "fixture high on {{ $labels.job }}"
+          description: "{{ $value }} over {{ printf \"%.1f\" 5.0 }}"
 "#;
 
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
@@ -93,7 +94,8 @@ fn recording_and_alerting_rules_evaluate_and_show_in_the_api() -> TestResult {
         a["labels"],
         serde_json::json!({"alertname": "FixtureHigh", "job": "app", "severity": "page"})
     );
-    assert_eq!(a["annotations"]["summary"], "fixture high");
+    assert_eq!(a["annotations"]["summary"], "fixture high on app");
+    assert_eq!(a["annotations"]["description"], "10 over 5.0");
     assert_eq!(a["value"], "1e+01");
     assert!(a["activeAt"].as_str().is_some_and(|t| t.ends_with('Z')));
     let alerts = query("ALERTS");

@@ -146,14 +146,14 @@ impl<'p> Series<'p> {
         for (n, val) in self.labels() {
             if !val.is_empty() {
                 v.push(Label {
-                    name: n.into_owned(),
-                    value: val.into_owned(),
+                    name: n.into(),
+                    value: val.into(),
                 });
             }
         }
         let name = Label {
-            name: METRIC_NAME.to_string(),
-            value: self.name().into_owned(),
+            name: METRIC_NAME.into(),
+            value: self.name().into(),
         };
         if self.sorted {
             let at = v.partition_point(|l| l.name.as_str() < METRIC_NAME);

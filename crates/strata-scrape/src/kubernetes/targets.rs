@@ -9,7 +9,7 @@ use super::objects::{
 use crate::target::{ADDRESS, TargetGroup};
 use std::collections::BTreeMap;
 use strata_config::KubernetesRole;
-use strata_model::{Label, Labels};
+use strata_model::{Label, LabelStr, Labels};
 
 const PREFIX: &str = "__meta_kubernetes_";
 const NAMESPACE: &str = "__meta_kubernetes_namespace";
@@ -85,7 +85,7 @@ fn join_host_port(host: &str, port: impl std::fmt::Display) -> String {
 struct Set(Vec<Label>);
 
 impl Set {
-    fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
+    fn set(&mut self, name: impl Into<LabelStr>, value: impl Into<LabelStr>) {
         self.0.push(Label::new(name, value));
     }
 

@@ -25,7 +25,7 @@ fn norm(r: &Record) -> Norm {
                     (
                         *id,
                         ls.iter()
-                            .map(|l| (l.name.clone(), l.value.clone()))
+                            .map(|l| (l.name.to_string(), l.value.to_string()))
                             .collect(),
                     )
                 })
@@ -147,7 +147,7 @@ proptest! {
         for (id, pairs) in &list {
             let labels = Labels::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
             b.push(*id, labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
-            want.push((*id, labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect()));
+            want.push((*id, labels.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect()));
         }
         let p = b.finish().unwrap_or_default();
         prop_assert_eq!(decode_record(&p).map(|r| norm(&r)), Some(Norm::Series(want)));
