@@ -134,7 +134,12 @@ async fn asset(uri: Uri, headers: HeaderMap) -> Response {
 /// client's Accept-Encoding; 304 when its ETag matches.
 fn serve(path: &str, headers: &HeaderMap, cache: &'static str) -> Result<Response, WebError> {
     let file = Plain::get(path).ok_or_else(|| WebError::NotFound(path.to_string()))?;
-    let etag = etag(&file.metadata.sha256_hash());
+    let accepted = accepted_encodings(headers);
+    let encoded = [Encoding::Br, Encoding::Gzip]
+        .into_iter()
+        .filter(|e| accepted.contains(e))
+        .find_map(|e| Compressed::get(&format!("{path}.{}", e.extension())).map(|c| (e, c)));
+    let etag = etag(&file.metadata.sha256_hash(), encoded.as_ref().map(|(e, _)| *e));
     let mut out = HeaderMap::new();
     out.insert(CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
     out.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
@@ -150,26 +155,28 @@ fn serve(path: &str, headers: &HeaderMap, cache: &'static str) -> Result<Respons
     {
         return Ok((StatusCode::NOT_MODIFIED, out).into_response());
     }
-    let accepted = accepted_encodings(headers);
-    for (enc, ext) in [(Encoding::Br, "br"), (Encoding::Gzip, "gz")] {
-        if !accepted.contains(&enc) {
-            continue;
-        }
-        if let Some(c) = Compressed::get(&format!("{path}.{ext}")) {
+    let body = match encoded {
+        Some((enc, c)) => {
             out.insert(CONTENT_ENCODING, HeaderValue::from_static(enc.token()));
-            return Ok((StatusCode::OK, out, Body::from(c.data.into_owned())).into_response());
+            c.data
         }
-    }
-    Ok((StatusCode::OK, out, Body::from(file.data.into_owned())).into_response())
+        None => file.data,
+    };
+    Ok((StatusCode::OK, out, Body::from(body.into_owned())).into_response())
 }
 
-/// A strong validator: the same bytes always give the same tag, whichever
-/// encoding is sent (Vary covers the encoding).
-fn etag(hash: &[u8; 32]) -> String {
-    let mut s = String::with_capacity(2 + 32);
+/// A strong validator per representation: the content hash, plus the
+/// encoding, since a strong tag may not be shared by a gzip and a brotli
+/// body of the same file.
+fn etag(hash: &[u8; 32], encoding: Option<Encoding>) -> String {
+    let mut s = String::with_capacity(2 + 32 + 5);
     s.push('"');
     for b in &hash[..16] {
         s.push_str(&format!("{b:02x}"));
+    }
+    if let Some(e) = encoding {
+        s.push('-');
+        s.push_str(e.extension());
     }
     s.push('"');
     s
@@ -186,6 +193,14 @@ impl Encoding {
         match self {
             Encoding::Br => "br",
             Encoding::Gzip => "gzip",
+        }
+    }
+
+    /// The suffix of the precompressed copy in dist/.
+    fn extension(self) -> &'static str {
+        match self {
+            Encoding::Br => "br",
+            Encoding::Gzip => "gz",
         }
     }
 }
@@ -380,6 +395,15 @@ mod tests {
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
         let other = get("/query", &[("if-none-match", "\"nope\"")]).await;
         assert_eq!(other.status(), StatusCode::OK);
+
+        // Each encoding is its own representation with its own tag.
+        let br = get("/query", &[("accept-encoding", "br")]).await;
+        let br_tag = header(&br, "etag").to_string();
+        assert_ne!(br_tag, tag);
+        let again = get("/query", &[("accept-encoding", "br"), ("if-none-match", &br_tag)]).await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        let switched = get("/query", &[("accept-encoding", "gzip"), ("if-none-match", &br_tag)]).await;
+        assert_eq!(switched.status(), StatusCode::OK);
     }
 
     #[tokio::test]
