@@ -55,6 +55,11 @@ export function Editor({ value, onChange, onRun, autofocus }) {
   // Callbacks change on every render; the editor is created once.
   const cb = useRef({ onChange, onRun });
   cb.current = { onChange, onRun };
+  // The text this editor last reported. A render can carry an older value
+  // than the document (keys typed before the state update landed): only a
+  // value that differs from what the editor itself reported is an outside
+  // change, otherwise fast typing would be rolled back to a stale text.
+  const reported = useRef(value);
 
   useEffect(() => {
     const runKey = Prec.highest(
@@ -92,7 +97,10 @@ export function Editor({ value, onChange, onRun, autofocus }) {
           promqlExtension(),
           EditorView.contentAttributes.of({ 'aria-label': 'PromQL expression' }),
           EditorView.updateListener.of((u) => {
-            if (u.docChanged) cb.current.onChange(u.state.doc.toString());
+            if (!u.docChanged) return;
+            const text = u.state.doc.toString();
+            reported.current = text;
+            cb.current.onChange(text);
           }),
         ],
       }),
@@ -105,7 +113,9 @@ export function Editor({ value, onChange, onRun, autofocus }) {
   // Outside changes (Format, history) replace the document.
   useEffect(() => {
     const v = view.current;
-    if (v && v.state.doc.toString() !== value) {
+    if (!v || value === reported.current) return;
+    reported.current = value;
+    if (v.state.doc.toString() !== value) {
       v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: value } });
     }
   }, [value]);

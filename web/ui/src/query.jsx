@@ -17,10 +17,14 @@ export function QueryPage({ agent }) {
     return p.length > 0 ? p : [newPanel()];
   });
 
+  // Debounced: Chrome throttles history updates, and one per keystroke
+  // would hit that limit while typing.
   useEffect(() => {
-    const qs = encodePanels(panels);
-    const url = `${window.location.pathname}?${qs}`;
-    if (url !== window.location.pathname + window.location.search) window.history.replaceState(null, '', url);
+    const t = setTimeout(() => {
+      const url = `${window.location.pathname}?${encodePanels(panels)}`;
+      if (url !== window.location.pathname + window.location.search) window.history.replaceState(null, '', url);
+    }, 200);
+    return () => clearTimeout(t);
   }, [panels]);
 
   const update = useCallback((id, patch) => setPanels((ps) => ps.map((p) => (p.id === id ? { ...p, ...patch } : p))), []);
