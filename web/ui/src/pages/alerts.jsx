@@ -108,18 +108,17 @@ function AlertRule({ rule, open }) {
                   <tr key={i}>
                     <td>
                       <Labels labels={a.labels} />
+                      {/* Expanded per alert (the rule's are templates), and
+                          what on-call reads first: shown, not folded. */}
                       {Object.keys(a.annotations || {}).length > 0 && (
-                        <details class="inline">
-                          <summary class="small">annotations</summary>
-                          <dl class="kv small">
-                            {Object.entries(a.annotations).map(([k, v]) => (
-                              <Fragment key={k}>
-                                <dt>{k}</dt>
-                                <dd>{v}</dd>
-                              </Fragment>
-                            ))}
-                          </dl>
-                        </details>
+                        <dl class="kv small alert-annotations">
+                          {Object.entries(a.annotations).map(([k, v]) => (
+                            <Fragment key={k}>
+                              <dt>{k}</dt>
+                              <dd class="annotation">{v}</dd>
+                            </Fragment>
+                          ))}
+                        </dl>
                       )}
                     </td>
                     <td>
