@@ -49,17 +49,22 @@ function promqlExtension() {
   return sharedPromql.asExtension();
 }
 
-export function Editor({ value, onChange, onRun, autofocus }) {
+/**
+ * The editor owns its text: `value` is read when it is created and again
+ * only when `revision` changes (Format, and any other outside rewrite).
+ * Syncing on every `value` change instead lets effects of older renders,
+ * which run after newer keystrokes, push stale text back into the editor,
+ * and the two texts then replace each other forever (the page hangs while
+ * typing).
+ */
+export function Editor({ value, revision = 0, onChange, onRun, autofocus }) {
   const host = useRef(null);
   const view = useRef(null);
   // Callbacks change on every render; the editor is created once.
   const cb = useRef({ onChange, onRun });
   cb.current = { onChange, onRun };
-  // The text this editor last reported. A render can carry an older value
-  // than the document (keys typed before the state update landed): only a
-  // value that differs from what the editor itself reported is an outside
-  // change, otherwise fast typing would be rolled back to a stale text.
-  const reported = useRef(value);
+  const latest = useRef(value);
+  latest.current = value;
 
   useEffect(() => {
     const runKey = Prec.highest(
@@ -97,10 +102,7 @@ export function Editor({ value, onChange, onRun, autofocus }) {
           promqlExtension(),
           EditorView.contentAttributes.of({ 'aria-label': 'PromQL expression' }),
           EditorView.updateListener.of((u) => {
-            if (!u.docChanged) return;
-            const text = u.state.doc.toString();
-            reported.current = text;
-            cb.current.onChange(text);
+            if (u.docChanged) cb.current.onChange(u.state.doc.toString());
           }),
         ],
       }),
@@ -110,15 +112,12 @@ export function Editor({ value, onChange, onRun, autofocus }) {
     return () => v.destroy();
   }, []);
 
-  // Outside changes (Format, history) replace the document.
   useEffect(() => {
     const v = view.current;
-    if (!v || value === reported.current) return;
-    reported.current = value;
-    if (v.state.doc.toString() !== value) {
-      v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: value } });
-    }
-  }, [value]);
+    const text = latest.current;
+    if (revision === 0 || !v || v.state.doc.toString() === text) return;
+    v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: text } });
+  }, [revision]);
 
   return <div class="editor" ref={host} />;
 }

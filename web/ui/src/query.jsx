@@ -54,6 +54,8 @@ function Panel({ panel, index, update, remove, autofocus }) {
   const [runSeq, setRunSeq] = useState(panel.expr.trim() ? 1 : 0);
   const [res, setRes] = useState(null);
   const [formatError, setFormatError] = useState(null);
+  // Bumped when the expression is rewritten from outside the editor.
+  const [revision, setRevision] = useState(0);
   const draft = useRef(panel.expr);
   draft.current = panel.expr;
 
@@ -94,6 +96,7 @@ function Panel({ panel, index, update, remove, autofocus }) {
     try {
       const r = await api('format_query', { query: panel.expr }, { method: 'POST' });
       set({ expr: r.data });
+      setRevision((n) => n + 1);
     } catch (e) {
       setFormatError(e.message);
     }
@@ -104,7 +107,7 @@ function Panel({ panel, index, update, remove, autofocus }) {
   return (
     <section class="panel" aria-label={`Query panel ${index + 1}`} data-testid="panel">
       <div class="expr-row">
-        <Editor value={panel.expr} onChange={(expr) => set({ expr })} onRun={run} autofocus={autofocus} />
+        <Editor value={panel.expr} revision={revision} onChange={(expr) => set({ expr })} onRun={run} autofocus={autofocus} />
         <div class="expr-buttons">
           <button type="button" class="btn" onClick={format} title="Format expression (/api/v1/format_query)" disabled={!panel.expr.trim()}>
             Format

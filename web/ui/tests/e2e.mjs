@@ -155,6 +155,8 @@ const check = (name, cond, detail = '') => {
 
 let browser;
 let page;
+// The page being driven, for the failure screenshot.
+let current;
 try {
   await waitFor('readiness', async () => (await fetch(`${base}/-/ready`)).ok);
   // Enough scrapes for a few graph points, both targets seen, and the
@@ -165,9 +167,19 @@ try {
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
   page = await context.newPage();
+  current = page;
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
+  // A failed request is logged by the browser as a console error; those
+  // are judged by their response instead, so the one deliberate bad query
+  // (a 400 from /api/v1/query) is not counted and any other failure is.
+  let badQueryExpected = false;
+  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && pageErrors.push(m.text()));
+  page.on('response', (r) => {
+    if (r.status() < 400) return;
+    if (badQueryExpected && r.status() === 400 && new URL(r.url()).pathname === '/api/v1/query') return;
+    pageErrors.push(`HTTP ${r.status()} from ${r.request().method()} ${r.url()}`);
+  });
   const shot = (name, p = page) => p.screenshot({ path: join(ARTEFACTS, `${name}.png`), fullPage: true });
 
   // --- / redirects to /query
@@ -209,7 +221,16 @@ try {
   );
   await shot('query-table');
 
-  // --- Graph tab: as many plotted series as the API's range query returns
+  // --- Graph tab: as many plotted series as the API's range query returns.
+  // Back to "now" first: the server is seconds old, and a graph ending at
+  // the table's evaluation time could have its last step before the first
+  // scrape.
+  await page.getByRole('button', { name: 'now', exact: true }).click();
+  const cleared = await page
+    .waitForFunction(() => document.querySelector('input[aria-label="Evaluation time (UTC)"]')?.value === '', null, { timeout: 3000 })
+    .then(() => true)
+    .catch(() => false);
+  check('"now" clears the evaluation time', cleared);
   await page.getByRole('tab', { name: 'Graph' }).click();
   await page.locator('.graph canvas').first().waitFor({ timeout: 10000 });
   const legend = page.locator('.legend-item');
@@ -272,11 +293,36 @@ try {
   check('Format rewrites the expression as the API formats it', (await page.locator('.cm-content').first().innerText()).trim() === formatted, formatted);
 
   // --- Errors are shown at the query
+  badQueryExpected = true;
   await page.goto(`${base}/query?g0.expr=${encodeURIComponent('sum(up')}&g0.tab=table`);
   const err = page.getByTestId('query-error');
   await err.waitFor({ timeout: 5000 });
-  check('a bad query shows the parse error', (await err.innerText()).toLowerCase().includes('error'));
+  const errText = await err.innerText();
+  let apiErr = '';
+  const bad = await fetch(`${base}/api/v1/query?${new URLSearchParams({ query: 'sum(up' })}`);
+  apiErr = (await bad.json()).error;
+  check('a bad query shows the API’s parse error', bad.status === 400 && errText.includes('bad_data') && errText.includes(apiErr), `${errText} vs ${apiErr}`);
+  badQueryExpected = false;
   await shot('query-error');
+
+  // --- Typing a long expression keystroke by keystroke (brackets
+  // auto-closed and stepped over, completions popping up on the way) leaves
+  // exactly the typed text, and Enter runs it.
+  const long = 'sum by (job, result) (rate(strata_ingest_samples_total{job="strata"}[1m]))';
+  await page.goto(`${base}/query`);
+  await page.locator('.cm-content').first().click();
+  await page.keyboard.type(long, { delay: 15 });
+  await page.keyboard.press('Escape');
+  const typed = (await page.locator('.cm-content').first().innerText()).trim();
+  check('a long expression typed key by key stays as typed', typed === long, typed);
+  await page.keyboard.press('Enter');
+  await page.locator('[data-testid=result-table] tr').first().waitFor({ timeout: 10000 });
+  const longRows = await page.locator('[data-testid=result-table] tr').count();
+  const longApi = await api('query', { query: long });
+  check('the typed expression runs on Enter', longRows === longApi.result.length && longRows > 1, `${longRows} rows, API ${longApi.result.length}`);
+  await page.waitForFunction((e) => new URLSearchParams(window.location.search).get('g0.expr') === e, long, { timeout: 5000 }).catch(() => {});
+  check('the typed expression is in the URL', new URL(page.url()).searchParams.get('g0.expr') === long);
+  await shot('query-typed');
 
   // --- Several panels
   await page.getByRole('button', { name: 'Add panel' }).click();
@@ -350,8 +396,10 @@ try {
   // --- Dark theme and phone width
   const dark = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark', isMobile: true });
   const phone = await dark.newPage();
+  current = phone;
   phone.on('pageerror', (e) => pageErrors.push(e.message));
-  await phone.goto(`${base}/query?g0.expr=${encodeURIComponent('rate(strata_http_requests_total[1m])')}&g0.tab=0&g0.range_input=5m`);
+  phone.on('response', (r) => r.status() >= 400 && pageErrors.push(`HTTP ${r.status()} from ${r.url()}`));
+  await phone.goto(`${base}/query?g0.expr=${encodeURIComponent('rate(strata_ingest_samples_total[1m])')}&g0.tab=0&g0.range_input=5m`);
   await phone.locator('.graph canvas').first().waitFor({ timeout: 10000 });
   const bg = await phone.evaluate(() => getComputedStyle(document.body).backgroundColor);
   check('dark theme follows prefers-color-scheme', bg !== 'rgb(246, 247, 249)' && bg !== 'rgb(255, 255, 255)', bg);
@@ -377,7 +425,7 @@ try {
 } catch (e) {
   failed++;
   console.log(`not ok - e2e aborted: ${e.stack || e}`);
-  if (page) await page.screenshot({ path: join(ARTEFACTS, 'failure.png'), fullPage: true }).catch(() => {});
+  if (current) await current.screenshot({ path: join(ARTEFACTS, 'failure.png'), fullPage: true }).catch(() => {});
   console.log(serverLog.split('\n').slice(-20).join('\n'));
 } finally {
   if (browser) await browser.close();
