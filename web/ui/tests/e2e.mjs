@@ -30,6 +30,7 @@ if (!existsSync(CHROMIUM)) {
   process.exit(2);
 }
 mkdirSync(ARTEFACTS, { recursive: true });
+rmSync(join(ARTEFACTS, 'failure.png'), { force: true });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -355,6 +356,9 @@ try {
   const rulesText = await page.locator('main').innerText();
   check('rules page shows every group', groupsShown === rules.groups.length, `${groupsShown} vs ${rules.groups.length}`);
   check('rules page shows the recording rule and its health', rulesText.includes('job:up:sum') && rulesText.includes('OK'));
+  const packGroups = rules.groups.filter((g) => g.file === 'rule-pack:strata');
+  const missingRules = rules.groups.flatMap((g) => g.rules.map((r) => r.name)).filter((n) => !rulesText.includes(n));
+  check('rules page shows the strata pack’s groups and every rule the API lists', packGroups.length > 0 && packGroups.every((g) => rulesText.includes(g.name)) && missingRules.length === 0, `pack groups ${packGroups.length}, missing ${missingRules.join(', ')}`);
   await shot('rules');
 
   // --- Alerts
@@ -364,6 +368,22 @@ try {
   const pending = await page.getByTestId('alerts-pending').innerText();
   check('alerts page shows the firing alert with its labels and annotation', firing.includes('E2ETargetDown') && firing.includes('instance="127.0.0.1:1"') && firing.includes('127.0.0.1:1 is down'), firing);
   check('alerts page shows the pending alert', pending.includes('E2EAlwaysPending'));
+  // Judged on rules whose state is the same before and after reading the
+  // page, so one changing state meanwhile cannot fail the check.
+  const ruleKey = (r) => `${r.name}/${r.query}`;
+  const alertStates = async () => new Map((await api('rules', { type: 'alert' })).groups.flatMap((g) => g.rules).map((r) => [ruleKey(r), r]));
+  await page.reload();
+  const before = await alertStates();
+  await page.getByTestId('alerts-firing').waitFor();
+  const sections = {};
+  for (const st of ['firing', 'pending', 'inactive']) sections[st] = await page.getByTestId(`alerts-${st}`).innerText();
+  const after = await alertStates();
+  const alertRules = [...before.values()].filter((r) => after.get(ruleKey(r))?.state === r.state);
+  const misplaced = [];
+  for (const r of alertRules) {
+    if (!sections[r.state].includes(r.name)) misplaced.push(`${r.name} (${r.state})`);
+  }
+  check('alerts page files every alerting rule under its API state', alertRules.length > 10 && misplaced.length === 0, misplaced.join(', '));
   await shot('alerts');
 
   // --- Status pages
