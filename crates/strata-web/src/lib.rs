@@ -71,7 +71,10 @@ impl IntoResponse for WebError {
         };
         (
             status,
-            [(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
+            [(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
             format!("{self}\n"),
         )
             .into_response()
@@ -109,7 +112,11 @@ fn redirect(location: String) -> Response {
     match HeaderValue::try_from(location) {
         Ok(v) => (StatusCode::FOUND, [(LOCATION, v)]).into_response(),
         // The location is built from a URI that was already valid.
-        Err(_) => (StatusCode::FOUND, [(LOCATION, HeaderValue::from_static("/query"))]).into_response(),
+        Err(_) => (
+            StatusCode::FOUND,
+            [(LOCATION, HeaderValue::from_static("/query"))],
+        )
+            .into_response(),
     }
 }
 
@@ -139,7 +146,10 @@ fn serve(path: &str, headers: &HeaderMap, cache: &'static str) -> Result<Respons
         .into_iter()
         .filter(|e| accepted.contains(e))
         .find_map(|e| Compressed::get(&format!("{path}.{}", e.extension())).map(|c| (e, c)));
-    let etag = etag(&file.metadata.sha256_hash(), encoded.as_ref().map(|(e, _)| *e));
+    let etag = etag(
+        &file.metadata.sha256_hash(),
+        encoded.as_ref().map(|(e, _)| *e),
+    );
     let mut out = HeaderMap::new();
     out.insert(CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
     out.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
@@ -344,7 +354,10 @@ mod tests {
             assert_eq!(r.status(), StatusCode::OK, "{name}");
             found += 1;
         }
-        assert!(found >= 2, "index.html should name a script and a stylesheet");
+        assert!(
+            found >= 2,
+            "index.html should name a script and a stylesheet"
+        );
     }
 
     #[tokio::test]
@@ -400,9 +413,17 @@ mod tests {
         let br = get("/query", &[("accept-encoding", "br")]).await;
         let br_tag = header(&br, "etag").to_string();
         assert_ne!(br_tag, tag);
-        let again = get("/query", &[("accept-encoding", "br"), ("if-none-match", &br_tag)]).await;
+        let again = get(
+            "/query",
+            &[("accept-encoding", "br"), ("if-none-match", &br_tag)],
+        )
+        .await;
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-        let switched = get("/query", &[("accept-encoding", "gzip"), ("if-none-match", &br_tag)]).await;
+        let switched = get(
+            "/query",
+            &[("accept-encoding", "gzip"), ("if-none-match", &br_tag)],
+        )
+        .await;
         assert_eq!(switched.status(), StatusCode::OK);
     }
 
