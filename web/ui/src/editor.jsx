@@ -44,7 +44,7 @@ function promqlExtension() {
     sharedPromql = new PromQLExtension().setComplete({
       remote: { url: window.location.origin, httpMethod: 'GET', cache: { maxAge: 5 * 60 * 1000 } },
       maxMetricsMetadata: 10000,
-    }).activateLinter(false);
+    });
   }
   return sharedPromql.asExtension();
 }
