@@ -444,7 +444,9 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
         std::process::exit(1);
     });
 
-    let app = strata_http::router(state.clone());
+    // The UI router has no fallback, so unknown paths still get the API's
+    // JSON 404; in agent mode the UI is served too and says queries are off.
+    let app = strata_http::router(state.clone()).merge(strata_web::router());
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

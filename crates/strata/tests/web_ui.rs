@@ -1,0 +1,212 @@
+//! The web UI as the real binary serves it: `/` sends a browser to the
+//! query page, every UI page answers index.html uncached, the hashed assets
+//! are immutable with their content type and the precompressed copy the
+//! client accepts, and the API keeps its own JSON 404 beside the UI.
+
+mod support;
+
+use std::io::Read;
+use std::path::PathBuf;
+use support::{Server, TestResult};
+
+const UI_PAGES: [&str; 9] = [
+    "/query",
+    "/alerts",
+    "/rules",
+    "/targets",
+    "/service-discovery",
+    "/status",
+    "/tsdb-status",
+    "/flags",
+    "/config",
+];
+
+fn dist(path: &str) -> PathBuf {
+    PathBuf::from(format!(
+        "{}/../../web/ui/dist/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+}
+
+/// A client that shows redirects instead of following them and asks for
+/// no encoding unless a test sets Accept-Encoding itself (reqwest is built
+/// without its decompression features, so bodies arrive as sent).
+fn raw_client() -> reqwest::blocking::Client {
+    support::http_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("client: {e}"))
+}
+
+fn header(r: &reqwest::blocking::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The asset paths index.html names, e.g. `/assets/main-AB12CD34.js`.
+fn assets_in(html: &str) -> Vec<String> {
+    html.split("\"/assets/")
+        .skip(1)
+        .filter_map(|part| part.split('"').next())
+        .map(|name| format!("/assets/{name}"))
+        .collect()
+}
+
+#[test]
+fn root_redirects_to_the_query_page_and_prometheus_2_links_keep_their_panels() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let s = Server::start(dir.path(), &[]);
+    let c = raw_client();
+
+    let r = c.get(s.url("/")).send()?;
+    assert_eq!(r.status().as_u16(), 302);
+    assert_eq!(header(&r, "location"), "/query");
+
+    let r = c
+        .get(s.url("/graph?g0.expr=up&g0.tab=1&g0.range_input=1h"))
+        .send()?;
+    assert_eq!(r.status().as_u16(), 302);
+    assert_eq!(
+        header(&r, "location"),
+        "/query?g0.expr=up&g0.tab=1&g0.range_input=1h"
+    );
+    s.stop();
+    Ok(())
+}
+
+#[test]
+fn ui_pages_serve_index_uncached_and_name_assets_that_exist() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let s = Server::start(dir.path(), &[]);
+    let c = raw_client();
+    let committed = std::fs::read_to_string(dist("index.html"))?;
+
+    for page in UI_PAGES {
+        let r = c.get(s.url(page)).send()?;
+        assert_eq!(r.status().as_u16(), 200, "{page}");
+        assert_eq!(header(&r, "content-type"), "text/html; charset=utf-8");
+        assert_eq!(header(&r, "cache-control"), "no-cache", "{page}");
+        assert_eq!(header(&r, "content-encoding"), "", "{page}");
+        assert_eq!(r.text()?, committed, "{page} is the committed index.html");
+    }
+
+    // A query string (the panels' state) does not change what is served.
+    let r = c
+        .get(s.url("/query?g0.expr=up&g0.tab=graph&g0.range_input=1h"))
+        .send()?;
+    assert_eq!(r.status().as_u16(), 200);
+
+    let assets = assets_in(&committed);
+    assert!(
+        assets.iter().any(|a| a.ends_with(".js")) && assets.iter().any(|a| a.ends_with(".css")),
+        "index.html names a script and a stylesheet: {assets:?}"
+    );
+    for a in &assets {
+        let r = c.get(s.url(a)).send()?;
+        assert_eq!(r.status().as_u16(), 200, "{a}");
+    }
+    s.stop();
+    Ok(())
+}
+
+#[test]
+fn assets_are_immutable_typed_and_precompressed_by_accept_encoding() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let s = Server::start(dir.path(), &[]);
+    let c = raw_client();
+    let index = c.get(s.url("/query")).send()?.text()?;
+
+    for asset in assets_in(&index) {
+        let want_type = if asset.ends_with(".js") {
+            "text/javascript; charset=utf-8"
+        } else if asset.ends_with(".css") {
+            "text/css; charset=utf-8"
+        } else {
+            continue;
+        };
+        let on_disk = std::fs::read(dist(asset.trim_start_matches('/')))?;
+
+        let plain = c
+            .get(s.url(&asset))
+            .header("Accept-Encoding", "identity")
+            .send()?;
+        assert_eq!(plain.status().as_u16(), 200, "{asset}");
+        assert_eq!(header(&plain, "content-type"), want_type, "{asset}");
+        assert_eq!(
+            header(&plain, "cache-control"),
+            "public, max-age=31536000, immutable",
+            "{asset}"
+        );
+        assert_eq!(header(&plain, "content-encoding"), "", "{asset}");
+        assert_eq!(header(&plain, "vary"), "Accept-Encoding", "{asset}");
+        assert_eq!(plain.bytes()?.as_ref(), on_disk.as_slice(), "{asset}");
+
+        // A browser sends both: brotli wins, and it is the committed copy.
+        let br = c
+            .get(s.url(&asset))
+            .header("Accept-Encoding", "gzip, deflate, br, zstd")
+            .send()?;
+        assert_eq!(header(&br, "content-encoding"), "br", "{asset}");
+        assert_eq!(header(&br, "content-type"), want_type, "{asset}");
+        let br_body = br.bytes()?;
+        assert_eq!(
+            br_body.as_ref(),
+            std::fs::read(dist(&format!("{}.br", asset.trim_start_matches('/'))))?.as_slice(),
+            "{asset}.br"
+        );
+        assert!(br_body.len() < on_disk.len(), "{asset}: brotli is smaller");
+
+        // gzip only: decompresses to the same bytes.
+        let gz = c
+            .get(s.url(&asset))
+            .header("Accept-Encoding", "gzip")
+            .send()?;
+        assert_eq!(header(&gz, "content-encoding"), "gzip", "{asset}");
+        let mut unzipped = Vec::new();
+        flate2::read::GzDecoder::new(gz.bytes()?.as_ref()).read_to_end(&mut unzipped)?;
+        assert_eq!(unzipped, on_disk, "{asset}: gzip body");
+
+        // Refusing brotli with q=0 falls back to gzip.
+        let r = c
+            .get(s.url(&asset))
+            .header("Accept-Encoding", "br;q=0, gzip;q=0.8")
+            .send()?;
+        assert_eq!(header(&r, "content-encoding"), "gzip", "{asset}");
+    }
+
+    let r = c.get(s.url("/assets/main-NOSUCHAS.js")).send()?;
+    assert_eq!(r.status().as_u16(), 404);
+    s.stop();
+    Ok(())
+}
+
+#[test]
+fn the_api_keeps_its_json_answers_beside_the_ui() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let s = Server::start(dir.path(), &[]);
+
+    let (code, body) = s.get_json("/api/v1/nope", None);
+    assert_eq!(code, 404);
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["errorType"], "not_found");
+    assert_eq!(body["error"], "no such endpoint: /api/v1/nope");
+
+    // A path that is neither the API nor a UI page is the API's 404 too,
+    // not index.html: a typo in a scraper's URL must not get HTML.
+    let (code, body) = s.get_json("/nope", None);
+    assert_eq!(code, 404);
+    assert_eq!(body["errorType"], "not_found");
+
+    let (code, body) = s.get_json("/api/v1/query?query=1%2B1", None);
+    assert_eq!(code, 200);
+    assert_eq!(body["data"]["result"][1], "2");
+
+    let r = s.client.get(s.url("/metrics")).send()?;
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(header(&r, "content-type").starts_with("text/plain"));
+    s.stop();
+    Ok(())
+}

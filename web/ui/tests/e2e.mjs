@@ -1,0 +1,457 @@
+// End-to-end test of the web UI in a real browser against a real server.
+//
+//   STRATA_BIN=target/debug/strata node web/ui/tests/e2e.mjs
+//
+// Starts `strata run` on a free loopback port with a temp data dir, a
+// config that scrapes itself (and a target that is down) every second, a
+// small rule file and the shipped `strata` rule pack; then drives headless
+// Chromium (Debian's, through playwright-core: no browser download) through
+// every page and checks what it shows against the HTTP API's answers.
+// Screenshots go to $ARTEFACTS (default web/ui/test-artefacts/).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BIN = process.env.STRATA_BIN;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ARTEFACTS = resolve(process.env.ARTEFACTS || join(here, '..', 'test-artefacts'));
+
+if (!BIN || !existsSync(BIN)) {
+  console.error(`STRATA_BIN must name the strata binary (got ${JSON.stringify(BIN)})`);
+  process.exit(2);
+}
+if (!existsSync(CHROMIUM)) {
+  console.error(`no browser at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM)`);
+  process.exit(2);
+}
+mkdirSync(ARTEFACTS, { recursive: true });
+rmSync(join(ARTEFACTS, 'failure.png'), { force: true });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+const dir = mkdtempSync(join(tmpdir(), 'strata-ui-e2e-'));
+writeFileSync(
+  join(dir, 'prometheus.yml'),
+  `global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: [rules.yml]
+scrape_configs:
+  - job_name: strata
+    static_configs:
+      - targets: ['127.0.0.1:${port}']
+  - job_name: nowhere
+    static_configs:
+      - targets: ['127.0.0.1:1']
+        labels: {team: e2e}
+`,
+);
+writeFileSync(
+  join(dir, 'rules.yml'),
+  `groups:
+  - name: e2e
+    rules:
+      - record: job:up:sum
+        expr: sum by (job) (up)
+      - alert: E2ETargetDown
+        expr: up == 0
+        labels: {severity: warning}
+        annotations: {summary: "{{ $labels.instance }} is down"}
+      - alert: E2EAlwaysPending
+        expr: vector(1)
+        for: 1h
+`,
+);
+
+const server = spawn(
+  BIN,
+  ['run', '--config', join(dir, 'prometheus.yml'), '--data-dir', join(dir, 'data'), '--listen', `127.0.0.1:${port}`, '--rule-pack', 'strata'],
+  { stdio: ['ignore', 'pipe', 'pipe'] },
+);
+let serverLog = '';
+server.stdout.on('data', (d) => (serverLog += d));
+server.stderr.on('data', (d) => (serverLog += d));
+let serverExited = false;
+server.on('exit', () => (serverExited = true));
+// A hung browser must not hang the test command: give up after a bound.
+const LIMIT_MS = Number(process.env.E2E_TIMEOUT_MS || 240000);
+setTimeout(() => {
+  console.log(`not ok - e2e took longer than ${LIMIT_MS} ms`);
+  console.log(`0 passed, 1 failed`);
+  server.kill('SIGKILL');
+  process.exit(1);
+}, LIMIT_MS).unref();
+
+async function api(path, params = {}) {
+  const res = await fetch(`${base}/api/v1/${path}?${new URLSearchParams(params)}`);
+  const body = await res.json();
+  if (body.status !== 'success') throw new Error(`${path}: ${body.error}`);
+  return body.data;
+}
+
+async function waitFor(what, fn, timeoutMs = 30000) {
+  const until = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < until) {
+    if (serverExited) throw new Error(`strata exited while waiting for ${what}:\n${serverLog}`);
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(250);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+// The same rendering as the UI's, so rows can be matched to API series.
+function formatSeries(metric) {
+  const { __name__: name = '', ...rest } = metric;
+  const labels = Object.keys(rest)
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(rest[k])}`)
+    .join(', ');
+  if (name === '' && labels === '') return '{}';
+  return labels === '' ? name : `${name}{${labels}}`;
+}
+
+function pad(n) {
+  return String(n).padStart(2, '0');
+}
+function utc(ms) {
+  const d = new Date(ms);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+}
+
+let passed = 0;
+let failed = 0;
+const check = (name, cond, detail = '') => {
+  if (cond) {
+    passed++;
+    console.log(`ok - ${name}`);
+  } else {
+    failed++;
+    console.log(`not ok - ${name}${detail ? `: ${detail}` : ''}`);
+  }
+};
+
+let browser;
+let page;
+// The page being driven, for the failure screenshot.
+let current;
+try {
+  await waitFor('readiness', async () => (await fetch(`${base}/-/ready`)).ok);
+  // Enough scrapes for a few graph points, both targets seen, and the
+  // rules evaluated at least once with the down target.
+  await waitFor('self-scrape data', async () => (await api('query', { query: 'count_over_time(up{job="strata"}[1m])' })).result[0]?.value[1] >= 4);
+  await waitFor('the down target seen by rules', async () => (await api('alerts')).alerts.some((a) => a.labels.alertname === 'E2ETargetDown' && a.state === 'firing'));
+
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
+  page = await context.newPage();
+  current = page;
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  // A failed request is logged by the browser as a console error; those
+  // are judged by their response instead, so the one deliberate bad query
+  // (a 400 from /api/v1/query) is not counted and any other failure is.
+  let badQueryExpected = false;
+  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && pageErrors.push(m.text()));
+  page.on('response', (r) => {
+    if (r.status() < 400) return;
+    if (badQueryExpected && r.status() === 400 && new URL(r.url()).pathname === '/api/v1/query') return;
+    pageErrors.push(`HTTP ${r.status()} from ${r.request().method()} ${r.url()}`);
+  });
+  const shot = (name, p = page) => p.screenshot({ path: join(ARTEFACTS, `${name}.png`), fullPage: true });
+
+  // --- / redirects to /query
+  await page.goto(`${base}/`);
+  check('/ redirects to /query', new URL(page.url()).pathname === '/query', page.url());
+
+  // --- autocomplete offers a metric name the server has
+  const names = await api('label/__name__/values');
+  const target = names.find((n) => n.startsWith('strata_ingest_samples')) || names.find((n) => n.startsWith('strata_'));
+  const prefix = target.slice(0, 13);
+  const editor = page.locator('.cm-content').first();
+  await editor.click();
+  await page.keyboard.type(prefix, { delay: 30 });
+  const option = page.locator('.cm-tooltip-autocomplete li', { hasText: target }).first();
+  await option.waitFor({ timeout: 10000 });
+  check('autocomplete offers a metric name from the API', await option.isVisible(), target);
+  await shot('query-autocomplete');
+  await option.click();
+  const picked = (await editor.innerText()).trim();
+  check('picking the completion fills the editor', picked === target, picked);
+
+  // --- Enter runs it; the table matches the API at the same time
+  const evalAt = Date.now() - 3000;
+  const timeInput = page.getByLabel('Evaluation time (UTC)');
+  await timeInput.fill(utc(evalAt));
+  await timeInput.press('Enter');
+  await editor.click();
+  await page.keyboard.press('End');
+  await page.keyboard.press('Enter');
+  await page.locator('[data-testid=result-table] tr').first().waitFor({ timeout: 10000 });
+  const rows = await page.locator('[data-testid=result-table] tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.innerText.trim())));
+  const expected = await api('query', { query: target, time: String(Math.floor(evalAt / 1000)) });
+  const want = new Map(expected.result.map((s) => [formatSeries(s.metric), s.value[1]]));
+  const got = new Map(rows.map(([s, v]) => [s, v]));
+  check(
+    'table rows equal the API answer',
+    want.size > 0 && want.size === got.size && [...want].every(([k, v]) => got.get(k) === v),
+    `want ${JSON.stringify([...want])} got ${JSON.stringify([...got])}`,
+  );
+  await shot('query-table');
+
+  // --- Graph tab: as many plotted series as the API's range query returns.
+  // Back to "now" first: the server is seconds old, and a graph ending at
+  // the table's evaluation time could have its last step before the first
+  // scrape.
+  await page.getByRole('button', { name: 'now', exact: true }).click();
+  const cleared = await page
+    .waitForFunction(() => document.querySelector('input[aria-label="Evaluation time (UTC)"]')?.value === '', null, { timeout: 3000 })
+    .then(() => true)
+    .catch(() => false);
+  check('"now" clears the evaluation time', cleared);
+  await page.getByRole('tab', { name: 'Graph' }).click();
+  await page.locator('.graph canvas').first().waitFor({ timeout: 10000 });
+  const legend = page.locator('.legend-item');
+  const end = Date.now();
+  const ranged = await api('query_range', { query: target, start: String(end / 1000 - 3600), end: String(end / 1000), step: '14' });
+  const plotted = await legend.count();
+  const uplotSeries = await page.locator('.u-wrap').count();
+  check('graph plots as many series as the API returns', plotted === ranged.result.length && plotted > 0 && uplotSeries === 1, `legend ${plotted}, API ${ranged.result.length}`);
+  const stats = await page.locator('[data-testid=stats]').innerText();
+  check('graph stats name the series count', stats.includes(`Result series: ${ranged.result.length}`), stats);
+
+  // Hover shows a value box.
+  const over = page.locator('.u-over').first();
+  const box = await over.boundingBox();
+  // The few seconds of data sit at the right edge of a 1h graph: scan
+  // there, a bounded number of moves.
+  let tipShown = false;
+  for (let x = box.width - 1; x > box.width - 40 && !tipShown; x -= 4) {
+    for (let y = 2; y < box.height && !tipShown; y += 20) {
+      await page.mouse.move(box.x + x, box.y + y);
+      tipShown = await page.locator('[data-testid=graph-tip]').isVisible();
+    }
+  }
+  check('hovering the graph shows a value', tipShown);
+  await shot('query-graph');
+  await page.mouse.move(0, 0);
+
+  if (plotted > 1) {
+    await legend.first().click();
+    const off = await page.locator('.legend-item.off').count();
+    check('clicking a legend entry isolates its series', off === plotted - 1, `${off} hidden of ${plotted}`);
+    await legend.first().click();
+    check('clicking it again shows all', (await page.locator('.legend-item.off').count()) === 0);
+  }
+
+  // --- The state is in the URL with Prometheus' parameters, and restores
+  const url = new URL(page.url());
+  check('URL holds g0.expr and g0.tab', url.searchParams.get('g0.expr') === target && url.searchParams.get('g0.tab') === 'graph', url.search);
+  await page.reload();
+  await page.locator('.legend-item').first().waitFor({ timeout: 10000 });
+  check('reloading restores the graph panel', (await page.locator('.legend-item').count()) === ranged.result.length);
+
+  // --- A Prometheus 2 link (as Alertmanager sends): /graph, tab=1 is the table
+  await page.goto(`${base}/graph?g0.expr=${encodeURIComponent('up')}&g0.tab=1&g0.range_input=30m`);
+  await page.locator('[data-testid=result-table] tr').first().waitFor({ timeout: 10000 });
+  const upRows = await page.locator('[data-testid=result-table] tr').count();
+  const upApi = await api('query', { query: 'up' });
+  check('Prometheus 2 /graph link opens the table on /query', new URL(page.url()).pathname === '/query' && upRows === upApi.result.length, `${upRows} rows, API ${upApi.result.length}`);
+
+  // --- Format button uses /api/v1/format_query (the expression comes in
+  // by URL; typing is checked on its own below).
+  const raw = 'sum(rate(up[5m]))by(job)';
+  await page.goto(`${base}/query?g0.expr=${encodeURIComponent(raw)}&g0.tab=table`);
+  await page.getByRole('button', { name: 'Format' }).click();
+  const formatted = await api('format_query', { query: raw });
+  await page.waitForFunction((f) => document.querySelector('.cm-content')?.innerText.trim() === f, formatted, { timeout: 5000 }).catch(() => {});
+  check('Format rewrites the expression as the API formats it', (await page.locator('.cm-content').first().innerText()).trim() === formatted, formatted);
+
+  // --- Errors are shown at the query
+  badQueryExpected = true;
+  await page.goto(`${base}/query?g0.expr=${encodeURIComponent('sum(up')}&g0.tab=table`);
+  const err = page.getByTestId('query-error');
+  await err.waitFor({ timeout: 5000 });
+  const errText = await err.innerText();
+  let apiErr = '';
+  const bad = await fetch(`${base}/api/v1/query?${new URLSearchParams({ query: 'sum(up' })}`);
+  apiErr = (await bad.json()).error;
+  check('a bad query shows the API’s parse error', bad.status === 400 && errText.includes('bad_data') && errText.includes(apiErr), `${errText} vs ${apiErr}`);
+  badQueryExpected = false;
+  await shot('query-error');
+
+  // --- Typing a long expression keystroke by keystroke (brackets
+  // auto-closed and stepped over, completions popping up on the way) leaves
+  // exactly the typed text, and Enter runs it.
+  const long = 'sum by (job, result) (rate(strata_ingest_samples_total{job="strata"}[1m]))';
+  await page.goto(`${base}/query`);
+  await page.locator('.cm-content').first().click();
+  await page.keyboard.type(long, { delay: 15 });
+  await page.keyboard.press('Escape');
+  const typed = (await page.locator('.cm-content').first().innerText()).trim();
+  check('a long expression typed key by key stays as typed', typed === long, typed);
+  await page.keyboard.press('Enter');
+  await page.locator('[data-testid=result-table] tr').first().waitFor({ timeout: 10000 });
+  const longRows = await page.locator('[data-testid=result-table] tr').count();
+  const longApi = await api('query', { query: long });
+  check('the typed expression runs on Enter', longRows === longApi.result.length && longRows > 1, `${longRows} rows, API ${longApi.result.length}`);
+  await page.waitForFunction((e) => new URLSearchParams(window.location.search).get('g0.expr') === e, long, { timeout: 5000 }).catch(() => {});
+  check('the typed expression is in the URL', new URL(page.url()).searchParams.get('g0.expr') === long);
+  await shot('query-typed');
+
+  // --- Several panels
+  await page.getByRole('button', { name: 'Add panel' }).click();
+  check('Add panel adds a second panel', (await page.getByTestId('panel').count()) === 2);
+  await page.goto(`${base}/query?g0.expr=up&g0.tab=table&g1.expr=job%3Aup%3Asum&g1.tab=table`);
+  await page.getByTestId('panel').nth(1).locator('[data-testid=result-table] tr').first().waitFor({ timeout: 10000 });
+  check('two panels from the URL both run', (await page.getByTestId('panel').count()) === 2);
+
+  // --- Targets
+  await page.goto(`${base}/targets`);
+  await page.getByTestId('scrape-pool').first().waitFor();
+  const poolText = await page.locator('main').innerText();
+  const targets = await api('targets');
+  const allTargetsShown = targets.activeTargets.every((t) => poolText.includes(t.scrapeUrl));
+  check('targets page lists every active target', allTargetsShown);
+  check('targets page shows health and the down target’s error', poolText.includes('UP') && poolText.includes('DOWN') && poolText.includes('Connection refused'));
+  await shot('targets');
+
+  // --- Service discovery
+  await page.goto(`${base}/service-discovery`);
+  await page.locator('.card').first().waitFor();
+  check('service discovery shows discovered labels', (await page.locator('main').innerText()).includes('__address__="127.0.0.1:1"'));
+  await shot('service-discovery');
+
+  // --- Rules
+  await page.goto(`${base}/rules`);
+  await page.getByTestId('rule-group').first().waitFor();
+  const rules = await api('rules');
+  const groupsShown = await page.getByTestId('rule-group').count();
+  const rulesText = await page.locator('main').innerText();
+  check('rules page shows every group', groupsShown === rules.groups.length, `${groupsShown} vs ${rules.groups.length}`);
+  check('rules page shows the recording rule and its health', rulesText.includes('job:up:sum') && rulesText.includes('OK'));
+  const packGroups = rules.groups.filter((g) => g.file === 'rule-pack:strata');
+  const missingRules = rules.groups.flatMap((g) => g.rules.map((r) => r.name)).filter((n) => !rulesText.includes(n));
+  check('rules page shows the strata pack’s groups and every rule the API lists', packGroups.length > 0 && packGroups.every((g) => rulesText.includes(g.name)) && missingRules.length === 0, `pack groups ${packGroups.length}, missing ${missingRules.join(', ')}`);
+  await shot('rules');
+
+  // --- Alerts
+  await page.goto(`${base}/alerts`);
+  await page.getByTestId('alerts-firing').waitFor();
+  const firing = await page.getByTestId('alerts-firing').innerText();
+  const pending = await page.getByTestId('alerts-pending').innerText();
+  check('alerts page shows the firing alert with its labels and annotation', firing.includes('E2ETargetDown') && firing.includes('instance="127.0.0.1:1"') && firing.includes('127.0.0.1:1 is down'), firing);
+  check('alerts page shows the pending alert', pending.includes('E2EAlwaysPending'));
+  // Judged on rules whose state is the same before and after reading the
+  // page, so one changing state meanwhile cannot fail the check.
+  const ruleKey = (r) => `${r.name}/${r.query}`;
+  const alertStates = async () => new Map((await api('rules', { type: 'alert' })).groups.flatMap((g) => g.rules).map((r) => [ruleKey(r), r]));
+  await page.reload();
+  const before = await alertStates();
+  await page.getByTestId('alerts-firing').waitFor();
+  const sections = {};
+  for (const st of ['firing', 'pending', 'inactive']) sections[st] = await page.getByTestId(`alerts-${st}`).innerText();
+  const after = await alertStates();
+  const alertRules = [...before.values()].filter((r) => after.get(ruleKey(r))?.state === r.state);
+  const misplaced = [];
+  for (const r of alertRules) {
+    if (!sections[r.state].includes(r.name)) misplaced.push(`${r.name} (${r.state})`);
+  }
+  check('alerts page files every alerting rule under its API state', alertRules.length > 10 && misplaced.length === 0, misplaced.join(', '));
+  await shot('alerts');
+
+  // --- Status pages
+  await page.goto(`${base}/status`);
+  await page.getByTestId('buildinfo').waitFor();
+  const build = await api('status/buildinfo');
+  check('status page shows the build version', (await page.getByTestId('buildinfo').innerText()).includes(build.version));
+  await shot('status');
+
+  await page.goto(`${base}/tsdb-status`);
+  await page.getByTestId('head-stats').waitFor();
+  const tsdbText = await page.locator('main').innerText();
+  check('TSDB status shows head stats and top metric names', tsdbText.includes('Number of series') && tsdbText.includes('__name__') && /strata_\w+/.test(tsdbText));
+  await shot('tsdb-status');
+
+  await page.goto(`${base}/flags`);
+  await page.getByTestId('flags').waitFor();
+  check('flags page lists the flags', (await page.getByTestId('flags').innerText()).includes('rule-pack'));
+  await shot('flags');
+
+  await page.goto(`${base}/config`);
+  await page.getByTestId('config').waitFor();
+  check('config page shows the loaded YAML', (await page.getByTestId('config').innerText()).includes('job_name: nowhere'));
+  await shot('config');
+
+  // --- Unknown API paths keep the API's JSON 404
+  const notFound = await fetch(`${base}/api/v1/nope`);
+  check('unknown API paths still answer JSON 404', notFound.status === 404 && (await notFound.json()).errorType === 'not_found');
+
+  // --- Dark theme and phone width
+  const dark = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark', isMobile: true });
+  const phone = await dark.newPage();
+  current = phone;
+  phone.on('pageerror', (e) => pageErrors.push(e.message));
+  phone.on('response', (r) => r.status() >= 400 && pageErrors.push(`HTTP ${r.status()} from ${r.url()}`));
+  await phone.goto(`${base}/query?g0.expr=${encodeURIComponent('rate(strata_ingest_samples_total[1m])')}&g0.tab=0&g0.range_input=5m`);
+  await phone.locator('.graph canvas').first().waitFor({ timeout: 10000 });
+  const bg = await phone.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  check('dark theme follows prefers-color-scheme', bg !== 'rgb(246, 247, 249)' && bg !== 'rgb(255, 255, 255)', bg);
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check('no horizontal overflow at phone width', overflow <= 1, `${overflow}px`);
+  await shot('phone-dark-graph', phone);
+  await phone.getByRole('button', { name: 'Menu' }).click();
+  await shot('phone-dark-menu', phone);
+  await phone.getByRole('link', { name: 'Alerts' }).click();
+  await phone.getByTestId('alerts-firing').waitFor();
+  await shot('phone-dark-alerts', phone);
+
+  // The toggle overrides the system preference.
+  await page.goto(`${base}/query`);
+  await page.getByRole('button', { name: /Switch to dark theme/ }).click();
+  const toggled = await page.evaluate(() => document.documentElement.dataset.theme);
+  check('theme toggle switches to dark', toggled === 'dark');
+  await page.reload();
+  check('theme choice survives a reload', (await page.evaluate(() => document.documentElement.dataset.theme)) === 'dark');
+  await shot('query-dark');
+
+  check('no errors in the browser console', pageErrors.length === 0, pageErrors.join(' | '));
+} catch (e) {
+  failed++;
+  console.log(`not ok - e2e aborted: ${e.stack || e}`);
+  if (current) await current.screenshot({ path: join(ARTEFACTS, 'failure.png'), fullPage: true }).catch(() => {});
+  console.log(serverLog.split('\n').slice(-20).join('\n'));
+} finally {
+  if (browser) await browser.close();
+  server.kill('SIGTERM');
+  await Promise.race([new Promise((r) => server.once('exit', r)), sleep(5000)]);
+  if (!serverExited) server.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+}
+
+console.log(`screenshots: ${ARTEFACTS}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
