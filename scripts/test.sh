@@ -33,3 +33,8 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+# The web UI: the committed bundle must equal a rebuild of its source, and
+# the browser tests (headless Chromium, Playwright) drive a real server.
+cargo build -p strata --locked
+STRATA_BIN="$CARGO_TARGET_DIR/debug/strata" web/ui/check.sh
