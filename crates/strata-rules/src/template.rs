@@ -456,7 +456,7 @@ fn graph_link(args: &[Value]) -> Result<Value, FuncError> {
     let e = str_arg("graphLink", &args[0])?;
     Ok(Value::from(format!(
         "/graph?g0.expr={}&g0.tab=0",
-        query_escape(e)
+        strata_model::format::query_escape(e)
     )))
 }
 
@@ -465,7 +465,7 @@ fn table_link(args: &[Value]) -> Result<Value, FuncError> {
     let e = str_arg("tableLink", &args[0])?;
     Ok(Value::from(format!(
         "/graph?g0.expr={}&g0.tab=1",
-        query_escape(e)
+        strata_model::format::query_escape(e)
     )))
 }
 
@@ -757,24 +757,9 @@ fn parse_duration(args: &[Value]) -> Result<Value, FuncError> {
     Ok(Value::from(if neg { -secs } else { secs }))
 }
 
-/// Go's `url.QueryEscape`.
-fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 fn url_query_escape(args: &[Value]) -> Result<Value, FuncError> {
     want(args, 1, "urlQueryEscape")?;
-    Ok(Value::from(query_escape(str_arg(
+    Ok(Value::from(strata_model::format::query_escape(str_arg(
         "urlQueryEscape",
         &args[0],
     )?)))
@@ -925,7 +910,9 @@ fn js(args: &[Value]) -> Result<Value, FuncError> {
 }
 
 fn urlquery(args: &[Value]) -> Result<Value, FuncError> {
-    Ok(Value::from(query_escape(&go_sprint(args))))
+    Ok(Value::from(strata_model::format::query_escape(&go_sprint(
+        args,
+    ))))
 }
 
 fn printf(args: &[Value]) -> Result<Value, FuncError> {

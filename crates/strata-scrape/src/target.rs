@@ -186,27 +186,12 @@ fn scrape_url(cfg: &ScrapeConfig, labels: &Labels, address: &str) -> String {
         for v in values {
             url.push(sep);
             sep = '&';
-            url.push_str(&form_escape(k));
+            url.push_str(&strata_model::format::query_escape(k));
             url.push('=');
-            url.push_str(&form_escape(v));
+            url.push_str(&strata_model::format::query_escape(v));
         }
     }
     url
-}
-
-/// `application/x-www-form-urlencoded` escaping, as Go's `url.QueryEscape`.
-fn form_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// Where in each interval a target is scraped: spread by a hash of the
