@@ -77,6 +77,22 @@ pub fn format_go_e(v: f64) -> String {
     format!("{mantissa}e{sign}{digits:0>2}")
 }
 
+/// Go's `url.QueryEscape` (`application/x-www-form-urlencoded`): scrape
+/// URLs' `params` and the templates' `urlquery` must escape as Prometheus'.
+pub fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,20 +129,4 @@ mod tests {
         assert_eq!(format_go_g(-2.5), "-2.5");
         assert_eq!(format_go_g(1e100), "1e+100");
     }
-}
-
-/// Go's `url.QueryEscape` (`application/x-www-form-urlencoded`): scrape
-/// URLs' `params` and the templates' `urlquery` must escape as Prometheus'.
-pub fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
