@@ -172,7 +172,8 @@ impl fmt::Display for Labels {
     }
 }
 
-/// Go's `strconv.Quote` for the characters label values contain in practice.
+/// Go's `strconv.Quote` (printable Unicode kept as is), as Prometheus
+/// prints label values and as templates' `%q` prints strings.
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -183,6 +184,10 @@ pub fn quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\x0b' => out.push_str("\\v"),
             c if (c as u32) < 0x80 && c.is_control() => {
                 out.push_str(&format!("\\x{:02x}", c as u32));
             }

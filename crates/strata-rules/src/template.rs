@@ -302,7 +302,7 @@ fn to_float(func: &str, v: &Value) -> Result<f64, FuncError> {
                 func,
                 format!(
                     "strconv.ParseFloat: parsing {}: invalid syntax",
-                    go_quote(s)
+                    strata_model::labels::quote(s)
                 ),
             )
         }),
@@ -750,7 +750,10 @@ fn parse_duration(args: &[Value]) -> Result<Value, FuncError> {
     let d = strata_model::units::parse_duration(abs).map_err(|_| {
         fail(
             "parseDuration",
-            format!("not a valid duration string: {}", go_quote(s)),
+            format!(
+                "not a valid duration string: {}",
+                strata_model::labels::quote(s)
+            ),
         )
     })?;
     let secs = d.as_secs_f64();
@@ -990,29 +993,6 @@ fn go_e(v: f64, prec: usize, upper: bool) -> String {
     format!("{m}{letter}{esign}{xd:0>2}")
 }
 
-/// Go's `strconv.Quote`.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[derive(Default)]
 struct Spec {
     plus: bool,
@@ -1147,7 +1127,7 @@ fn format_verb(spec: &Spec, verb: char, arg: &Value) -> String {
                     Some(p) => s.chars().take(p).collect(),
                     None => s.clone(),
                 },
-                'q' => go_quote(s),
+                'q' => strata_model::labels::quote(s),
                 'x' => s.bytes().map(|b| format!("{b:02x}")).collect(),
                 'X' => s.bytes().map(|b| format!("{b:02X}")).collect(),
                 _ => return bad(),
