@@ -167,6 +167,7 @@ fn time_select(block: &Block, matchers: &[Matcher], series_only: bool) -> (usize
         end: i64::MAX,
         series_only,
         limit: 0,
+        newest_only: false,
     };
     let mut best = Duration::MAX;
     let mut n = 0;

@@ -366,6 +366,7 @@ pub fn fuzz_open_index(dir: &Path, index: &[u8]) -> usize {
                 end: i64::MAX,
                 series_only,
                 limit: 0,
+                newest_only: false,
             };
             if let Ok(it) = q.select(&hints, ms) {
                 for s in it.flatten() {

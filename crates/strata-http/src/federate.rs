@@ -166,6 +166,7 @@ pub async fn federate(
             end: maxt,
             series_only: false,
             limit: 0,
+            newest_only: false,
         };
         let mut selected = Vec::with_capacity(sets.len());
         for set in &sets {

@@ -68,6 +68,7 @@ pub async fn series(
             end,
             series_only: true,
             limit: if limit > 0 { limit + 1 } else { 0 },
+            newest_only: false,
         };
         // Storage returns each selection sorted and unique; only a union of
         // several `match[]` needs merging.

@@ -225,6 +225,7 @@ pub async fn remote_read(
                 end: *end,
                 series_only: false,
                 limit: 0,
+                newest_only: false,
             };
             let mut out = QueryResult::default();
             for s in q.select(&hints, ms)? {
@@ -312,6 +313,7 @@ fn stream_chunks(
                     end: *end,
                     series_only: false,
                     limit: 0,
+                    newest_only: false,
                 };
                 for s in q.select(&hints, ms).map_err(|e| e.to_string())? {
                     let mut s = s.map_err(|e| e.to_string())?;

@@ -438,6 +438,7 @@ mod tests {
             end: i64::MAX,
             series_only: true,
             limit: 0,
+            newest_only: false,
         };
         q.select(&hints, &[m]).unwrap().count()
     }

@@ -39,6 +39,12 @@ pub struct SelectHints {
     pub series_only: bool,
     /// Stop after this many series (0 = no limit).
     pub limit: usize,
+    /// The caller reads only the newest sample at or before `end` (an
+    /// instant selector evaluated at one time). Storage may then hand out
+    /// less than `[start, end]` holds — down to that one sample, when it
+    /// knows it without decoding — as long as the newest sample at or
+    /// before `end` of what it returns is the series' own.
+    pub newest_only: bool,
 }
 
 /// A forward iterator over the samples of one series, in timestamp order.

@@ -455,7 +455,7 @@ impl<'q> Evaluator<'q> {
         sample_time: bool,
     ) -> Result<Vec<Series>> {
         let refs = self.refs(steps, &vs.at, &vs.offset);
-        let (selected, hints) = self.select(vs, &refs, self.lookback)?;
+        let (selected, hints) = self.select(vs, &refs, self.lookback, true)?;
         let (lookback, deadline) = (self.lookback, self.deadline);
         let refs = &refs;
         let map = |mut series: strata_model::Series<'q>| -> Result<(Option<Series>, u64)> {
@@ -521,12 +521,14 @@ impl<'q> Evaluator<'q> {
     }
 
     /// Selects a selector's series with the samples that windows ending at
-    /// `refs` and reaching `lookbehind` back can see.
+    /// `refs` and reaching `lookbehind` back can see; `newest_only` when
+    /// each window is read only for its newest sample (instant selectors).
     fn select(
         &self,
         vs: &VectorSelector,
         refs: &[i64],
         lookbehind: i64,
+        newest_only: bool,
     ) -> Result<(Vec<strata_model::Series<'q>>, SelectHints)> {
         let sets = to_matcher_sets(vs)?;
         let (Some(&min_ref), Some(&max_ref)) = (refs.iter().min(), refs.iter().max()) else {
@@ -537,6 +539,9 @@ impl<'q> Evaluator<'q> {
             end: max_ref,
             series_only: false,
             limit: 0,
+            // One reference time: `step_points` asks each series only for
+            // its newest sample at or before it.
+            newest_only: newest_only && min_ref == max_ref,
         };
         let selected =
             select_sets(self.q, &hints, &sets)?.collect::<std::result::Result<_, _>>()?;
@@ -560,7 +565,7 @@ impl<'q> Evaluator<'q> {
                     range: duration_ms(&ms.range),
                     refs: self.refs(steps, &vs.at, &vs.offset),
                 };
-                let (selected, hints) = self.select(vs, &w.refs, w.range)?;
+                let (selected, hints) = self.select(vs, &w.refs, w.range, false)?;
                 let (deadline, max_samples) = (self.deadline, self.max_samples);
                 let (w, f) = (&w, &f);
                 self.map_series(

@@ -234,8 +234,8 @@ impl MemSeries {
     }
 
     /// A query's copy of this series within `[lo, hi]`.
-    fn snapshot(&self, series_only: bool, lo: i64, hi: i64) -> Option<HeadSeriesData> {
-        if series_only {
+    fn snapshot(&self, hints: &SelectHints, lo: i64, hi: i64) -> Option<HeadSeriesData> {
+        if hints.series_only {
             return (self.min_t() <= hi && self.newest() >= lo).then(|| HeadSeriesData {
                 labels: self.labels.to_labels(),
                 closed: Vec::new(),
@@ -244,6 +244,23 @@ impl MemSeries {
                 lo,
                 hi,
                 newest: None,
+            });
+        }
+        if hints.newest_only
+            && let Some((t, v)) = self.open.last()
+            && t <= hi
+            && t >= lo
+        {
+            // The open chunk's last sample is the series' newest (out-of-order
+            // samples are all older): the whole answer, no chunk copied.
+            return Some(HeadSeriesData {
+                labels: self.labels.to_labels(),
+                closed: Vec::new(),
+                open: None,
+                ooo: Vec::new(),
+                lo,
+                hi,
+                newest: Some(Sample::new(t, v)),
             });
         }
         let closed: Vec<ChunkBytes> = self
@@ -1219,12 +1236,13 @@ impl Head {
             let shard = self.shards[i].lock();
             for &id in ids {
                 let Some(s) = shard.get(id) else { continue };
-                if let Some(d) = s.snapshot(hints.series_only, lo, hi) {
+                if let Some(d) = s.snapshot(hints, lo, hi) {
                     out.push(d);
                 }
             }
         }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        // Label sets are unique in the head: no need for a stable sort.
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         out
     }
 }
@@ -1274,7 +1292,12 @@ impl HeadSeriesData {
             hi,
             corrupt: None,
         };
-        let samples: Box<dyn SampleIter + 'a> = if ooo.is_empty() {
+        let samples: Box<dyn SampleIter + 'a> = if let (true, None, true, Some(n)) =
+            (it.closed.is_empty(), &it.open, ooo.is_empty(), it.newest)
+        {
+            // A `newest_only` snapshot: its one sample, however it is read.
+            Box::new(NewestOnly(Some(n)))
+        } else if ooo.is_empty() {
             Box::new(it)
         } else {
             let mut all: Vec<Sample> = Vec::new();
@@ -1287,6 +1310,19 @@ impl HeadSeriesData {
             Box::new(VecSampleIter::new(all))
         };
         Series { labels, samples }
+    }
+}
+
+/// A series' newest sample alone (see `SelectHints::newest_only`).
+struct NewestOnly(Option<Sample>);
+
+impl SampleIter for NewestOnly {
+    fn next(&mut self) -> Option<Sample> {
+        self.0.take()
+    }
+
+    fn newest_at_or_before(&mut self, ts: i64) -> Option<Sample> {
+        self.0.take().filter(|s| s.t <= ts)
     }
 }
 

@@ -373,6 +373,7 @@ fn read_all(db: &Db, tenant: &TenantId, _upto: i64) -> Result<Vec<(Labels, Vec<S
         end: i64::MAX,
         series_only: false,
         limit: 0,
+        newest_only: false,
     };
     let m = Matcher::new(MatchOp::Equal, "__name__", "m").map_err(|e| e.to_string())?;
     let mut out = Vec::new();

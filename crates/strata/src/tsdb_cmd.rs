@@ -236,6 +236,7 @@ fn dump(
         end: max_time,
         series_only: false,
         limit: 0,
+        newest_only: false,
     };
     for t in tenants(&db, tenant)? {
         let q = db.querier(&t, min_time, max_time)?;

@@ -262,6 +262,7 @@ impl TenantDb {
                 end: i64::MAX,
                 series_only: true,
                 limit: 0,
+                newest_only: false,
             };
             for s in q
                 .select(&hints, &[])

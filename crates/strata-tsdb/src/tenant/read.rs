@@ -297,4 +297,62 @@ mod tests {
         assert_eq!(got.len(), 4);
         assert!(got.iter().all(|(_, s)| s.is_empty()));
     }
+
+    #[test]
+    fn newest_only_selection_answers_as_the_full_one() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let opts = DbOptions {
+            data_dir: dir.path().to_path_buf(),
+            retention_time_ms: None,
+            wal_sync: WalSync::Always,
+            out_of_order_window_ms: H,
+            ..DbOptions::default()
+        };
+        let db =
+            Arc::new(TenantDb::open(&opts, dir.path(), false).unwrap_or_else(|e| panic!("{e}")));
+        // "a": a block, then the head; "b": head only, with out-of-order
+        // samples; "c": only in the block; "d": a stale marker last.
+        append(&db, "a", &every_minute(0, 2 * H, 1.0));
+        append(&db, "c", &every_minute(0, 2 * H, 1.0));
+        db.cut_head(2 * H).unwrap_or_else(|e| panic!("{e}"));
+        append(&db, "a", &every_minute(2 * H, 3 * H, 2.0));
+        append(&db, "b", &every_minute(2 * H, 3 * H, 3.0));
+        append(&db, "b", &[Sample::new(2 * H + 30_000, 4.0)]);
+        let mut d = every_minute(2 * H, 3 * H - 60_000, 5.0);
+        d.push(Sample::new(3 * H - 60_000, strata_model::stale_nan()));
+        append(&db, "d", &d);
+        let m = [Matcher::new(MatchOp::Equal, "__name__", "up").unwrap_or_else(|e| panic!("{e}"))];
+        let q = db.querier(i64::MIN / 4, i64::MAX / 4);
+        let answers = |newest_only: bool, end: i64| -> Vec<(Labels, Option<(i64, u64)>)> {
+            let hints = SelectHints {
+                start: end - 5 * 60_000 + 1,
+                end,
+                newest_only,
+                ..Default::default()
+            };
+            q.select(&hints, &m)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .map(|s| {
+                    let mut s = s.unwrap_or_else(|e| panic!("{e}"));
+                    let n = s.samples.newest_at_or_before(end);
+                    (s.labels, n.map(|x| (x.t, x.v.to_bits())))
+                })
+                .collect()
+        };
+        let mut shortcut_answers = 0;
+        for end in [
+            H,
+            2 * H - 1,
+            2 * H + 30_000,
+            3 * H - 60_000,
+            3 * H - 1,
+            3 * H + 60_000,
+            4 * H,
+        ] {
+            let (full, newest) = (answers(false, end), answers(true, end));
+            assert_eq!(full, newest, "end {end}");
+            shortcut_answers += newest.iter().filter(|(_, n)| n.is_some()).count();
+        }
+        assert!(shortcut_answers >= 8, "{shortcut_answers}");
+    }
 }
