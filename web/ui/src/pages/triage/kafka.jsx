@@ -91,7 +91,7 @@ export function KafkaLagPage() {
       {overview.error && <ErrorMsg error={overview.error} />}
       {!overview.data && !overview.error && <p class="muted">Loading…</p>}
       {overview.data && groups.length === 0 && <Empty>{NO_LAG}</Empty>}
-      {group && groups.length > 0 && <GroupView key={group} group={group} rules={rules.data} />}
+      {group && groups.length > 0 && rules.data && <GroupView key={group} group={group} rules={rules.data} />}
       {groups.length > 0 && (
         <section class="card" data-testid="group-list">
           <div class="card-head">
@@ -129,7 +129,8 @@ export function KafkaLagPage() {
 }
 
 const VERDICT_WINDOW = 30 * 60;
-const VERDICT_STEP = 15;
+// Fine enough that a spike of a minute or two is sampled; 360 points a series.
+const VERDICT_STEP = 5;
 const GRAPH_WINDOW = 3600;
 
 /** Labels that tell two lag series of the same topic apart (exporter job/instance). */
@@ -178,7 +179,7 @@ async function loadGroup(group, rules, signal) {
 
 function GroupView({ group, rules }) {
   const [n, setN] = useState(0);
-  const st = useAsync((s) => loadGroup(group, rules, s), [group, rules ? 1 : 0, n]);
+  const st = useAsync((s) => loadGroup(group, rules, s), [group, n]);
   if (st.error) return <ErrorMsg error={st.error} />;
   if (!st.data) return <p class="muted" role="status">Loading the lag of {group}…</p>;
   const d = st.data;

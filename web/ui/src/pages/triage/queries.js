@@ -98,10 +98,17 @@ export function workloadPodRegex(w) {
   return `${n}-.*`;
 }
 
-/** Pods of other workloads restarting at the same time hint at a shared dependency. */
+/**
+ * Pods of other workloads that also restarted after exiting with an error
+ * (reason Error: a non-zero exit that is not an OOM kill) in the last 15
+ * minutes: several at once hint at a shared dependency.
+ */
 export function otherRestartsQuery(pod, workload) {
   const not = workload ? ['pod', '!~', workloadPodRegex(workload)] : ['pod', '!=', pod];
-  return `sum by (namespace, pod) (increase(kube_pod_container_status_restarts_total${sel([not])}[15m])) > 0`;
+  return (
+    `(sum by (namespace, pod) (increase(kube_pod_container_status_restarts_total${sel([not])}[15m])) > 0)` +
+    ` and on (namespace, pod) (max by (namespace, pod) (kube_pod_container_status_last_terminated_reason{reason="Error"}) == 1)`
+  );
 }
 
 /** The runbook's "is a new version rolling out?": the images among the workload's pods. */

@@ -134,7 +134,7 @@ export function diagnosePod(f) {
       const { signals, lean } = exitSignals(f, c, code);
       s.signals = signals;
       s.lean = lean;
-      if (f.workload) s.queries.push({ label: 'other workloads restarting', expr: otherRestartsQuery(f.pod, f.workload) }, { label: 'images of the workload', expr: workloadImagesQuery(f.ns, f.workload) });
+      if (f.workload) s.queries.push({ label: 'other workloads exiting with errors', expr: otherRestartsQuery(f.pod, f.workload) }, { label: 'images of the workload', expr: workloadImagesQuery(f.ns, f.workload) });
       s.queries.push({ label: 'ever ready in the last hour', expr: q.everReady1h }, { label: 'failed probes', expr: q.probes });
     } else if (code === 0) {
       Object.assign(s, { status: 'warn', verdict: `Exited with code 0 (completed), then restarted: the process ended and restartPolicy started it again${inC}`, runbook: TREE });
@@ -337,8 +337,8 @@ export function exitSignals(f, c, code) {
   const signals = [];
   if (f.otherRestarts) {
     const { pods, namespaces } = f.otherRestarts;
-    if (pods > 0) signals.push({ text: `${plural(pods, 'pod')} of other workloads (${plural(namespaces, 'namespace')}) restarted in the last 15 minutes: a shared dependency (database, broker, DNS) is likely`, points: 'connectivity' });
-    else signals.push({ text: 'No other workload restarted in the last 15 minutes: the failure is this workload\'s own', points: 'bug' });
+    if (pods > 0) signals.push({ text: `${plural(pods, 'pod')} of other workloads (${plural(namespaces, 'namespace')}) also exited with an error in the last 15 minutes: a shared dependency (database, broker, DNS) is likely`, points: 'connectivity' });
+    else signals.push({ text: 'No other workload exited with an error in the last 15 minutes: the failure is this workload\'s own', points: 'bug' });
   }
   if (f.images && f.workload) {
     if (f.images.length > 1) signals.push({ text: `${f.images.length} images among the pods of ${f.workload.kind} ${f.workload.name} (${f.images.join(', ')}): a new version is rolling out`, points: 'bug' });
