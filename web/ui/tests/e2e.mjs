@@ -18,6 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import * as fx from './fixture.mjs';
+import { servesBundle, startBundleProxy } from './bundle-proxy.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.STRATA_BIN;
@@ -50,7 +51,12 @@ function freePort() {
 
 const fixture = await fx.startFixture();
 const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
+const strataBase = `http://127.0.0.1:${port}`;
+// The server, or a proxy in front of it serving this checkout's dist/
+// when the binary embeds another bundle (see bundle-proxy.mjs).
+let base = strataBase;
+let bundleProxy = null;
+const DIST = resolve(here, '..', 'dist');
 const dir = mkdtempSync(join(tmpdir(), 'strata-ui-e2e-'));
 writeFileSync(
   join(dir, 'prometheus.yml'),
@@ -167,6 +173,11 @@ let page;
 let current;
 try {
   await waitFor('readiness', async () => (await fetch(`${base}/-/ready`)).ok);
+  if (!(await servesBundle(strataBase, DIST))) {
+    bundleProxy = await startBundleProxy(strataBase, DIST);
+    base = bundleProxy.base;
+    console.log('# note: the binary embeds another UI bundle than web/ui/dist (built from another commit): the browser gets web/ui/dist through a proxy that forwards everything else to the server');
+  }
   // Enough scrapes for a few graph points, both targets seen, and the
   // rules evaluated at least once with the down target.
   await waitFor('self-scrape data', async () => (await api('query', { query: 'count_over_time(up{job="strata"}[1m])' })).result[0]?.value[1] >= 4);
@@ -507,8 +518,9 @@ try {
   check('pending pod: nodes per zone from kube_node_labels', schedText.includes('Nodes per zone: eu-west-1a 1, eu-west-1b 2.'), schedText);
   await shot('diagnose-pending');
 
-  await openUi(page, diagnoseUrl(fx.PODS.evicted));
-  await page.getByTestId('headline').waitFor({ timeout: 15000 });
+  // The evicted pod from the list, in-page: Back then returns to the pending pod.
+  await page.getByRole('link', { name: `${fx.NS}/${fx.PODS.evicted}` }).click();
+  await page.getByTestId('headline').filter({ hasText: 'Evicted' }).waitFor({ timeout: 15000 });
   check('evicted pod: verdict names the node and its pressure', (await page.getByTestId('headline').innerText()) === 'Evicted from node node-c under DiskPressure');
   await page.goBack();
   await page.getByTestId('headline').filter({ hasText: 'Pending' }).waitFor({ timeout: 15000 });
@@ -604,6 +616,7 @@ try {
   if (!serverExited) server.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
   await fixture.close();
+  if (bundleProxy) await bundleProxy.close();
 }
 
 console.log(`screenshots: ${ARTEFACTS}`);

@@ -202,6 +202,12 @@ test('Pending and unschedulable, with zone hints', () => {
   assert.equal(step(dx, 'eviction').status, 'none');
 });
 
+test('a pod without a node says its containers have not run, not that cAdvisor is missing', () => {
+  const dx = diagnosePod(pod({ phase: 'Pending', node: null, unschedulable: true, containers: [], zones: [] }));
+  for (const id of ['termination', 'memory', 'crashloop']) assert.match(step(dx, id).verdict, /^Not started: the pod has no node yet/);
+  assert.equal(step(dx, 'memory').graph, undefined);
+});
+
 test('Pending but scheduled points at KubePodPendingTooLong', () => {
   const dx = diagnosePod(pod({ phase: 'Pending' }, { waiting: 'ContainerCreating', ready: 0 }));
   assert.equal(step(dx, 'scheduling').runbook.alert, 'KubePodPendingTooLong');

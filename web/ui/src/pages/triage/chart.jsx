@@ -23,9 +23,10 @@ function align(series, start, end, step) {
 
 /**
  * series: [{label, points: [[tSec, v], ...], color, width?, dash?}]
- * start, end, step: seconds; format: value → text for the axis and readout.
+ * start, end, step: seconds; format: value → text for the axis and readout;
+ * incrs: the y tick increments uPlot may choose from (powers of two for bytes).
  */
-export function Chart({ series, start, end, step, height = 180, format = String, label }) {
+export function Chart({ series, start, end, step, height = 180, format = String, label, incrs }) {
   const host = useRef(null);
   const readout = useRef(null);
   useEffect(() => {
@@ -61,7 +62,7 @@ export function Chart({ series, start, end, step, height = 180, format = String,
         scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.08 : 1] } },
         tzDate: utcDate,
         fmtDate: isoTemplate,
-        axes: [axis, { ...axis, size: 64, values: (_u, ticks) => ticks.map(format) }],
+        axes: [axis, { ...axis, size: 64, values: (_u, ticks) => ticks.map(format), ...(incrs ? { incrs } : {}) }],
         series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: s.width || 1.5, dash: s.dash, points: { show: false }, spanGaps: false }))],
         hooks: { setCursor: [show] },
       },
@@ -74,7 +75,7 @@ export function Chart({ series, start, end, step, height = 180, format = String,
       ro.disconnect();
       u.destroy();
     };
-  }, [series, start, end, step, height]);
+  }, [series, start, end, step, height, incrs]);
   return (
     <figure class="tri-chart" aria-label={label}>
       <div ref={host} class="tri-chart-canvas" />

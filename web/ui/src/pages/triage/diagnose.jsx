@@ -12,6 +12,9 @@ import { diagnosePod, fmtBytes, fmtCount } from './verdicts.js';
 import { AlertStates, Empty, ParamLink, Queries, RunbookLink, StatusBadge, useSearchParams } from './ui.jsx';
 import './triage.css';
 
+// Power-of-two byte ticks (…, 128 MiB, 256 MiB, …), as limits are written.
+const BYTE_INCRS = Array.from({ length: 40 }, (_, i) => 2 ** (i + 4));
+
 const NO_KSM = 'No kube-state-metrics series found — is kube-state-metrics scraped? This view reads kube_pod_info, kube_pod_status_phase and kube_pod_container_status_* (and cAdvisor\u2019s container_memory_working_set_bytes).';
 
 /** Loads `fn(signal)` when `deps` change: {loading, data, error}. */
@@ -285,7 +288,7 @@ function MemoryGraph({ f }) {
   if (series.length === 0) return <p class="muted small">No working-set or limit series to draw.</p>;
   return (
     <div class="tri-graph" data-testid="memory-graph">
-      <Chart series={series} start={st.data.start} end={st.data.end} step={st.data.step} format={fmtBytes} label="Memory working set against its limit" />
+      <Chart series={series} start={st.data.start} end={st.data.end} step={st.data.step} format={fmtBytes} incrs={BYTE_INCRS} label="Memory working set against its limit" />
       <Legend series={series} />
     </div>
   );

@@ -96,6 +96,10 @@ export function diagnosePod(f) {
   const code = c && Number.isFinite(c.exitCode) ? c.exitCode : null;
   const reason = c ? c.lastReason : null;
   const oom = reason === 'OOMKilled';
+  // A pod the scheduler has not placed has run no container: the
+  // container steps have nothing to say but that.
+  const notStarted = !c && f.phase === 'Pending' && !f.node;
+  const NOT_STARTED = 'Not started: the pod has no node yet, so no container has run (see Scheduling below)';
   const steps = [];
 
   // 1. Last termination: reason and exit code.
@@ -110,7 +114,9 @@ export function diagnosePod(f) {
       ],
       details: [],
     };
-    if (!c) {
+    if (notStarted) {
+      Object.assign(s, { status: 'none', verdict: NOT_STARTED, runbook: TREE });
+    } else if (!c) {
       Object.assign(s, { status: 'none', verdict: 'No container status series (kube_pod_container_status_*) for this pod yet.', runbook: TREE });
     } else if (restarts === 0) {
       const earlier = reason || code !== null ? ` (last termination, earlier: ${reason || 'unknown reason'}${code !== null ? `, exit ${code}` : ''})` : '';
@@ -165,7 +171,10 @@ export function diagnosePod(f) {
     const m = c && c.wsNow !== null && c.wsNow !== undefined ? c : withWs.sort((a, b) => (b.limit > 0 ? b.wsNow / b.limit : 0) - (a.limit > 0 ? a.wsNow / a.limit : 0))[0];
     const heap = f.heap;
     const heapText = heap ? `JVM heap peaked at ${pct(heap.peak)} of its max in the last hour (${pct(heap.now)} now)` : null;
-    if (!m && !heap) {
+    if (notStarted && !m) {
+      Object.assign(s, { status: 'none', verdict: NOT_STARTED, runbook: runbook('KubeContainerMemoryNearLimit') });
+      delete s.graph;
+    } else if (!m && !heap) {
       Object.assign(s, {
         status: 'none',
         verdict: 'No working-set series (container_memory_working_set_bytes) for this pod: is the kubelet\'s cAdvisor endpoint scraped?',
@@ -218,6 +227,9 @@ export function diagnosePod(f) {
       s.details.push('The kubelet waits 10s, 20s, 40s … up to 5 minutes between restarts; the termination above says why it fails.');
     } else if (restarts > 0) {
       Object.assign(s, { status: 'warn', verdict: `Restarted ${plural(restarts, 'time')} in the last hour, not in back-off now${inC}` });
+    } else if (notStarted) {
+      Object.assign(s, { status: 'none', verdict: NOT_STARTED });
+      delete s.graph;
     } else if (!c) {
       Object.assign(s, { status: 'none', verdict: 'No container status series for this pod.' });
     } else {
