@@ -557,12 +557,36 @@ try {
   await page.getByTestId('lag-verdict').filter({ hasText: /./ }).waitFor({ timeout: 15000 });
   await page.waitForFunction(() => document.querySelector('[data-testid=group-view]')?.getAttribute('aria-label') === 'Lag of ledger-writer', null, { timeout: 15000 });
   const spikeVerdict = page.getByTestId('lag-verdict');
-  check('kafka lag: a drained deploy spike is a spike, not growth', (await spikeVerdict.getAttribute('data-kind')) === 'spike' && (await spikeVerdict.innerText()).startsWith('Deploy spike, draining: lag peaked at'), await spikeVerdict.innerText());
+  check('kafka lag: a drained deploy spike is a spike, not growth', (await spikeVerdict.getAttribute('data-kind')) === 'spike' && (await spikeVerdict.innerText()).startsWith('Deploy spike, draining: lag peaked'), await spikeVerdict.innerText());
   check('kafka lag: no hot partition when every partition lags alike', (await page.locator('[data-testid=partition-row][data-hot=true]').count()) === 0);
   await shot('kafka-lag-spike');
   await openUi(page, `/kafka-lag?group=${fx.IDLE_GROUP}`);
   await page.getByTestId('lag-verdict').waitFor({ timeout: 15000 });
   check('kafka lag: an idle group is caught up', (await page.getByTestId('lag-verdict').innerText()) === 'Caught up: no lag');
+
+  // Empty and error states: the same pages against an API answering as a
+  // server without these exporters would (empty results), and failing.
+  const bare = await context.newPage();
+  current = bare;
+  let failApi = false;
+  await bare.route(/\/api\/v1\/(query|query_range|label\/[^/]+\/values)(\?|$)/, (route) => {
+    if (failApi) return route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ status: 'error', errorType: 'unavailable', error: 'e2e: storage unavailable' }) });
+    const u = new URL(route.request().url());
+    const data = u.pathname.includes('/label/') ? [] : { resultType: u.pathname.endsWith('query_range') ? 'matrix' : 'vector', result: [] };
+    return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ status: 'success', data }) });
+  });
+  await openUi(bare, diagnoseUrl(fx.PODS.oom));
+  await bare.getByTestId('empty-state').waitFor({ timeout: 10000 });
+  check('diagnose without kube-state-metrics says so', (await bare.getByTestId('empty-state').innerText()).startsWith('No kube-state-metrics series found — is kube-state-metrics scraped?'));
+  await openUi(bare, '/kafka-lag');
+  await bare.getByTestId('empty-state').waitFor({ timeout: 10000 });
+  check('kafka lag without kafka_exporter says so', (await bare.getByTestId('empty-state').innerText()).startsWith('No kafka_consumergroup_lag series found — is kafka_exporter scraped?'));
+  failApi = true;
+  await openUi(bare, diagnoseUrl(fx.PODS.oom));
+  await bare.getByRole('alert').first().waitFor({ timeout: 10000 });
+  check('diagnose shows the API error', (await bare.getByRole('alert').first().innerText()).includes('e2e: storage unavailable'));
+  await bare.close();
+  current = page;
 
   // --- Dark theme and phone width
   const dark = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark', isMobile: true });

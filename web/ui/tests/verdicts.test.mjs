@@ -71,7 +71,7 @@ test('a deploy spike that rose and now drains is "spike", not growing', () => {
   const deriv = series(1800, 15, (t) => (t < 900 ? 0 : t < 1320 ? 8 : -4));
   const v = lagVerdict({ lag, deriv, step: 15, partitions: 6 });
   assert.equal(v.kind, 'spike');
-  assert.match(v.text, /^Deploy spike, draining: lag peaked at 3,050 10 min ago and is falling \(400 now\)$/);
+  assert.match(v.text, /^Deploy spike, draining: lag peaked 10 min ago at 3,050 and is falling \(400 now\)$/);
 });
 
 test('a drained spike back to zero is "caught up"', () => {
@@ -109,6 +109,12 @@ test('evenly spread lag has no hot partition', () => {
   const r = rankPartitions(parts);
   assert.equal(r.hot, null);
   assert.match(r.reason, /spread over the partitions/);
+});
+
+test('small even lag has no hot partition and no spread warning', () => {
+  const r = rankPartitions([0, 1, 2].map((p) => ({ partition: String(p), values: [[T0, 5 + p]] })));
+  assert.equal(r.hot, null);
+  assert.equal(r.reason, 'No partition stands out.');
 });
 
 test('partitions rank numerically on ties', () => {

@@ -143,7 +143,9 @@ const keyOf = (m) =>
 
 async function loadGroup(group, rules, signal) {
   const q = lagQueries(group);
-  const end = Math.floor(Date.now() / 1000);
+  // Not rounded down: the newest scrape is in the answer, as in the
+  // overview's instant queries.
+  const end = Date.now() / 1000;
   const gStep = autoStep(GRAPH_WINDOW * 1000, 240);
   const recorded = rules && rules.get('consumergroup_topic:kafka_consumergroup_lag:deriv10m')?.type === 'recording';
   const derivExpr = recorded ? q.derivRecorded : q.derivInline(VERDICT_STEP);
@@ -236,14 +238,14 @@ function TopicCard({ group, t, d, rules, showInstance }) {
         </h2>
         <span class="muted">total lag {total === null ? '–' : fmtCount(total)}</span>
       </div>
-      <div class="tri-step-head">
+      <div class="tri-verdict-row">
         <StatusBadge status={verdict.status} />
         <p class="tri-verdict" data-testid="lag-verdict" data-kind={verdict.kind}>
           {verdict.text}
         </p>
-        <AlertStates alerts={alerts} name="KafkaConsumerGroupLagGrowing" />
       </div>
       <div class="tri-step-foot">
+        <AlertStates alerts={alerts} name="KafkaConsumerGroupLagGrowing" />
         <RunbookLink rb={{ pack: PACK, alert: 'KafkaConsumerGroupLagGrowing' }} rules={rules} />
       </div>
       <Queries

@@ -436,7 +436,7 @@ export function lagVerdict({ lag, deriv, step, partitions = 1, alert = null }) {
   let peak = lag[0];
   for (const p of lag) if (p[1] > peak[1]) peak = p;
   if (peak[1] >= 2 * lagNow && peak[1] - lagNow > CAUGHT_UP_PER_PARTITION * Math.max(1, partitions)) {
-    return { kind: 'spike', status: 'ok', text: `Deploy spike, draining: lag peaked at ${fmtCount(peak[1])} ${fmtSpan(tNow - peak[0])} ago and is falling (${fmtCount(lagNow)} now)` };
+    return { kind: 'spike', status: 'ok', text: `Deploy spike, draining: lag peaked ${fmtSpan(tNow - peak[0])} ago at ${fmtCount(peak[1])} and is falling (${fmtCount(lagNow)} now)` };
   }
   return { kind: 'steady', status: 'ok', text: `Steady: ${behind}, not growing${dNow !== null ? ` (${fmtRate(dNow)})` : ''}` };
 }
@@ -479,6 +479,9 @@ export function rankPartitions(series) {
       reason = `Hot partition ${top.partition}: ${fmtCount(top.lag)} behind, ${times}${grow}: a hot key or one slow consumer`;
     }
   }
-  if (!hot && ranked.length > 1 && ranked[0].lag > 0) reason = 'Lag is spread over the partitions: too few consumers or a slow dependency, not one hot key';
+  if (!hot && ranked.length > 1) {
+    const med = median(ranked.map((r) => r.lag ?? 0));
+    reason = med > CAUGHT_UP_PER_PARTITION ? 'Lag is spread over the partitions: too few consumers or a slow dependency, not one hot key' : 'No partition stands out.';
+  }
   return { ranked, hot, reason };
 }
