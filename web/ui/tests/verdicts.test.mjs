@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { diagnosePod, exitMeaning, fmtBytes, lagVerdict, rankPartitions, zoneHints } from '../src/pages/triage/verdicts.js';
 import { podQueries, queryHref, sel, workloadPodRegex } from '../src/pages/triage/queries.js';
+import { activeAlerts, runbookUrl } from '../src/pages/triage/data.js';
 
 const MiB = 1024 * 1024;
 const T0 = 1_700_000_000;
@@ -274,4 +275,31 @@ test('selectors quote label values', () => {
   const re = new RegExp(`^(?:${workloadPodRegex({ kind: 'Deployment', name: 'ledger' })})$`);
   assert.ok(re.test('ledger-6c8f9d7b5-x2x7k'));
   assert.ok(!re.test('ledger-writer-6c8f9d7b5-x2x7k'));
+});
+
+test('runbook links: the loaded pack\'s runbook_url, else the pack\'s URL pattern', () => {
+  const rules = new Map([['KubePodOOMKilled', { runbook: 'https://example.test/rb#oom', alerts: [{ state: 'firing', labels: { namespace: 'a', pod: 'b' } }] }]]);
+  assert.equal(runbookUrl({ pack: 'kubernetes-triage', alert: 'KubePodOOMKilled' }, rules), 'https://example.test/rb#oom');
+  assert.equal(runbookUrl({ pack: 'kubernetes-triage', alert: 'KubePodOOMKilled' }, new Map()), 'https://github.com/strata-metrics/strata/blob/main/docs/runbooks/kubernetes-triage.md#kubepodoomkilled');
+  assert.equal(runbookUrl({ pack: 'kafka', alert: 'KafkaConsumerGroupLagGrowing' }, undefined), 'https://github.com/strata-metrics/strata/blob/main/docs/runbooks/kafka.md#kafkaconsumergrouplaggrowing');
+  assert.equal(activeAlerts(rules, 'KubePodOOMKilled', { namespace: 'a', pod: 'b' }).length, 1);
+  assert.equal(activeAlerts(rules, 'KubePodOOMKilled', { namespace: 'a', pod: 'c' }).length, 0);
+});
+
+test('every alert the views link exists in its pack, with the runbook URL the fallback builds', async () => {
+  const { readFileSync } = await import('node:fs');
+  const here = new URL('.', import.meta.url);
+  const packs = {};
+  for (const pack of ['kubernetes-triage', 'kafka']) {
+    const text = readFileSync(new URL(`../../../rules/${pack}.yml`, here), 'utf8');
+    packs[pack] = new Map([...text.matchAll(/- alert: (\w+)[\s\S]*?runbook_url: "([^"]+)"/g)].map((m) => [m[1], m[2]]));
+  }
+  const src = ['verdicts.js', 'kafka.jsx'].map((f) => readFileSync(new URL(`../src/pages/triage/${f}`, here), 'utf8')).join('\n');
+  const linked = new Set([...src.matchAll(/\b(Kube[A-Z]\w+|Kafka[A-Z]\w+)\b/g)].map((m) => m[1]).filter((n) => !/^Kafka(LagPage)$/.test(n)));
+  assert.ok(linked.size >= 14, [...linked].join(' '));
+  for (const name of linked) {
+    const pack = name.startsWith('Kube') ? 'kubernetes-triage' : 'kafka';
+    assert.ok(packs[pack].has(name), `${name} is not an alert of ${pack}`);
+    assert.equal(runbookUrl({ pack, alert: name }, new Map()), packs[pack].get(name));
+  }
 });
