@@ -504,6 +504,30 @@ try {
   check('steps link their PromQL to the query page graph tab', qUrl.pathname === '/query' && qUrl.searchParams.get('g0.tab') === 'graph' && qUrl.searchParams.get('g0.expr').includes('kube_pod_container_status_last_terminated_reason'), qHref);
   check('OOMKilled pod: HPA at its maximum', (await verdictOf(page, 'autoscaling')) === 'HPA ledger at its maximum: 6 of 6 replicas');
   await shot('diagnose-oom');
+  // Keyboard: Tab from the top reaches the picker, the steps' runbook and
+  // query links (bounded number of presses).
+  const tabbed = await page.evaluate(() => {
+    document.activeElement?.blur();
+    window.scrollTo(0, 0);
+    return true;
+  });
+  const reached = new Set();
+  for (let i = 0; tabbed && i < 60; i++) {
+    await page.keyboard.press('Tab');
+    reached.add(
+      await page.evaluate(() => {
+        const el = document.activeElement;
+        if (!el) return '';
+        if (el.matches('input[name=namespace]')) return 'namespace';
+        if (el.matches('input[name=pod]')) return 'pod';
+        if (el.matches('button[type=submit]')) return 'submit';
+        if (el.matches('a.tri-runbook')) return 'runbook';
+        if (el.matches('ul.tri-queries a')) return 'query';
+        return '';
+      }),
+    );
+  }
+  check('diagnose is keyboard reachable: picker, runbook and query links', ['namespace', 'pod', 'submit', 'runbook', 'query'].every((k) => reached.has(k)), [...reached].join(','));
 
   // The pending pod, picked with the form and the keyboard.
   const podOptions = await page.locator('#tri-pods option').evaluateAll((os) => os.map((o) => o.value));
@@ -552,6 +576,11 @@ try {
   const lagRunbook = await page.getByTestId('topic').locator('a.tri-runbook').first().getAttribute('href');
   check('kafka lag links KafkaConsumerGroupLagGrowing\u2019s runbook', lagRunbook === packRules.get('KafkaConsumerGroupLagGrowing').annotations.runbook_url, lagRunbook);
   await shot('kafka-lag');
+  // The charts redraw in the other theme's colours when the header toggles it.
+  await page.getByRole('button', { name: /Switch to dark theme/ }).click();
+  await page.waitForTimeout(300);
+  await shot('kafka-lag-toggled-dark');
+  await page.getByRole('button', { name: /Switch to light theme/ }).click();
 
   await page.getByLabel('Consumer group').selectOption(fx.SPIKE_GROUP);
   await page.getByTestId('lag-verdict').filter({ hasText: /./ }).waitFor({ timeout: 15000 });

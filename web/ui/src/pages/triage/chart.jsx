@@ -5,6 +5,7 @@
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import { isoTemplate, utcDate } from '../../graph.jsx';
+import { useTheme } from './ui.jsx';
 
 function align(series, start, end, step) {
   const n = Math.max(1, Math.floor((end - start) / step + 1e-9) + 1);
@@ -29,6 +30,7 @@ function align(series, start, end, step) {
 export function Chart({ series, start, end, step, height = 180, format = String, label, incrs }) {
   const host = useRef(null);
   const readout = useRef(null);
+  const theme = useTheme();
   useEffect(() => {
     if (!host.current) return undefined;
     const data = align(series, start, end, step);
@@ -75,7 +77,7 @@ export function Chart({ series, start, end, step, height = 180, format = String,
       ro.disconnect();
       u.destroy();
     };
-  }, [series, start, end, step, height, incrs]);
+  }, [series, start, end, step, height, incrs, theme]);
   return (
     <figure class="tri-chart" aria-label={label}>
       <div ref={host} class="tri-chart-canvas" />

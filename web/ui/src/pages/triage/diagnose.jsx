@@ -9,35 +9,17 @@ import { Chart } from './chart.jsx';
 import { activeAlerts, alertRules, gatherPod, hasKsm, namespaceNames, podList, podNames, points, range } from './data.js';
 import { queryHref, sel } from './queries.js';
 import { diagnosePod, fmtBytes, fmtCount } from './verdicts.js';
-import { AlertStates, Empty, ParamLink, Queries, RunbookLink, StatusBadge, useSearchParams } from './ui.jsx';
+import { AlertStates, Empty, ErrorMsg, ParamLink, Queries, RunbookLink, StatusBadge, useAsync, useSearchParams } from './ui.jsx';
 import './triage.css';
 
 // Power-of-two byte ticks (…, 128 MiB, 256 MiB, …), as limits are written.
 const BYTE_INCRS = Array.from({ length: 40 }, (_, i) => 2 ** (i + 4));
 
+// Restarting pods first; a cluster-wide incident should not render thousands of rows.
+const POD_LIST_MAX = 200;
+
 const NO_KSM = 'No kube-state-metrics series found — is kube-state-metrics scraped? This view reads kube_pod_info, kube_pod_status_phase and kube_pod_container_status_* (and cAdvisor\u2019s container_memory_working_set_bytes).';
 
-/** Loads `fn(signal)` when `deps` change: {loading, data, error}. */
-function useAsync(fn, deps) {
-  const [st, setSt] = useState({ loading: true });
-  useEffect(() => {
-    const ctl = new AbortController();
-    setSt((s) => ({ ...s, loading: true, error: undefined }));
-    fn(ctl.signal)
-      .then((data) => setSt({ loading: false, data }))
-      .catch((e) => e.name !== 'AbortError' && setSt({ loading: false, error: e }));
-    return () => ctl.abort();
-  }, deps);
-  return st;
-}
-
-function ErrorMsg({ error }) {
-  return (
-    <div class="msg error" role="alert">
-      <b>Error:</b> {error.message}
-    </div>
-  );
-}
 
 export function DiagnosePage() {
   const [params, navigate] = useSearchParams();
@@ -115,7 +97,7 @@ function PodList({ ns, current, navigate }) {
               </tr>
             </thead>
             <tbody>
-              {st.data.pods.map((p) => (
+              {st.data.pods.slice(0, POD_LIST_MAX).map((p) => (
                 <tr key={`${p.namespace}/${p.pod}`} data-testid="pod-row" aria-current={p.pod === current && p.namespace === ns ? 'true' : undefined}>
                   <td>
                     <ParamLink to={{ namespace: p.namespace, pod: p.pod }} navigate={navigate} class="mono">
@@ -148,6 +130,11 @@ function PodList({ ns, current, navigate }) {
               ))}
             </tbody>
           </table>
+          {st.data.pods.length > POD_LIST_MAX && (
+            <p class="muted small">
+              {fmtCount(st.data.pods.length - POD_LIST_MAX)} more: pick a namespace to narrow the list.
+            </p>
+          )}
         </div>
       )}
     </section>

@@ -10,32 +10,12 @@ import { Chart } from './chart.jsx';
 import { activeAlerts, instant, points, range, val } from './data.js';
 import { lagQueries, queryHref } from './queries.js';
 import { fmtCount, lagVerdict, rankPartitions } from './verdicts.js';
-import { AlertStates, Empty, ParamLink, Queries, RunbookLink, StatusBadge, useSearchParams } from './ui.jsx';
+import { AlertStates, Empty, ErrorMsg, ParamLink, Queries, RunbookLink, StatusBadge, useAsync, useSearchParams, useTheme } from './ui.jsx';
 import './triage.css';
 
 const NO_LAG = 'No kafka_consumergroup_lag series found — is kafka_exporter scraped? (Strimzi runs it when the Kafka resource has spec.kafkaExporter.)';
 const PACK = 'kafka';
 
-function useAsync(fn, deps) {
-  const [st, setSt] = useState({ loading: true });
-  useEffect(() => {
-    const ctl = new AbortController();
-    setSt((s) => ({ ...s, loading: true, error: undefined }));
-    fn(ctl.signal)
-      .then((data) => setSt({ loading: false, data }))
-      .catch((e) => e.name !== 'AbortError' && setSt({ loading: false, error: e }));
-    return () => ctl.abort();
-  }, deps);
-  return st;
-}
-
-function ErrorMsg({ error }) {
-  return (
-    <div class="msg error" role="alert">
-      <b>Error:</b> {error.message}
-    </div>
-  );
-}
 
 /** Every rule by name (alerts and records), for runbook URLs, alert states and the recorded deriv. */
 async function allRules(signal) {
@@ -211,6 +191,7 @@ function TopicCard({ group, t, d, rules, showInstance }) {
   const alert = alerts.find((a) => a.state === 'firing') || alerts[0] || null;
   const verdict = lagVerdict({ lag: t.sum, deriv: t.deriv, step: VERDICT_STEP, partitions: t.partitions.length, alert: alert && { state: alert.state, activeAt: Date.parse(alert.activeAt) } });
   const ranked = useMemo(() => rankPartitions(t.partitions), [t]);
+  const theme = useTheme();
   const total = t.sum.length ? t.sum[t.sum.length - 1][1] : null;
   const series = useMemo(() => {
     const css = getComputedStyle(document.documentElement);
@@ -227,7 +208,7 @@ function TopicCard({ group, t, d, rules, showInstance }) {
       }
       return { label: `partition ${p.partition}`, points: p.values, color, width: hot ? 3 : 1.25, partition: p.partition, hot };
     });
-  }, [ranked]);
+  }, [ranked, theme]);
   const lagHigh = activeAlerts(rules, 'KafkaConsumerGroupLagHigh', { consumergroup: group, topic: t.topic });
   return (
     <article class={`card tri-step tri-border-${verdict.status}`} data-testid="topic" data-topic={t.topic}>

@@ -5,6 +5,49 @@ import { StateBadge } from '../../common.jsx';
 import { queryHref } from './queries.js';
 import { runbookUrl } from './data.js';
 
+/** Loads `fn(signal)` whenever `deps` change: {loading, data, error}; the old data stays while reloading. */
+export function useAsync(fn, deps) {
+  const [st, setSt] = useState({ loading: true });
+  useEffect(() => {
+    const ctl = new AbortController();
+    setSt((s) => ({ ...s, loading: true, error: undefined }));
+    fn(ctl.signal)
+      .then((data) => setSt({ loading: false, data }))
+      .catch((e) => e.name !== 'AbortError' && setSt({ loading: false, error: e }));
+    return () => ctl.abort();
+  }, deps);
+  return st;
+}
+
+export function ErrorMsg({ error }) {
+  return (
+    <div class="msg error" role="alert">
+      <b>Error:</b> {error.message}
+    </div>
+  );
+}
+
+/**
+ * The theme in effect ("light"/"dark"), following the header's toggle
+ * and the system preference, so charts redraw with the new colours.
+ */
+export function useTheme() {
+  const now = () => document.documentElement.dataset.theme || (window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
+  const [theme, setTheme] = useState(now);
+  useEffect(() => {
+    const update = () => setTheme(now());
+    const mo = new MutationObserver(update);
+    mo.observe(document.documentElement, { attributes: true, attributeFilter: ['data-theme'] });
+    const mq = window.matchMedia('(prefers-color-scheme: dark)');
+    mq.addEventListener('change', update);
+    return () => {
+      mo.disconnect();
+      mq.removeEventListener('change', update);
+    };
+  }, []);
+  return theme;
+}
+
 /** The page's query parameters, following back/forward. */
 export function useSearchParams() {
   const [search, setSearch] = useState(window.location.search);
