@@ -440,10 +440,14 @@ try {
       if (!triageNoted) console.log(`# note: ${new URL(path, base).pathname} is not served directly by this binary (crates/strata-web UI_PATHS); opened by in-app navigation`);
       triageNoted = true;
       await p.goto(`${base}/query`);
-      await p.evaluate((to) => {
-        window.history.pushState(null, '', to);
-        window.dispatchEvent(new PopStateEvent('popstate'));
-      }, path);
+      await p.evaluate((to) => window.history.pushState(null, '', to), path);
+      // The router listens from an effect that runs after the first paint:
+      // repeat the popstate until the page has switched.
+      const id = new URL(path, base).pathname.slice(1);
+      for (let i = 0; i < 40 && (await p.locator(`main#${id}`).count()) === 0; i++) {
+        await p.evaluate(() => window.dispatchEvent(new PopStateEvent('popstate')));
+        await sleep(100);
+      }
     }
   };
   let triageNoted = false;

@@ -20,7 +20,6 @@ const POD_LIST_MAX = 200;
 
 const NO_KSM = 'No kube-state-metrics series found — is kube-state-metrics scraped? This view reads kube_pod_info, kube_pod_status_phase and kube_pod_container_status_* (and cAdvisor\u2019s container_memory_working_set_bytes).';
 
-
 export function DiagnosePage() {
   const [params, navigate] = useSearchParams();
   const ns = params.get('namespace') || '';
@@ -37,6 +36,7 @@ export function DiagnosePage() {
       </div>
       <Picker ns={ns} pod={pod} navigate={navigate} />
       {ksm.error && <ErrorMsg error={ksm.error} />}
+      {ksm.data === undefined && !ksm.error && <p class="muted">Loading…</p>}
       {ksm.data === false && <Empty>{NO_KSM}</Empty>}
       {ksm.data === true && pod && ns && <Diagnosis key={`${ns}/${pod}`} ns={ns} pod={pod} rules={rules.data} />}
       {ksm.data === true && <PodList ns={ns} current={pod} navigate={navigate} />}
