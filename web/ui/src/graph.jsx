@@ -27,8 +27,8 @@ export function alignMatrix(result, startMs, endMs, stepSec) {
 // Every time the UI shows or takes is UTC (the inputs, the URL, the hover
 // box), so the axis is too, in 24-hour ISO-like notation rather than
 // uPlot's US defaults ("2:15pm", "12/2").
-export const utcDate = (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC');
-export const isoTemplate = (tpl) =>
+const utcDate = (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC');
+const isoTemplate = (tpl) =>
   uPlot.fmtDate(
     tpl
       .replace('{M}/{D}/{YY}', '{YYYY}-{MM}-{DD}')

@@ -4,8 +4,19 @@
 // instead of a floating box, so it also works on a phone.
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
-import { isoTemplate, utcDate } from '../../graph.jsx';
 import { useTheme } from './ui.jsx';
+
+// UTC, 24-hour ISO-like axis labels, as the query page's graph draws them.
+const utcDate = (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC');
+const isoTemplate = (tpl) =>
+  uPlot.fmtDate(
+    tpl
+      .replace('{M}/{D}/{YY}', '{YYYY}-{MM}-{DD}')
+      .replace('{M}/{D}', '{MM}-{DD}')
+      .replace('{h}:{mm}{aa}', '{HH}:{mm}')
+      .replace('{h}{aa}', '{HH}:00')
+      .replace('{aa}', ''),
+  );
 
 function align(series, start, end, step) {
   const n = Math.max(1, Math.floor((end - start) / step + 1e-9) + 1);
