@@ -10,7 +10,8 @@
 #    dist/, so a source change without a rebuild would ship the old UI.
 # 2. Installs Debian's chromium (and nodejs/npm) with apt-get when missing:
 #    Playwright drives the system browser, it never downloads one.
-# 3. Runs tests/e2e.mjs against $STRATA_BIN. Screenshots land in
+# 3. Runs tests/verdicts.test.mjs (node's test runner: the triage views'
+#    decisions against fixed inputs), then tests/e2e.mjs against $STRATA_BIN. Screenshots land in
 #    web/ui/test-artefacts/ (git-ignored); look at them.
 #
 # A missing tool is installed, never a silent skip: any failure exits
@@ -52,6 +53,9 @@ if [ -n "$changed" ]; then
   echo "check.sh: run 'npm run build' in web/ui and commit dist/" >&2
   exit 1
 fi
+
+echo "check.sh: unit tests of the triage views' verdicts" >&2
+node --test tests/verdicts.test.mjs
 
 echo "check.sh: browser test against $STRATA_BIN" >&2
 node tests/e2e.mjs

@@ -9,11 +9,15 @@ import { AlertsPage } from './pages/alerts.jsx';
 import { RulesPage } from './pages/rules.jsx';
 import { ServiceDiscoveryPage, TargetsPage } from './pages/targets.jsx';
 import { ConfigPage, FlagsPage, StatusPage, TsdbStatusPage } from './pages/status.jsx';
+import { DiagnosePage } from './pages/triage/diagnose.jsx';
+import { KafkaLagPage } from './pages/triage/kafka.jsx';
 
 // The paths are Prometheus 3's, so bookmarks carry over.
 const PAGES = [
   { path: '/query', title: 'Query', main: true },
   { path: '/alerts', title: 'Alerts', main: true },
+  { path: '/diagnose', title: 'Diagnose pod', main: true },
+  { path: '/kafka-lag', title: 'Kafka lag', main: true },
   { path: '/targets', title: 'Targets' },
   { path: '/rules', title: 'Rules' },
   { path: '/service-discovery', title: 'Service discovery' },
@@ -111,6 +115,12 @@ function App() {
       break;
     case '/config':
       body = <ConfigPage />;
+      break;
+    case '/diagnose':
+      body = <DiagnosePage />;
+      break;
+    case '/kafka-lag':
+      body = <KafkaLagPage />;
       break;
     default:
       body = (
