@@ -49,6 +49,8 @@ pub const UI_PATHS: &[&str] = &[
     "/tsdb-status",
     "/flags",
     "/config",
+    "/diagnose",
+    "/kafka-lag",
 ];
 
 const INDEX: &str = "index.html";

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use support::{Server, TestResult};
 
-const UI_PAGES: [&str; 9] = [
+const UI_PAGES: [&str; 11] = [
     "/query",
     "/alerts",
     "/rules",
@@ -19,6 +19,8 @@ const UI_PAGES: [&str; 9] = [
     "/tsdb-status",
     "/flags",
     "/config",
+    "/diagnose",
+    "/kafka-lag",
 ];
 
 fn dist(path: &str) -> PathBuf {

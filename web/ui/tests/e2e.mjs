@@ -11,14 +11,13 @@
 // every page and checks what it shows against the HTTP API's answers.
 // Screenshots go to $ARTEFACTS (default web/ui/test-artefacts/).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import * as fx from './fixture.mjs';
-import { servesBundle, startBundleProxy } from './bundle-proxy.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.STRATA_BIN;
@@ -49,13 +48,15 @@ function freePort() {
   });
 }
 
+/** True when the server serves this checkout's dist/index.html. */
+async function servesBundle(upstream, distDir) {
+  const res = await fetch(`${upstream}/query`, { headers: { 'Accept-Encoding': 'identity' } });
+  return (await res.text()) === readFileSync(join(distDir, 'index.html'), 'utf8');
+}
+
 const fixture = await fx.startFixture();
 const port = await freePort();
-const strataBase = `http://127.0.0.1:${port}`;
-// The server, or a proxy in front of it serving this checkout's dist/
-// when the binary embeds another bundle (see bundle-proxy.mjs).
-let base = strataBase;
-let bundleProxy = null;
+const base = `http://127.0.0.1:${port}`;
 const DIST = resolve(here, '..', 'dist');
 const dir = mkdtempSync(join(tmpdir(), 'strata-ui-e2e-'));
 writeFileSync(
@@ -173,10 +174,10 @@ let page;
 let current;
 try {
   await waitFor('readiness', async () => (await fetch(`${base}/-/ready`)).ok);
-  if (!(await servesBundle(strataBase, DIST))) {
-    bundleProxy = await startBundleProxy(strataBase, DIST);
-    base = bundleProxy.base;
-    console.log('# note: the binary embeds another UI bundle than web/ui/dist (built from another commit): the browser gets web/ui/dist through a proxy that forwards everything else to the server');
+  // The binary embeds web/ui/dist: a different bundle means it was built
+  // from another tree, and this test would not test this checkout's UI.
+  if (!(await servesBundle(base, DIST))) {
+    throw new Error(`${BIN} serves another UI bundle than web/ui/dist: rebuild it (cargo build -p strata) from this checkout`);
   }
   // Enough scrapes for a few graph points, both targets seen, and the
   // rules evaluated at least once with the down target.
@@ -429,28 +430,9 @@ try {
   check('unknown API paths still answer JSON 404', notFound.status === 404 && (await notFound.json()).errorType === 'not_found');
 
   // --- Triage views over the fixture target (tests/fixture.mjs)
-  // The binary may predate these pages in its list of UI paths (then a
-  // direct load is the API's 404): open them by in-app navigation instead,
-  // which is what a click in the header does, and say so.
   const openUi = async (p, path) => {
-    const direct = (await fetch(`${base}${new URL(path, base).pathname}`)).status === 200;
-    if (direct) {
-      await p.goto(`${base}${path}`);
-    } else {
-      if (!triageNoted) console.log(`# note: ${new URL(path, base).pathname} is not served directly by this binary (crates/strata-web UI_PATHS); opened by in-app navigation`);
-      triageNoted = true;
-      await p.goto(`${base}/query`);
-      await p.evaluate((to) => window.history.pushState(null, '', to), path);
-      // The router listens from an effect that runs after the first paint:
-      // repeat the popstate until the page has switched.
-      const id = new URL(path, base).pathname.slice(1);
-      for (let i = 0; i < 40 && (await p.locator(`main#${id}`).count()) === 0; i++) {
-        await p.evaluate(() => window.dispatchEvent(new PopStateEvent('popstate')));
-        await sleep(100);
-      }
-    }
+    await p.goto(`${base}${path}`);
   };
-  let triageNoted = false;
   const verdictOf = (p, id) => p.getByTestId(`step-${id}`).getByTestId('verdict').innerText();
   const diagnoseUrl = (pod) => `/diagnose?${new URLSearchParams({ namespace: fx.NS, pod })}`;
   await waitFor('fixture scraped', async () => (await api('query', { query: 'count(kube_pod_info)' })).result[0]?.value[1] === String(Object.keys(fx.PODS).length));
@@ -673,7 +655,6 @@ try {
   if (!serverExited) server.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
   await fixture.close();
-  if (bundleProxy) await bundleProxy.close();
 }
 
 console.log(`screenshots: ${ARTEFACTS}`);
