@@ -114,3 +114,93 @@ fn thousands_of_series_evaluate_like_one_at_a_time() {
         assert_eq!(p.v, want, "at {}", p.t);
     }
 }
+
+/// Folding aggregations stream their input a batch of series at a time;
+/// across batches (more than 8192 series) they must give exactly
+/// what the whole-vector path gives (`+ 0` makes the input a binary
+/// expression, which is evaluated whole).
+#[test]
+fn streamed_aggregations_equal_whole_vector_ones() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let db = Db::open(DbOptions {
+        data_dir: dir.path().to_path_buf(),
+        retention_time_ms: None,
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let n = 9_000usize;
+    let ids: Vec<String> = (0..n).map(|i| format!("{i:05}")).collect();
+    let groups: Vec<String> = (0..n).map(|i| format!("g{}", i % 7)).collect();
+    let mut batch = WriteBatch::new();
+    for i in 0..n {
+        let labels = [
+            LabelRef {
+                name: "__name__",
+                value: "work_total",
+            },
+            LabelRef {
+                name: "g",
+                value: &groups[i],
+            },
+            LabelRef {
+                name: "id",
+                value: &ids[i],
+            },
+        ];
+        // Uneven increments with decimals: summation order shows in the
+        // last bits.
+        let samples: Vec<Sample> = (0..=40)
+            .map(|k| Sample::new(k * 15_000, (k * k) as f64 * (1.0 + i as f64 / 7.3)))
+            .collect();
+        batch.push(&labels, &samples);
+    }
+    db.append(&TenantId::single(), &batch)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let engine = Engine::new(EngineOptions::default());
+    let t = TenantId::single();
+    let q = QueryOpts::default();
+    let bits = |v: Value| -> Vec<(String, Vec<(i64, u64)>)> {
+        match v {
+            Value::Vector(v) => v
+                .into_iter()
+                .map(|s| (s.labels.to_string(), vec![(s.t, s.v.to_bits())]))
+                .collect(),
+            Value::Matrix(m) => m
+                .into_iter()
+                .map(|s| {
+                    let pts = s.samples.iter().map(|p| (p.t, p.v.to_bits())).collect();
+                    (s.labels.to_string(), pts)
+                })
+                .collect(),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    for op in [
+        "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar",
+    ] {
+        for inner in [
+            "rate(work_total[5m])",
+            "work_total",
+            "max_over_time(work_total[2m])",
+        ] {
+            let streamed = format!("{op} by (g) ({inner})");
+            let whole = format!("{op} by (g) ({inner} + 0)");
+            let a = engine
+                .instant(&db, &t, &streamed, 600_000, &q)
+                .unwrap_or_else(|e| panic!("{streamed}: {e}"));
+            let b = engine
+                .instant(&db, &t, &whole, 600_000, &q)
+                .unwrap_or_else(|e| panic!("{whole}: {e}"));
+            let a = bits(a.value);
+            assert_eq!(a.len(), 7, "{streamed}");
+            assert_eq!(a, bits(b.value), "{streamed} (instant)");
+            let a = engine
+                .range(&db, &t, &streamed, 300_000, 600_000, 30_000, &q)
+                .unwrap_or_else(|e| panic!("{streamed}: {e}"));
+            let b = engine
+                .range(&db, &t, &whole, 300_000, 600_000, 30_000, &q)
+                .unwrap_or_else(|e| panic!("{whole}: {e}"));
+            assert_eq!(bits(a.value), bits(b.value), "{streamed} (range)");
+        }
+    }
+}
