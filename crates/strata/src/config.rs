@@ -24,20 +24,35 @@ fn self_address(listen: SocketAddr) -> String {
 
 /// Prometheus' default configuration, with Strata in Prometheus' place:
 /// scrape our own `/metrics` every 15 s, so a new server has data at once.
-pub fn default_text(listen: SocketAddr) -> String {
+pub fn default_text(listen: SocketAddr, route_prefix: &str) -> String {
+    // Under --web.route-prefix, /metrics is served there too.
+    let metrics_path = if route_prefix.is_empty() {
+        String::new()
+    } else {
+        format!("    metrics_path: \"{route_prefix}/metrics\"\n")
+    };
     format!(
         "# Strata's default configuration (no --config given).\n\
          global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n\
-         scrape_configs:\n  - job_name: strata\n    static_configs:\n      - targets: [\"{}\"]\n",
+         scrape_configs:\n  - job_name: strata\n{metrics_path}    static_configs:\n      - targets: [\"{}\"]\n",
         self_address(listen)
     )
 }
 
 /// The configuration a server runs with: the file, or the default.
-pub fn load(path: Option<&Path>, listen: SocketAddr, agent: bool) -> Result<Config, ConfigError> {
+pub fn load(
+    path: Option<&Path>,
+    listen: SocketAddr,
+    route_prefix: &str,
+    agent: bool,
+) -> Result<Config, ConfigError> {
     let cfg = match path {
         Some(p) => Config::load(p)?,
-        None => Config::parse(&default_text(listen), "<default config>", Path::new("."))?,
+        None => Config::parse(
+            &default_text(listen, route_prefix),
+            "<default config>",
+            Path::new("."),
+        )?,
     };
     if agent {
         cfg.check_agent()?;
