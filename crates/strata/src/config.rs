@@ -221,14 +221,22 @@ mod tests {
     #[test]
     fn default_scrapes_ourselves() {
         let listen: SocketAddr = "0.0.0.0:9090".parse().unwrap_or_else(|e| panic!("{e}"));
-        let cfg = load(None, listen, false).unwrap_or_else(|e| panic!("{e}"));
+        let cfg = load(None, listen, "", false).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cfg.scrape_configs.len(), 1);
         let job = &cfg.scrape_configs[0];
         assert_eq!(job.job_name, "strata");
+        assert_eq!(job.metrics_path, "/metrics");
         assert_eq!(job.scrape_interval, std::time::Duration::from_secs(15));
         assert_eq!(
             job.service_discovery.static_configs[0].targets,
             vec!["127.0.0.1:9090".to_string()]
         );
+    }
+
+    #[test]
+    fn default_scrape_follows_the_route_prefix() {
+        let listen: SocketAddr = "127.0.0.1:9090".parse().unwrap_or_else(|e| panic!("{e}"));
+        let cfg = load(None, listen, "/strata", false).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.scrape_configs[0].metrics_path, "/strata/metrics");
     }
 }
