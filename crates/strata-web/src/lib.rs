@@ -13,7 +13,7 @@
 //! the binary was built without a UI bundle.
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LOCATION,
     VARY,
@@ -170,8 +170,8 @@ fn redirect(location: String) -> Response {
     }
 }
 
-/// The marker `build.mjs` writes for the app to read its path prefix from;
-/// empty in the committed file, which is right for a server at the root.
+/// The marker in web/ui/index.html the app reads its path prefix from;
+/// empty in the committed build, which is right for a server at the root.
 const PREFIX_META: &str = r#"<meta name="strata-prefix" content="">"#;
 
 /// index.html as served. At the root it is the embedded file with its
@@ -180,7 +180,7 @@ const PREFIX_META: &str = r#"<meta name="strata-prefix" content="">"#;
 /// about a kilobyte) with its own ETag.
 enum IndexPage {
     Embedded,
-    Prefixed { body: Vec<u8>, etag: String },
+    Prefixed { body: Bytes, etag: String },
     Missing,
 }
 
@@ -193,7 +193,7 @@ impl IndexPage {
             return IndexPage::Missing;
         };
         let html = String::from_utf8_lossy(&file.data);
-        let body = prefixed_index(&html, prefix).into_bytes();
+        let body = Bytes::from(prefixed_index(&html, prefix));
         let mut etag = etag(&file.metadata.sha256_hash(), None);
         etag.pop();
         etag.push_str(&format!("-p{:016x}\"", fnv1a(prefix.as_bytes())));

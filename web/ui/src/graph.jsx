@@ -5,6 +5,10 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import { formatSeries, parseValue, seriesColor } from './series.js';
 
+// Up to this many series, hovering dims the others and marks each one's
+// value at the cursor.
+const MAX_DIMMED = 40;
+
 /** Aligns a matrix result on the step grid uPlot needs: [xs, ys...]. */
 export function alignMatrix(result, startMs, endMs, stepSec) {
   const start = startMs / 1000;
@@ -66,12 +70,17 @@ export function Graph({ result, start, end, step, stacked }) {
     const axisColor = css.getPropertyValue('--muted').trim() || '#888';
     const gridColor = css.getPropertyValue('--grid').trim() || '#eee';
     const axis = { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor } };
+    // With many series, dimming the others redraws every path on each
+    // change of the nearest series, and a cursor dot per series moves
+    // hundreds of elements per mouse move (the 500-series benchmark, see
+    // docs/benchmarks.md): both only while they stay cheap.
+    const few = result.length <= MAX_DIMMED;
     const opts = {
       width: host.current.clientWidth || 600,
       height: 320,
       legend: { show: false },
-      cursor: { focus: { prox: 24 }, drag: { x: true, y: false } },
-      focus: { alpha: 0.3 },
+      cursor: { focus: { prox: 24 }, drag: { x: true, y: false }, points: { show: few } },
+      focus: { alpha: few ? 0.3 : 1 },
       scales: { x: { time: true } },
       tzDate: utcDate,
       fmtDate: isoTemplate,
