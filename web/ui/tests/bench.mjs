@@ -22,6 +22,9 @@
 //   ran (the hover box updated), over HOVERS positions;
 // - what a cold load transfers: script and stylesheet bytes as sent
 //   (compressed), and how many requests.
+//
+// BENCH_SERVE_ONLY=1 loads the data, prints the graph URLs and keeps the
+// servers up for 10 minutes (for profiling by hand), measuring nothing.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -300,6 +303,12 @@ try {
     if (r.data.result.length !== SERIES || points !== SERIES * POINTS) throw new Error(`${base}: ${r.data.result.length} series, ${points} points; want ${SERIES} × ${POINTS}`);
   }
   console.error(`data: ${SERIES} series × ${POINTS} points in each server; load ${load1}`);
+  if (process.env.BENCH_SERVE_ONLY === '1') {
+    // For profiling by hand: the servers stay up for 10 minutes.
+    console.log(`strata graph: ${UIS.strata.graphPage(strata)}`);
+    if (prom) console.log(`prometheus graph: ${UIS.prometheus.graphPage(prom)}`);
+    await sleep(600000);
+  }
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   const results = [[UIS.strata, await measure(browser, UIS.strata, strata)]];
