@@ -194,6 +194,7 @@ const UIS = {
     editor: '.cm-content',
     drawn: () => document.querySelector('.graph canvas') && document.querySelectorAll('.legend-item').length >= 500,
     plot: '.u-over',
+    tip: '[data-testid=graph-tip]',
   },
   prometheus: {
     name: 'Prometheus 2.42 (classic UI)',
@@ -203,6 +204,7 @@ const UIS = {
     editor: 'textarea.expression_input',
     drawn: () => document.querySelectorAll('.graph_area svg path').length >= 500 && document.querySelectorAll('.legend li').length >= 500,
     plot: '.graph_area .graph',
+    tip: '.graph_area .detail .item',
   },
 };
 
@@ -256,8 +258,9 @@ async function measure(browser, ui, base) {
     if (i === 0) {
       const box = await page.locator(ui.plot).first().boundingBox();
       const times = await page.evaluate(
-        async ({ box, n }) => {
+        async ({ box, n, tipSel }) => {
           const ts = [];
+          let shown = 0;
           for (let k = 0; k < n; k++) {
             const x = box.x + 5 + ((box.width - 10) * (k + 0.5)) / n;
             const y = box.y + box.height * (0.2 + 0.6 * ((k * 7) % n) / n);
@@ -266,12 +269,15 @@ async function measure(browser, ui, base) {
             el.dispatchEvent(new MouseEvent('mousemove', { clientX: x, clientY: y, bubbles: true, view: window }));
             await new Promise((r) => requestAnimationFrame(() => setTimeout(r)));
             ts.push(performance.now() - t0);
+            const tip = document.querySelector(tipSel);
+            if (tip && !tip.hidden && tip.offsetParent !== null && tip.textContent.trim() !== '') shown++;
           }
-          return ts;
+          return { ts, shown };
         },
-        { box, n: HOVERS },
+        { box, n: HOVERS, tipSel: ui.tip },
       );
-      out.hover.push(...times);
+      out.hover.push(...times.ts);
+      out.tipShown = times.shown;
     }
     await ctx.close();
   }
@@ -314,6 +320,8 @@ try {
   const results = [[UIS.strata, await measure(browser, UIS.strata, strata)]];
   if (prom) results.push([UIS.prometheus, await measure(browser, UIS.prometheus, prom)]);
   await browser.close();
+  // A hover that showed nothing measured no hover work.
+  for (const [u, m] of results) if (m.tipShown < HOVERS / 2) throw new Error(`${u.name}: only ${m.tipShown} of ${HOVERS} moves showed a value`);
 
   const ms = (xs) => `${median(xs).toFixed(0)} ms`;
   const rows = [
@@ -324,6 +332,7 @@ try {
     ['  (query_range answer as sent)', (m) => `${(m.jsonBytes / 1024).toFixed(0)} KiB`],
     [`hover: mousemove → next frame (median of ${HOVERS})`, (m) => `${median(m.hover).toFixed(1)} ms`],
     ['hover: slowest', (m) => `${Math.max(...m.hover).toFixed(1)} ms`],
+    ['hover: moves that showed a value', (m) => `${m.tipShown} of ${HOVERS}`],
     ['cold load: JS + CSS transferred', (m) => `${(m.bytes / 1024).toFixed(1)} KiB`],
     ['cold load: requests', (m) => String(m.requests)],
   ];
