@@ -13,7 +13,7 @@
 //! the binary was built without a UI bundle.
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LOCATION,
     VARY,
@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rust_embed::RustEmbed;
+use std::sync::Arc;
 
 #[derive(RustEmbed)]
 #[folder = "../../web/ui/dist"]
@@ -47,6 +48,7 @@ pub const UI_PATHS: &[&str] = &[
     "/service-discovery",
     "/status",
     "/tsdb-status",
+    "/cardinality",
     "/flags",
     "/config",
     "/diagnose",
@@ -83,29 +85,77 @@ impl IntoResponse for WebError {
     }
 }
 
-/// The UI's routes. Merge into the API router: it holds no fallback, so
-/// unknown paths still reach the API's JSON 404.
+/// The UI's routes for a server reached at the root. Merge into the API
+/// router: it holds no fallback, so unknown paths still reach the API's
+/// JSON 404.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    router_at("")
+}
+
+/// The UI's routes when browsers reach Strata under `external_path` (the
+/// path of `--web.external-url`, no trailing slash, "" at the root): the
+/// redirects point there, and index.html names its assets there and tells
+/// the app its prefix. The routes themselves stay relative; [`mount`] puts
+/// them under `--web.route-prefix`.
+pub fn router_at<S: Clone + Send + Sync + 'static>(external_path: &str) -> Router<S> {
+    let prefix = external_path.trim_end_matches('/').to_string();
+    let query_page = format!("{prefix}/query");
+    let graph_target = query_page.clone();
+    let page = Arc::new(IndexPage::new(&prefix));
     let mut r = Router::new()
-        .route("/", get(root))
-        .route("/graph", get(legacy_graph))
+        .route("/", get(move || async move { redirect(query_page) }))
+        .route(
+            "/graph",
+            get(move |uri: Uri| async move { legacy_graph(&graph_target, uri) }),
+        )
         .route("/assets/{*file}", get(asset));
     for path in UI_PATHS {
-        r = r.route(path, get(index));
+        let page = page.clone();
+        r = r.route(
+            path,
+            get(move |headers: HeaderMap| async move { page.serve(&headers) }),
+        );
     }
     r
 }
 
-async fn root() -> Response {
-    redirect("/query".to_string())
+/// Serves `app` under `route_prefix` ("" or "/" for the root, else e.g.
+/// "/strata"), as Prometheus' `--web.route-prefix`: `PREFIX` and `PREFIX/`
+/// redirect to the query page at `external_path`, `/` to `PREFIX`, and
+/// every other path outside the prefix is 404.
+pub fn mount(app: Router, route_prefix: &str, external_path: &str) -> Router {
+    let prefix = route_prefix.trim_end_matches('/');
+    if prefix.is_empty() {
+        return app;
+    }
+    let query_page = format!("{}/query", external_path.trim_end_matches('/'));
+    let to_prefix = prefix.to_string();
+    let hint = format!("404 page not found: Strata serves under {prefix}/ (--web.route-prefix)\n");
+    Router::new()
+        .route("/", get(move || async move { redirect(to_prefix) }))
+        .route(
+            &format!("{prefix}/"),
+            get(move || async move { redirect(query_page) }),
+        )
+        .nest(prefix, app)
+        .fallback(move || async move {
+            (
+                StatusCode::NOT_FOUND,
+                [(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                )],
+                hint,
+            )
+        })
 }
 
 /// Prometheus 2's query page, still the target of Alertmanager's "source"
 /// links and many dashboards: same parameters, new path.
-async fn legacy_graph(uri: Uri) -> Response {
+fn legacy_graph(query_page: &str, uri: Uri) -> Response {
     let target = match uri.query() {
-        Some(q) if !q.is_empty() => format!("/query?{q}"),
-        _ => "/query".to_string(),
+        Some(q) if !q.is_empty() => format!("{query_page}?{q}"),
+        _ => query_page.to_string(),
     };
     redirect(target)
 }
@@ -122,11 +172,99 @@ fn redirect(location: String) -> Response {
     }
 }
 
-async fn index(headers: HeaderMap) -> Response {
-    match serve(INDEX, &headers, NO_CACHE) {
-        Ok(r) => r,
-        Err(_) => WebError::NotBuilt(INDEX).into_response(),
+/// The marker in web/ui/index.html the app reads its path prefix from;
+/// empty in the committed build, which is right for a server at the root.
+const PREFIX_META: &str = r#"<meta name="strata-prefix" content="">"#;
+
+/// index.html as served. At the root it is the embedded file with its
+/// precompressed copies; under a prefix it is rewritten once, here, with
+/// the prefix in the marker and in the asset URLs, and served plain (it is
+/// about a kilobyte) with its own ETag.
+enum IndexPage {
+    Embedded,
+    Prefixed { body: Bytes, etag: String },
+    Missing,
+}
+
+impl IndexPage {
+    fn new(prefix: &str) -> IndexPage {
+        if prefix.is_empty() {
+            return IndexPage::Embedded;
+        }
+        let Some(file) = Plain::get(INDEX) else {
+            return IndexPage::Missing;
+        };
+        let html = String::from_utf8_lossy(&file.data);
+        let body = Bytes::from(prefixed_index(&html, prefix));
+        let mut etag = etag(&file.metadata.sha256_hash(), None);
+        etag.pop();
+        etag.push_str(&format!("-p{:016x}\"", fnv1a(prefix.as_bytes())));
+        IndexPage::Prefixed { body, etag }
     }
+
+    fn serve(&self, headers: &HeaderMap) -> Response {
+        match self {
+            IndexPage::Embedded => match serve(INDEX, headers, NO_CACHE) {
+                Ok(r) => r,
+                Err(_) => WebError::NotBuilt(INDEX).into_response(),
+            },
+            IndexPage::Missing => WebError::NotBuilt(INDEX).into_response(),
+            IndexPage::Prefixed { body, etag } => {
+                let mut out = HeaderMap::new();
+                out.insert(CONTENT_TYPE, HeaderValue::from_static(content_type(INDEX)));
+                out.insert(CACHE_CONTROL, HeaderValue::from_static(NO_CACHE));
+                out.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+                if let Ok(v) = HeaderValue::try_from(etag.as_str()) {
+                    out.insert(ETAG, v);
+                }
+                if if_none_match(headers, etag) {
+                    return (StatusCode::NOT_MODIFIED, out).into_response();
+                }
+                (StatusCode::OK, out, Body::from(body.clone())).into_response()
+            }
+        }
+    }
+}
+
+/// index.html for a UI under `prefix`: the marker carries it, and the
+/// root-relative asset URLs the build wrote move under it.
+fn prefixed_index(html: &str, prefix: &str) -> String {
+    let escaped = html_escape(prefix);
+    html.replace(
+        PREFIX_META,
+        &format!(r#"<meta name="strata-prefix" content="{escaped}">"#),
+    )
+    .replace(r#"href="/assets/"#, &format!(r#"href="{escaped}/assets/"#))
+    .replace(r#"src="/assets/"#, &format!(r#"src="{escaped}/assets/"#))
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A stable hash for the ETag of a rewritten index (not for security).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
 async fn asset(uri: Uri, headers: HeaderMap) -> Response {
@@ -159,12 +297,7 @@ fn serve(path: &str, headers: &HeaderMap, cache: &'static str) -> Result<Respons
     if let Ok(v) = HeaderValue::try_from(etag.as_str()) {
         out.insert(ETAG, v);
     }
-    if headers
-        .get_all(IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
-    {
+    if if_none_match(headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, out).into_response());
     }
     let body = match encoded {
@@ -439,6 +572,107 @@ mod tests {
             let r = get(path, &[]).await;
             assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
         }
+    }
+
+    async fn get_from(app: Router, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut req = Request::get(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = match req.body(Body::empty()) {
+            Ok(r) => r,
+            Err(e) => panic!("bad request in test: {e}"),
+        };
+        match app.oneshot(req).await {
+            Ok(r) => r,
+            Err(e) => match e {},
+        }
+    }
+
+    fn mounted() -> Router {
+        mount(router_at("/strata"), "/strata", "/strata")
+    }
+
+    #[tokio::test]
+    async fn the_committed_index_carries_the_prefix_marker() {
+        let b = body(get("/query", &[]).await).await;
+        let html = String::from_utf8_lossy(&b);
+        assert!(html.contains(PREFIX_META), "{html}");
+        assert!(html.contains(r#"src="/assets/"#), "{html}");
+        assert!(html.contains(r#"href="/assets/"#), "{html}");
+    }
+
+    #[tokio::test]
+    async fn under_a_prefix_every_path_moves_and_the_rest_is_404() {
+        let r = get_from(mounted(), "/strata/", &[]).await;
+        assert_eq!(r.status(), StatusCode::FOUND);
+        assert_eq!(header(&r, "location"), "/strata/query");
+        let r = get_from(mounted(), "/strata", &[]).await;
+        assert_eq!(header(&r, "location"), "/strata/query");
+        let r = get_from(mounted(), "/", &[]).await;
+        assert_eq!(header(&r, "location"), "/strata");
+        let r = get_from(mounted(), "/strata/graph?g0.expr=up", &[]).await;
+        assert_eq!(header(&r, "location"), "/strata/query?g0.expr=up");
+        for path in ["/query", "/assets/x.js", "/strataquery", "/other/query"] {
+            let r = get_from(mounted(), path, &[]).await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+
+        let r = get_from(
+            mounted(),
+            "/strata/tsdb-status",
+            &[("accept-encoding", "br")],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(header(&r, "cache-control"), "no-cache");
+        assert_eq!(header(&r, "content-encoding"), "");
+        let tag = header(&r, "etag").to_string();
+        let html = String::from_utf8_lossy(&body(r).await).into_owned();
+        assert!(
+            html.contains(r#"<meta name="strata-prefix" content="/strata">"#),
+            "{html}"
+        );
+        let assets: Vec<&str> = html
+            .split("\"/strata/assets/")
+            .skip(1)
+            .filter_map(|p| p.split('"').next())
+            .collect();
+        assert_eq!(assets.len(), 2, "{html}");
+        assert!(!html.contains("\"/assets/"), "{html}");
+        for a in assets {
+            let r = get_from(mounted(), &format!("/strata/assets/{a}"), &[]).await;
+            assert_eq!(r.status(), StatusCode::OK, "{a}");
+            assert_eq!(header(&r, "cache-control"), IMMUTABLE);
+        }
+
+        // Its own validator: not the root index's, and it revalidates.
+        let root_tag = header(&get("/query", &[]).await, "etag").to_string();
+        assert_ne!(tag, root_tag);
+        let again = get_from(mounted(), "/strata/query", &[("if-none-match", &tag)]).await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    }
+
+    #[tokio::test]
+    async fn links_follow_the_external_path_when_a_proxy_strips_it() {
+        // --web.external-url=http://proxy/strata/ --web.route-prefix=/
+        let app = mount(router_at("/strata"), "/", "/strata");
+        let r = get_from(app.clone(), "/", &[]).await;
+        assert_eq!(header(&r, "location"), "/strata/query");
+        let html =
+            String::from_utf8_lossy(&body(get_from(app, "/query", &[]).await).await).into_owned();
+        assert!(html.contains(r#"content="/strata""#), "{html}");
+    }
+
+    #[test]
+    fn the_prefix_is_escaped_in_html() {
+        let html = format!("{PREFIX_META}<script src=\"/assets/a.js\">");
+        let out = prefixed_index(&html, "/a\"b&c");
+        assert!(out.contains(r#"content="/a&quot;b&amp;c""#), "{out}");
+        assert!(
+            out.contains(r#"src="/a&quot;b&amp;c/assets/a.js""#),
+            "{out}"
+        );
     }
 
     #[test]

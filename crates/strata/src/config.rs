@@ -24,20 +24,35 @@ fn self_address(listen: SocketAddr) -> String {
 
 /// Prometheus' default configuration, with Strata in Prometheus' place:
 /// scrape our own `/metrics` every 15 s, so a new server has data at once.
-pub fn default_text(listen: SocketAddr) -> String {
+pub fn default_text(listen: SocketAddr, route_prefix: &str) -> String {
+    // Under --web.route-prefix, /metrics is served there too.
+    let metrics_path = if route_prefix.is_empty() {
+        String::new()
+    } else {
+        format!("    metrics_path: \"{route_prefix}/metrics\"\n")
+    };
     format!(
         "# Strata's default configuration (no --config given).\n\
          global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n\
-         scrape_configs:\n  - job_name: strata\n    static_configs:\n      - targets: [\"{}\"]\n",
+         scrape_configs:\n  - job_name: strata\n{metrics_path}    static_configs:\n      - targets: [\"{}\"]\n",
         self_address(listen)
     )
 }
 
 /// The configuration a server runs with: the file, or the default.
-pub fn load(path: Option<&Path>, listen: SocketAddr, agent: bool) -> Result<Config, ConfigError> {
+pub fn load(
+    path: Option<&Path>,
+    listen: SocketAddr,
+    route_prefix: &str,
+    agent: bool,
+) -> Result<Config, ConfigError> {
     let cfg = match path {
         Some(p) => Config::load(p)?,
-        None => Config::parse(&default_text(listen), "<default config>", Path::new("."))?,
+        None => Config::parse(
+            &default_text(listen, route_prefix),
+            "<default config>",
+            Path::new("."),
+        )?,
     };
     if agent {
         cfg.check_agent()?;
@@ -206,14 +221,22 @@ mod tests {
     #[test]
     fn default_scrapes_ourselves() {
         let listen: SocketAddr = "0.0.0.0:9090".parse().unwrap_or_else(|e| panic!("{e}"));
-        let cfg = load(None, listen, false).unwrap_or_else(|e| panic!("{e}"));
+        let cfg = load(None, listen, "", false).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cfg.scrape_configs.len(), 1);
         let job = &cfg.scrape_configs[0];
         assert_eq!(job.job_name, "strata");
+        assert_eq!(job.metrics_path, "/metrics");
         assert_eq!(job.scrape_interval, std::time::Duration::from_secs(15));
         assert_eq!(
             job.service_discovery.static_configs[0].targets,
             vec!["127.0.0.1:9090".to_string()]
         );
+    }
+
+    #[test]
+    fn default_scrape_follows_the_route_prefix() {
+        let listen: SocketAddr = "127.0.0.1:9090".parse().unwrap_or_else(|e| panic!("{e}"));
+        let cfg = load(None, listen, "/strata", false).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.scrape_configs[0].metrics_path, "/strata/metrics");
     }
 }

@@ -139,6 +139,21 @@ pub struct RunArgs {
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
 
+    /// The URL under which Strata is externally reachable (for example, if
+    /// Strata is served via a reverse proxy). Used for generating relative
+    /// and absolute links back to Strata itself: alerts' generatorURL, the
+    /// templates' $externalURL and the web UI's links. If the URL has a path
+    /// portion, it will be used to prefix all HTTP endpoints served by
+    /// Strata. If omitted, http://LISTEN/ is used.
+    #[arg(long = "web.external-url", value_name = "URL")]
+    pub external_url: Option<String>,
+
+    /// Prefix for the internal routes of web endpoints (API, /metrics,
+    /// /federate, /-/ready, the UI). Defaults to the path of
+    /// --web.external-url.
+    #[arg(long = "web.route-prefix", value_name = "PATH")]
+    pub route_prefix: Option<String>,
+
     /// Most samples one remote-read (samples response) may return; 0 = no
     /// limit. Streamed (chunked) responses are not limited by it.
     #[arg(
@@ -269,8 +284,89 @@ pub fn init_logging(level: LogLevel, format: LogFormat) {
     }
 }
 
-fn flags_for_status(a: &RunArgs) -> Vec<(String, String)> {
+/// Where Strata is reached and where it serves, from `--web.external-url`
+/// and `--web.route-prefix`, as Prometheus computes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebPaths {
+    /// The external URL without a trailing slash (`http://host:9090`,
+    /// `https://proxy/strata`), as Prometheus' $externalURL.
+    pub external_url: String,
+    /// Its path without a trailing slash: "" at the root, else `/strata`.
+    pub external_path: String,
+    /// Where the routes are served: "" at the root, else `/strata`.
+    pub route_prefix: String,
+}
+
+impl WebPaths {
+    pub fn from_flags(
+        listen: SocketAddr,
+        external_url: Option<&str>,
+        route_prefix: Option<&str>,
+    ) -> Result<WebPaths> {
+        let raw = match external_url {
+            Some(u) if !u.trim().is_empty() => u.trim().to_string(),
+            _ => format!("http://{listen}/"),
+        };
+        let url = reqwest::Url::parse(&raw)
+            .map_err(|e| anyhow::anyhow!("--web.external-url {raw:?}: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+            bail!("--web.external-url {raw:?}: must be an http:// or https:// URL with a host");
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            bail!("--web.external-url {raw:?}: must not have a query or fragment");
+        }
+        let external_path = url.path().trim_end_matches('/').to_string();
+        check_prefix("--web.external-url", &external_path)?;
+        let route_prefix = match route_prefix {
+            Some(p) => {
+                let p = format!("/{}", p.trim().trim_matches('/'));
+                let p = p.trim_end_matches('/').to_string();
+                check_prefix("--web.route-prefix", &p)?;
+                p
+            }
+            None => external_path.clone(),
+        };
+        let mut external = url.to_string();
+        while external.ends_with('/') {
+            external.pop();
+        }
+        Ok(WebPaths {
+            external_url: external,
+            external_path,
+            route_prefix,
+        })
+    }
+}
+
+/// A path prefix must be plain path segments: it becomes a route (where
+/// `{`, `}`, `:` and `*` mean captures), an HTML attribute and a YAML
+/// string.
+fn check_prefix(flag: &str, p: &str) -> Result<()> {
+    let ok = p.split('/').skip(1).all(|seg| {
+        !seg.is_empty()
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&()+,;=@".contains(&b))
+    });
+    if !p.is_empty() && !ok {
+        bail!(
+            "{flag}: path {p:?} must be non-empty segments of letters, digits and -._~%!$&()+,;=@"
+        );
+    }
+    Ok(())
+}
+
+fn flags_for_status(a: &RunArgs, web: &WebPaths) -> Vec<(String, String)> {
     vec![
+        ("web.external-url".into(), web.external_url.clone()),
+        (
+            "web.route-prefix".into(),
+            if web.route_prefix.is_empty() {
+                "/".into()
+            } else {
+                web.route_prefix.clone()
+            },
+        ),
         ("data-dir".into(), a.data_dir.display().to_string()),
         ("listen".into(), a.listen.to_string()),
         ("agent".into(), a.agent.to_string()),
@@ -336,8 +432,18 @@ fn flags_for_status(a: &RunArgs) -> Vec<(String, String)> {
 
 pub fn run(args: RunArgs) -> Result<()> {
     init_logging(args.log_level, args.log_format);
-    let cfg = crate::config::load(args.config.as_deref(), args.listen, args.agent)
-        .map_err(crate::config::InvalidConfig)?;
+    let web = WebPaths::from_flags(
+        args.listen,
+        args.external_url.as_deref(),
+        args.route_prefix.as_deref(),
+    )?;
+    let cfg = crate::config::load(
+        args.config.as_deref(),
+        args.listen,
+        &web.route_prefix,
+        args.agent,
+    )
+    .map_err(crate::config::InvalidConfig)?;
     if args.max_request_body == 0 {
         bail!("--limits.max-request-body-size must be positive");
     }
@@ -346,10 +452,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         .thread_name("strata-worker")
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(serve(args, cfg))
+    rt.block_on(serve(args, web, cfg))
 }
 
-async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
+async fn serve(args: RunArgs, web: WebPaths, cfg: strata_config::Config) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -379,7 +485,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
             build_date: String::new(),
             rust_version: env!("STRATA_RUSTC_VERSION").into(),
         },
-        flags: flags_for_status(&args),
+        flags: flags_for_status(&args, &web),
         max_concurrent_queries: args.query_max_concurrency.max(1),
         max_query_queue_wait: args.query_timeout,
         engine: strata_promql::EngineOptions {
@@ -412,7 +518,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
     let scrape_metrics = strata_scrape::ScrapeMetrics::register(&mut registry);
     let state = AppState::new(api_config, registry);
     state.set_live_config(live_config(&cfg));
-    tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "Strata starting");
+    tracing::info!(listen = %args.listen, external_url = %web.external_url, data_dir = %args.data_dir.display(), "Strata starting");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sig_state = state.clone();
@@ -446,7 +552,13 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
 
     // The UI router has no fallback, so unknown paths still get the API's
     // JSON 404; in agent mode the UI is served too and says queries are off.
-    let app = strata_http::router(state.clone()).merge(strata_web::router());
+    // Under a route prefix everything moves there, and the UI's links and
+    // redirects follow the external URL's path.
+    let app = strata_web::mount(
+        strata_http::router(state.clone()).merge(strata_web::router_at(&web.external_path)),
+        &web.route_prefix,
+        &web.external_path,
+    );
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -529,7 +641,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
             ingester: ingester_for_rules,
             tenant: strata_model::TenantId::single(),
             external_labels: Default::default(),
-            external_url: format!("http://{}/", args.listen),
+            external_url: web.external_url.clone(),
             notifier: Some(notifier.clone()),
             resend_delay: args.rules_alert_resend_delay,
             for_outage_tolerance: args.rules_for_outage_tolerance,
@@ -548,6 +660,7 @@ async fn serve(args: RunArgs, cfg: strata_config::Config) -> Result<()> {
     let reloads = spawn_reloader(
         args.config.clone(),
         args.listen,
+        web.route_prefix.clone(),
         args.agent,
         state.clone(),
         Reloadable {
@@ -666,6 +779,7 @@ struct Reloadable {
 fn spawn_reloader(
     path: Option<PathBuf>,
     listen: SocketAddr,
+    route_prefix: String,
     agent: bool,
     state: strata_http::SharedState,
     parts: Reloadable,
@@ -685,8 +799,9 @@ fn spawn_reloader(
                 },
             };
             let p = path.clone();
+            let route_prefix = route_prefix.clone();
             let loaded = tokio::task::spawn_blocking(move || {
-                crate::config::load(p.as_deref(), listen, agent)
+                crate::config::load(p.as_deref(), listen, &route_prefix, agent)
             })
             .await;
             let result = match loaded {
@@ -720,4 +835,61 @@ fn spawn_reloader(
         }
     });
     Ok(tx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(ext: Option<&str>, prefix: Option<&str>) -> Result<WebPaths> {
+        WebPaths::from_flags(([127, 0, 0, 1], 9090).into(), ext, prefix)
+    }
+
+    #[test]
+    fn web_paths_follow_prometheus() -> Result<()> {
+        let root = paths(None, None)?;
+        assert_eq!(root.external_url, "http://127.0.0.1:9090");
+        assert_eq!(
+            (root.external_path.as_str(), root.route_prefix.as_str()),
+            ("", "")
+        );
+
+        // The external URL's path is the default route prefix.
+        let p = paths(Some("https://proxy.example/strata/"), None)?;
+        assert_eq!(p.external_url, "https://proxy.example/strata");
+        assert_eq!(
+            (p.external_path.as_str(), p.route_prefix.as_str()),
+            ("/strata", "/strata")
+        );
+
+        // A proxy that strips the path: links keep it, routes do not.
+        let p = paths(Some("https://proxy.example/strata"), Some("/"))?;
+        assert_eq!(
+            (p.external_path.as_str(), p.route_prefix.as_str()),
+            ("/strata", "")
+        );
+
+        let p = paths(None, Some("strata/v1/"))?;
+        assert_eq!(
+            (p.external_path.as_str(), p.route_prefix.as_str()),
+            ("", "/strata/v1")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn bad_web_paths_are_refused() {
+        for (ext, prefix) in [
+            (Some("ftp://host/"), None),
+            (Some("not a url"), None),
+            (Some("http://host/a?b=c"), None),
+            (Some("http://host/a#frag"), None),
+            (None, Some("/a/{b}")),
+            (None, Some("/a/:b")),
+            (None, Some("/a//b")),
+            (None, Some("/a\"b")),
+        ] {
+            assert!(paths(ext, prefix).is_err(), "{ext:?} {prefix:?}");
+        }
+    }
 }

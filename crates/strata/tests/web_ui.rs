@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use support::{Server, TestResult};
 
-const UI_PAGES: [&str; 11] = [
+const UI_PAGES: [&str; 12] = [
     "/query",
     "/alerts",
     "/rules",
@@ -17,6 +17,7 @@ const UI_PAGES: [&str; 11] = [
     "/service-discovery",
     "/status",
     "/tsdb-status",
+    "/cardinality",
     "/flags",
     "/config",
     "/diagnose",
@@ -209,6 +210,140 @@ fn the_api_keeps_its_json_answers_beside_the_ui() -> TestResult {
     let r = s.client.get(s.url("/metrics")).send()?;
     assert_eq!(r.status().as_u16(), 200);
     assert!(header(&r, "content-type").starts_with("text/plain"));
+    s.stop();
+    Ok(())
+}
+
+/// `--web.external-url` with a path: every endpoint moves under it, the UI
+/// is told its prefix and names its assets there, and nothing answers at
+/// the old paths.
+#[test]
+fn under_an_external_url_path_everything_is_served_under_the_prefix() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let port = support::free_port();
+    let ext = format!("http://127.0.0.1:{port}/strata/");
+    let s = Server::start_on(dir.path(), port, &["--web.external-url", &ext], "/strata");
+    let c = raw_client();
+
+    // UI page: the committed index with the prefix written in.
+    let r = c.get(s.url("/strata/query")).send()?;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(header(&r, "cache-control"), "no-cache");
+    let html = r.text()?;
+    assert!(
+        html.contains(r#"<meta name="strata-prefix" content="/strata">"#),
+        "{html}"
+    );
+    let assets: Vec<String> = html
+        .split("\"/strata/assets/")
+        .skip(1)
+        .filter_map(|p| p.split('"').next())
+        .map(|n| format!("/strata/assets/{n}"))
+        .collect();
+    assert!(assets.iter().any(|a| a.ends_with(".js")), "{html}");
+    assert!(assets.iter().any(|a| a.ends_with(".css")), "{html}");
+    for a in &assets {
+        let r = c.get(s.url(a)).header("Accept-Encoding", "br").send()?;
+        assert_eq!(r.status().as_u16(), 200, "{a}");
+        assert_eq!(header(&r, "content-encoding"), "br", "{a}");
+        assert_eq!(
+            header(&r, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        let on_disk = std::fs::read(dist(&format!("{}.br", a.trim_start_matches("/strata/"))))?;
+        assert_eq!(r.bytes()?.as_ref(), on_disk.as_slice(), "{a}");
+    }
+
+    // Redirects stay under the prefix.
+    for (from, to) in [
+        ("/strata/", "/strata/query"),
+        ("/strata", "/strata/query"),
+        ("/", "/strata"),
+        (
+            "/strata/graph?g0.expr=up&g0.tab=1",
+            "/strata/query?g0.expr=up&g0.tab=1",
+        ),
+    ] {
+        let r = c.get(s.url(from)).send()?;
+        assert_eq!(r.status().as_u16(), 302, "{from}");
+        assert_eq!(header(&r, "location"), to, "{from}");
+    }
+
+    // The API, /metrics, /federate and the lifecycle endpoints too.
+    let (code, body) = s.get_json("/strata/api/v1/query?query=1%2B1", None);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"]["result"][1], "2");
+    let (code, body) = s.get_json("/strata/api/v1/status/flags", None);
+    assert_eq!(code, 200);
+    assert_eq!(body["data"]["web.external-url"], ext.trim_end_matches('/'));
+    assert_eq!(body["data"]["web.route-prefix"], "/strata");
+    let (code, body) = s.get_json("/strata/api/v1/nope", None);
+    assert_eq!((code, body["errorType"].as_str()), (404, Some("not_found")));
+    for path in ["/strata/metrics", "/strata/-/ready", "/strata/-/healthy"] {
+        assert_eq!(c.get(s.url(path)).send()?.status().as_u16(), 200, "{path}");
+    }
+    let r = c
+        .get(s.url("/strata/federate?match[]=%7Bjob%3D%22strata%22%7D"))
+        .send()?;
+    assert_eq!(r.status().as_u16(), 200);
+
+    // The built-in self-scrape follows the prefix to /strata/metrics.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let (_, body) = s.get_json(
+            "/strata/api/v1/query?query=up%7Bjob%3D%22strata%22%7D",
+            None,
+        );
+        if body["data"]["result"][0]["value"][1] == "1" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no successful self-scrape under the prefix: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+
+    // Nothing answers without the prefix.
+    for path in [
+        "/query",
+        "/api/v1/query?query=1",
+        "/metrics",
+        "/-/ready",
+        "/federate?match[]=up",
+        &assets[0].replace("/strata", ""),
+        "/strataquery",
+    ] {
+        let r = c.get(s.url(path)).send()?;
+        assert_eq!(r.status().as_u16(), 404, "{path}");
+    }
+    s.stop();
+    Ok(())
+}
+
+/// A proxy that strips the path (`--web.external-url` with a path,
+/// `--web.route-prefix=/`): routes stay at the root, links go through the
+/// external path.
+#[test]
+fn a_stripping_proxy_keeps_routes_at_the_root_and_links_under_the_external_path() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let s = Server::start(
+        dir.path(),
+        &[
+            "--web.external-url",
+            "https://proxy.example/strata",
+            "--web.route-prefix",
+            "/",
+        ],
+    );
+    let c = raw_client();
+    let r = c.get(s.url("/")).send()?;
+    assert_eq!(header(&r, "location"), "/strata/query");
+    let html = c.get(s.url("/query")).send()?.text()?;
+    assert!(html.contains(r#"content="/strata""#), "{html}");
+    assert!(html.contains("\"/strata/assets/"), "{html}");
+    let (code, _) = s.get_json("/api/v1/query?query=1", None);
+    assert_eq!(code, 200);
     s.stop();
     Ok(())
 }

@@ -1,4 +1,6 @@
 import { useEffect, useState, useCallback } from 'preact/hooks';
+import { href } from './paths.js';
+import { reportUnauthorized, tenantHeaders } from './tenant.js';
 
 // The UI talks to Strata only through the public HTTP API, exactly as
 // Grafana would; nothing here knows about server internals.
@@ -23,8 +25,8 @@ export async function api(path, params = {}, { method = 'GET', signal } = {}) {
     if (Array.isArray(v)) v.forEach((x) => qs.append(k, x));
     else qs.append(k, String(v));
   }
-  let url = `/api/v1/${path}`;
-  const init = { method, signal, headers: { Accept: 'application/json' } };
+  let url = href(`/api/v1/${path}`);
+  const init = { method, signal, headers: tenantHeaders({ Accept: 'application/json' }) };
   if (method === 'POST') {
     init.body = qs;
   } else if ([...qs].length > 0) {
@@ -44,6 +46,7 @@ export async function api(path, params = {}, { method = 'GET', signal } = {}) {
     throw new ApiError(`unexpected answer from ${path} (HTTP ${res.status}): not JSON`, 'bad_response', res.status);
   }
   if (body.status !== 'success') {
+    if (res.status === 401 && /X-Scope-OrgID/i.test(body.error || '')) reportUnauthorized(body.error);
     throw new ApiError(body.error || `HTTP ${res.status}`, body.errorType || 'unknown', res.status);
   }
   return { data: body.data, warnings: body.warnings || [], infos: body.infos || [] };

@@ -1,5 +1,6 @@
 // Small pieces every status page uses.
 import { formatSeries } from './series.js';
+import { href as at } from './paths.js';
 
 export function Loading({ state, children }) {
   if (state.error) {
@@ -40,7 +41,7 @@ export function StateBadge({ value }) {
 
 /** A link that opens an expression in the query page's table tab. */
 export function QueryLink({ expr, children }) {
-  const href = `/query?${new URLSearchParams({ 'g0.expr': expr, 'g0.tab': 'table' })}`;
+  const href = at(`/query?${new URLSearchParams({ 'g0.expr': expr, 'g0.tab': 'table' })}`);
   return (
     <a href={href} class="mono expr">
       {children || expr}

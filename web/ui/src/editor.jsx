@@ -10,6 +10,8 @@ import { bracketMatching, HighlightStyle, indentOnInput, syntaxHighlighting } fr
 import { lintKeymap } from '@codemirror/lint';
 import { tags } from '@lezer/highlight';
 import { PromQLExtension } from '@prometheus-io/codemirror-promql';
+import { href } from './paths.js';
+import { onTenantChange, tenantHeaders } from './tenant.js';
 
 // Colours come from CSS variables so the light and dark themes both apply.
 const promqlHighlight = HighlightStyle.define([
@@ -38,11 +40,20 @@ const theme = EditorView.theme({
 });
 
 let sharedPromql = null;
+// Another tenant has other metric names: editors made after the change
+// (the pages remount on it) start with an empty cache.
+onTenantChange(() => (sharedPromql = null));
+// The tenant is read per request, so the client never sends a stale one.
+const fetchWithTenant = (input, init = {}) => {
+  const headers = new Headers(init.headers || {});
+  for (const [k, v] of Object.entries(tenantHeaders())) headers.set(k, v);
+  return fetch(input, { ...init, headers });
+};
 /** One completion client for every panel, so its metric-name cache is shared. */
 function promqlExtension() {
   if (!sharedPromql) {
     sharedPromql = new PromQLExtension().setComplete({
-      remote: { url: window.location.origin, httpMethod: 'GET', cache: { maxAge: 5 * 60 * 1000 } },
+      remote: { url: window.location.origin + href(''), fetchFn: fetchWithTenant, httpMethod: 'GET', cache: { maxAge: 5 * 60 * 1000 } },
       maxMetricsMetadata: 10000,
     });
   }

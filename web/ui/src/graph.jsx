@@ -5,6 +5,10 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import { formatSeries, parseValue, seriesColor } from './series.js';
 
+// Up to this many series, hovering dims the others and marks each one's
+// value at the cursor.
+const MAX_DIMMED = 40;
+
 /** Aligns a matrix result on the step grid uPlot needs: [xs, ys...]. */
 export function alignMatrix(result, startMs, endMs, stepSec) {
   const start = startMs / 1000;
@@ -66,12 +70,17 @@ export function Graph({ result, start, end, step, stacked }) {
     const axisColor = css.getPropertyValue('--muted').trim() || '#888';
     const gridColor = css.getPropertyValue('--grid').trim() || '#eee';
     const axis = { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor } };
+    // With many series, dimming the others redraws every path on each
+    // change of the nearest series, and a cursor dot per series moves
+    // hundreds of elements per mouse move (the 500-series benchmark, see
+    // docs/benchmarks.md): both only while they stay cheap.
+    const few = result.length <= MAX_DIMMED;
     const opts = {
       width: host.current.clientWidth || 600,
       height: 320,
       legend: { show: false },
-      cursor: { focus: { prox: 24 }, drag: { x: true, y: false } },
-      focus: { alpha: 0.3 },
+      cursor: { focus: { prox: 24 }, drag: { x: true, y: false }, points: { show: few } },
+      focus: { alpha: few ? 0.3 : 1 },
       scales: { x: { time: true } },
       tzDate: utcDate,
       fmtDate: isoTemplate,
@@ -81,7 +90,9 @@ export function Graph({ result, start, end, step, stacked }) {
         ...result.map((s, i) => ({
           label: formatSeries(s.metric),
           stroke: seriesColor(i),
-          width: 1.5,
+          // Hairlines rasterize far faster than stroked outlines: with
+          // hundreds of series the 1.5px line alone cost most of the draw.
+          width: few ? 1.5 : 1,
           show: shown[i],
           fill: stacked ? seriesColor(i) + (i < 10 ? '55' : '') : undefined,
           points: { show: false },
@@ -122,8 +133,11 @@ export function Graph({ result, start, end, step, stacked }) {
     };
     plot.current?.destroy();
     plot.current = new uPlot(opts, data, host.current);
+    // The observer also fires once right away: setSize redraws even at the
+    // same size, which drew every graph twice.
     const ro = new ResizeObserver(() => {
-      if (plot.current && host.current) plot.current.setSize({ width: host.current.clientWidth, height: 320 });
+      const w = host.current ? host.current.clientWidth : 0;
+      if (plot.current && w > 0 && w !== plot.current.width) plot.current.setSize({ width: w, height: 320 });
     });
     ro.observe(host.current);
     return () => {

@@ -11,6 +11,9 @@ import { ServiceDiscoveryPage, TargetsPage } from './pages/targets.jsx';
 import { ConfigPage, FlagsPage, StatusPage, TsdbStatusPage } from './pages/status.jsx';
 import { DiagnosePage } from './pages/triage/diagnose.jsx';
 import { KafkaLagPage } from './pages/triage/kafka.jsx';
+import { CardinalityPage } from './pages/cardinality.jsx';
+import { PREFIX, href, pagePath } from './paths.js';
+import { TenantField, useTenant } from './tenant.jsx';
 
 // The paths are Prometheus 3's, so bookmarks carry over.
 const PAGES = [
@@ -23,24 +26,27 @@ const PAGES = [
   { path: '/service-discovery', title: 'Service discovery' },
   { path: '/status', title: 'Runtime & build' },
   { path: '/tsdb-status', title: 'TSDB status' },
+  { path: '/cardinality', title: 'Cardinality' },
   { path: '/flags', title: 'Flags' },
   { path: '/config', title: 'Configuration' },
 ];
 
 function usePath() {
-  const [path, setPath] = useState(window.location.pathname);
+  const [path, setPath] = useState(() => pagePath());
   useEffect(() => {
-    const onPop = () => setPath(window.location.pathname);
+    const onPop = () => setPath(pagePath());
     window.addEventListener('popstate', onPop);
     // Same-origin links to UI pages navigate without a reload.
     const onClick = (e) => {
       if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
       const a = e.target.closest && e.target.closest('a[href]');
       if (!a || a.target || a.origin !== window.location.origin) return;
-      if (!PAGES.some((p) => p.path === a.pathname)) return;
+      // A page link written without the prefix still lands under it.
+      const to = PREFIX && !a.pathname.startsWith(`${PREFIX}/`) ? a.pathname : pagePath(a.pathname);
+      if (!PAGES.some((p) => p.path === to)) return;
       e.preventDefault();
-      window.history.pushState(null, '', a.pathname + a.search);
-      setPath(a.pathname);
+      window.history.pushState(null, '', href(to) + a.search);
+      setPath(to);
       window.scrollTo(0, 0);
     };
     document.addEventListener('click', onClick);
@@ -77,6 +83,7 @@ function ThemeToggle() {
 
 function App() {
   const path = usePath();
+  const tenant = useTenant();
   const [menuOpen, setMenuOpen] = useState(false);
   const [flags] = useApi('status/flags');
   const agent = flags.data && flags.data.agent === 'true';
@@ -110,6 +117,9 @@ function App() {
     case '/tsdb-status':
       body = <TsdbStatusPage />;
       break;
+    case '/cardinality':
+      body = <CardinalityPage />;
+      break;
     case '/flags':
       body = <FlagsPage />;
       break;
@@ -127,7 +137,7 @@ function App() {
         <main class="page">
           <h1>Not found</h1>
           <p>
-            No page at <code>{path}</code>. <a href="/query">Go to the query page.</a>
+            No page at <code>{path}</code>. <a href={href('/query')}>Go to the query page.</a>
           </p>
         </main>
       );
@@ -139,7 +149,7 @@ function App() {
         Skip to content
       </a>
       <header class="top">
-        <a href="/query" class="brand">
+        <a href={href('/query')} class="brand">
           <span class="logo" aria-hidden="true" />
           Strata{agent ? ' Agent' : ''}
         </a>
@@ -148,14 +158,18 @@ function App() {
         </button>
         <nav id="nav" class={menuOpen ? 'open' : ''} aria-label="Pages">
           {PAGES.map((p) => (
-            <a key={p.path} href={p.path} aria-current={p.path === path ? 'page' : undefined} class={p.main ? 'main' : ''}>
+            <a key={p.path} href={href(p.path)} aria-current={p.path === path ? 'page' : undefined} class={p.main ? 'main' : ''}>
               {p.title}
             </a>
           ))}
         </nav>
+        <TenantField />
         <ThemeToggle />
       </header>
-      <div id="content">{body}</div>
+      {/* Remounted per tenant, so every page loads the new tenant's data. */}
+      <div id="content" key={tenant}>
+        {body}
+      </div>
     </>
   );
 }

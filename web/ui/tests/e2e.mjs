@@ -95,6 +95,34 @@ writeFileSync(
 `,
 );
 
+// A second server for the prefix and the tenant: reached under /strata
+// (--web.external-url with a path), and multi-tenant, so every API call
+// needs X-Scope-OrgID. It scrapes itself (tenant "anonymous") at the
+// prefixed /metrics.
+const portB = await freePort();
+const baseB = `http://127.0.0.1:${portB}/strata`;
+writeFileSync(
+  join(dir, 'prefixed.yml'),
+  `global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: strata
+    metrics_path: /strata/metrics
+    static_configs:
+      - targets: ['127.0.0.1:${portB}']
+`,
+);
+const serverB = spawn(
+  BIN,
+  ['run', '--config', join(dir, 'prefixed.yml'), '--data-dir', join(dir, 'data-b'), '--listen', `127.0.0.1:${portB}`, '--web.external-url', `${baseB}/`, '--multi-tenant'],
+  { stdio: ['ignore', 'pipe', 'pipe'] },
+);
+let serverBLog = '';
+serverB.stdout.on('data', (d) => (serverBLog += d));
+serverB.stderr.on('data', (d) => (serverBLog += d));
+let serverBExited = false;
+serverB.on('exit', () => (serverBExited = true));
+
 const server = spawn(
   BIN,
   ['run', '--config', join(dir, 'prometheus.yml'), '--data-dir', join(dir, 'data'), '--listen', `127.0.0.1:${port}`, '--rule-pack', 'strata,kubernetes-triage,kafka'],
@@ -111,6 +139,7 @@ setTimeout(() => {
   console.log(`not ok - e2e took longer than ${LIMIT_MS} ms`);
   console.log(`0 passed, 1 failed`);
   server.kill('SIGKILL');
+  serverB.kill('SIGKILL');
   process.exit(1);
 }, LIMIT_MS).unref();
 
@@ -425,6 +454,84 @@ try {
   check('config page shows the loaded YAML', (await page.getByTestId('config').innerText()).includes('job_name: nowhere'));
   await shot('config');
 
+
+  // --- Cardinality explorer: linked from TSDB status; the top list is
+  // /api/v1/status/tsdb's, and each drill-down number is the API's answer
+  // to the same aggregation at the page's evaluation time.
+  await page.goto(`${base}/tsdb-status`);
+  // Read before and after the page's own request: a series appearing
+  // meanwhile cannot fail the comparison.
+  const topBefore = await api('status/tsdb', { limit: '20' });
+  await page.getByRole('link', { name: /Explore cardinality/ }).click();
+  await page.getByTestId('top-metrics').waitFor();
+  check('TSDB status links to /cardinality', new URL(page.url()).pathname === '/cardinality');
+  const topRows = await page.locator('[data-testid=top-metrics] tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.innerText.trim())));
+  const topAfter = await api('status/tsdb', { limit: '20' });
+  const asList = (d) => JSON.stringify(d.seriesCountByMetricName.map((r) => [r.name, r.value.toLocaleString('en-US')]));
+  const shown = JSON.stringify(topRows.map(([n, v]) => [n, v]));
+  check('cardinality lists the top metric names of /api/v1/status/tsdb', topRows.length > 5 && (shown === asList(topBefore) || shown === asList(topAfter)), `${shown} vs ${asList(topAfter)}`);
+  const limitText = await page.getByTestId('limit-series').innerText();
+  const flagsNow = await api('status/flags');
+  const headNow = [topBefore.headStats.numSeries, topAfter.headStats.numSeries].map((n) => n.toLocaleString('en-US'));
+  check(
+    'the limit card sets head series against limits.max-series-per-tenant',
+    headNow.some((n) => limitText.startsWith(n)) && limitText.endsWith(Number(flagsNow['limits.max-series-per-tenant']).toLocaleString('en-US')),
+    `${limitText} vs ${headNow} / ${flagsNow['limits.max-series-per-tenant']}`,
+  );
+  const topLabel = topAfter.labelValueCountByLabelName.find((r) => r.name !== '__name__');
+  await page.waitForFunction(() => /series/.test(document.querySelector('[data-testid=top-label]')?.innerText || ''), null, { timeout: 10000 }).catch(() => {});
+  check('the limit card names the label with the most distinct values', (await page.getByTestId('top-label').innerText()).startsWith(`${topLabel.name}:`), await page.getByTestId('top-label').innerText());
+
+  // Drill into the metric with the most series: its label names.
+  const metric = topRows[0][0];
+  await page.locator('[data-testid=top-metrics] a', { hasText: metric }).first().click();
+  await page.locator('[data-testid=metric-labels][data-done=true]').waitFor({ timeout: 20000 });
+  check('choosing a metric puts it in the URL', new URL(page.url()).searchParams.get('metric') === metric, page.url());
+  const at = await page.getByTestId('metric-labels').getAttribute('data-time');
+  const labelRows = await page.locator('[data-testid=metric-labels] tbody tr').evaluateAll((trs) =>
+    trs.map((tr) => [tr.dataset.label, tr.querySelector('[data-testid=label-values]').innerText.trim(), tr.querySelector('[data-testid=label-series]').innerText.trim()]),
+  );
+  const one = async (q) => Number((await api('query', { query: q, time: at })).result[0]?.value[1] ?? 0).toLocaleString('en-US');
+  const sel = (l) => `{__name__=${JSON.stringify(metric)},${l}!=""}`;
+  const wrong = [];
+  for (const [l, values, series] of labelRows) {
+    const wantValues = await one(`count(count by (${l}) (${sel(l)}))`);
+    const wantSeries = await one(`count(${sel(l)})`);
+    if (values !== wantValues || series !== wantSeries) wrong.push(`${l}: ${values}/${series} vs ${wantValues}/${wantSeries}`);
+  }
+  const apiLabels = (await api('labels', { 'match[]': `{__name__=${JSON.stringify(metric)}}` })).filter((n) => n !== '__name__');
+  check('the metric’s label names are the API’s', JSON.stringify(labelRows.map((r) => r[0]).sort()) === JSON.stringify(apiLabels.sort()), `${labelRows.map((r) => r[0])} vs ${apiLabels}`);
+  check('distinct values and series per label equal /api/v1/query at the same time', labelRows.length > 0 && wrong.length === 0, wrong.join('; '));
+  const metricTotal = await page.getByTestId('metric-series').innerText();
+  check('the metric’s series count is count() of it', metricTotal === `${await one(`count({__name__=${JSON.stringify(metric)}})`)} series`, metricTotal);
+  await shot('cardinality');
+
+  // Then the label with the most values: its top values by series.
+  const [label] = labelRows[0];
+  await page.locator(`[data-testid=metric-labels] tr[data-label="${label}"] a`).first().click();
+  await page.locator('[data-testid=label-top-values][data-done=true]').waitFor({ timeout: 20000 });
+  check('choosing a label puts it in the URL', new URL(page.url()).searchParams.get('label') === label && new URL(page.url()).searchParams.get('metric') === metric, page.url());
+  const at2 = await page.getByTestId('label-top-values').getAttribute('data-time');
+  const valueRows = await page.locator('[data-testid=top-values] tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].slice(0, 2).map((td) => td.innerText.trim())));
+  const topApi = (await api('query', { query: `topk(20, count by (${label}) (${sel(label)}))`, time: at2 })).result;
+  const apiCounts = new Map(topApi.map((s) => [s.metric[label], Number(s.value[1]).toLocaleString('en-US')]));
+  // topk may break ties differently between two runs: every shown value
+  // must carry the API's count, and the counts must be the same multiset.
+  const sortedCounts = (xs) => JSON.stringify(xs.map((x) => Number(x.replace(/,/g, ''))).sort((a, b) => b - a));
+  const valueMismatch = valueRows.filter(([v, n]) => apiCounts.has(v) && apiCounts.get(v) !== n);
+  check(
+    'a label’s top values and their series equal topk(20, count by (label) (...))',
+    valueRows.length > 0 && valueRows.length === topApi.length && valueMismatch.length === 0 && sortedCounts(valueRows.map((r) => r[1])) === sortedCounts([...apiCounts.values()]),
+    `${JSON.stringify(valueRows)} vs ${JSON.stringify([...apiCounts])}`,
+  );
+  await shot('cardinality-values');
+  await page.reload();
+  await page.locator('[data-testid=label-top-values][data-done=true]').waitFor({ timeout: 20000 });
+  check('reloading keeps the drill-down', (await page.locator('[data-testid=top-values] tr').count()) === valueRows.length);
+  await page.goBack();
+  await page.locator('[data-testid=metric-labels]').waitFor({ timeout: 10000 });
+  check('Back returns to the metric’s labels', !new URL(page.url()).searchParams.has('label'));
+
   // --- Unknown API paths keep the API's JSON 404
   const notFound = await fetch(`${base}/api/v1/nope`);
   check('unknown API paths still answer JSON 404', notFound.status === 404 && (await notFound.json()).errorType === 'not_found');
@@ -643,16 +750,93 @@ try {
   await shot('query-dark');
 
   check('no errors in the browser console', pageErrors.length === 0, pageErrors.join(' | '));
+
+  // --- Under a prefix, multi-tenant: the UI asks for a tenant on the 401,
+  // sends it as X-Scope-OrgID everywhere, and every request stays under
+  // /strata.
+  await waitFor('the prefixed server', async () => (await fetch(`${baseB}/-/ready`)).ok);
+  const apiB = async (path, params = {}, orgId = 'anonymous') => {
+    const res = await fetch(`${baseB}/api/v1/${path}?${new URLSearchParams(params)}`, { headers: { 'X-Scope-OrgID': orgId } });
+    const body = await res.json();
+    if (body.status !== 'success') throw new Error(`${path}: ${body.error}`);
+    return body.data;
+  };
+  await waitFor('the prefixed server’s self-scrape', async () => (await apiB('query', { query: 'up{job="strata"}' })).result[0]?.value[1] === '1');
+  const tctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
+  const tp = await tctx.newPage();
+  current = tp;
+  const requested = [];
+  const tErrors = [];
+  let unauthorized = 0;
+  tp.on('pageerror', (e) => tErrors.push(e.message));
+  tp.on('request', (r) => requested.push(r.url()));
+  tp.on('response', (r) => {
+    if (r.status() === 401) unauthorized++;
+    else if (r.status() >= 400) tErrors.push(`HTTP ${r.status()} from ${r.url()}`);
+  });
+  await tp.goto(`${baseB}/`);
+  check('the prefix root redirects to the prefixed query page', new URL(tp.url()).pathname === '/strata/query', tp.url());
+  await tp.goto(`${baseB}/query?g0.expr=up&g0.tab=table`);
+  await tp.getByTestId('tenant-needed').waitFor({ timeout: 10000 });
+  const focused = await tp.evaluate(() => document.activeElement?.id);
+  check('a 401 for want of a tenant says so and focuses the tenant field', unauthorized > 0 && focused === 'tenant', `401s ${unauthorized}, focus on ${focused}`);
+  await shot('tenant-needed', tp);
+  await tp.getByLabel('Tenant (X-Scope-OrgID)').fill('anonymous');
+  await tp.getByLabel('Tenant (X-Scope-OrgID)').press('Enter');
+  await tp.locator('[data-testid=result-table] tr').first().waitFor({ timeout: 10000 });
+  const upB = await apiB('query', { query: 'up' });
+  check('with the tenant set, the query page under the prefix shows the API’s answer', (await tp.locator('[data-testid=result-table] tr').count()) === upB.result.length && !(await tp.getByTestId('tenant-needed').isVisible()));
+  const sent = await tp.evaluate(() => localStorage.getItem('strata.tenant'));
+  check('the tenant is remembered in localStorage', sent === 'anonymous', sent);
+
+  // Autocomplete goes through the prefix with the tenant too.
+  const edB = tp.locator('.cm-content').first();
+  await edB.click();
+  await tp.keyboard.press('Control+a');
+  await tp.keyboard.type('strata_ingest_sam', { delay: 30 });
+  const optB = tp.locator('.cm-tooltip-autocomplete li', { hasText: 'strata_ingest_samples' }).first();
+  const completed = await optB.waitFor({ timeout: 10000 }).then(() => true, () => false);
+  check('autocomplete works under the prefix for the tenant', completed);
+  await tp.keyboard.press('Escape');
+  await shot('prefix-query', tp);
+
+  // Nav links stay under the prefix, without a reload.
+  await tp.getByRole('link', { name: 'Targets', exact: true }).click();
+  await tp.getByTestId('scrape-pool').first().waitFor({ timeout: 10000 });
+  check('nav links stay under the prefix', new URL(tp.url()).pathname === '/strata/targets', tp.url());
+
+  // ?tenant= sets it; another tenant has no series of its own.
+  await tp.goto(`${baseB}/cardinality?tenant=nobody`);
+  await tp.getByTestId('limit-series').waitFor({ timeout: 10000 });
+  const nobody = await apiB('status/tsdb', {}, 'nobody');
+  check(
+    '?tenant= sets the tenant, and the cardinality page shows that tenant’s head',
+    (await tp.getByLabel('Tenant (X-Scope-OrgID)').inputValue()) === 'nobody' && nobody.headStats.numSeries === 0 && (await tp.getByTestId('limit-series').innerText()).startsWith('0 /'),
+  );
+  await tp.getByLabel('Tenant (X-Scope-OrgID)').fill('anonymous');
+  await tp.getByLabel('Tenant (X-Scope-OrgID)').press('Enter');
+  await tp.getByTestId('top-metrics').waitFor({ timeout: 10000 });
+  const anon = await apiB('status/tsdb', { limit: '20' });
+  check('switching the tenant reloads the page for it', (await tp.locator('[data-testid=top-metrics] tbody tr').count()) === anon.seriesCountByMetricName.length);
+  const outside = requested.filter((u) => new URL(u).origin === new URL(baseB).origin && !new URL(u).pathname.startsWith('/strata/'));
+  check('every request of the UI went under the prefix', requested.length > 10 && outside.length === 0, outside.join(', '));
+  check('no errors under the prefix', tErrors.length === 0, tErrors.join(' | '));
+  await tctx.close();
+  current = page;
 } catch (e) {
   failed++;
   console.log(`not ok - e2e aborted: ${e.stack || e}`);
   if (current) await current.screenshot({ path: join(ARTEFACTS, 'failure.png'), fullPage: true }).catch(() => {});
   console.log(serverLog.split('\n').slice(-20).join('\n'));
+  console.log(serverBLog.split('\n').slice(-10).join('\n'));
 } finally {
   if (browser) await browser.close();
   server.kill('SIGTERM');
   await Promise.race([new Promise((r) => server.once('exit', r)), sleep(5000)]);
   if (!serverExited) server.kill('SIGKILL');
+  serverB.kill('SIGTERM');
+  await Promise.race([new Promise((r) => serverB.once('exit', r)), sleep(5000)]);
+  if (!serverBExited) serverB.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
   await fixture.close();
 }

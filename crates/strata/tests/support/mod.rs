@@ -46,7 +46,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
-        let port = free_port();
+        Server::start_on(data_dir, free_port(), extra, "")
+    }
+
+    /// Starts on `port`, waiting for readiness at `route_prefix`/-/ready
+    /// (for `--web.route-prefix` or `--web.external-url` with a path).
+    pub fn start_on(data_dir: &Path, port: u16, extra: &[&str], route_prefix: &str) -> Server {
         let mut cmd = Command::new(bin());
         cmd.arg("run")
             .arg("--data-dir")
@@ -71,7 +76,7 @@ impl Server {
             data_dir: data_dir.to_path_buf(),
             client,
         };
-        s.wait_ready();
+        s.wait_ready(route_prefix);
         s
     }
 
@@ -79,7 +84,7 @@ impl Server {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self, route_prefix: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -89,7 +94,10 @@ impl Server {
                 }
                 panic!("strata exited early with {status}: {err}");
             }
-            if let Ok(r) = self.client.get(self.url("/-/ready")).send()
+            if let Ok(r) = self
+                .client
+                .get(self.url(&format!("{route_prefix}/-/ready")))
+                .send()
                 && r.status().as_u16() == 200
             {
                 return;

@@ -3,6 +3,7 @@
 import { useState } from 'preact/hooks';
 import { useApi } from '../api.js';
 import { Filter, Loading, QueryLink, matches } from '../common.jsx';
+import { href } from '../paths.js';
 
 function KvTable({ rows, testid }) {
   return (
@@ -75,7 +76,10 @@ export function TsdbStatusPage() {
   const [tsdb] = useApi('status/tsdb', { limit: 10 });
   return (
     <main class="page">
-      <h1>TSDB status</h1>
+      <div class="page-head">
+        <h1>TSDB status</h1>
+        <a href={href('/cardinality')}>Explore cardinality: labels and values per metric →</a>
+      </div>
       <Loading state={tsdb}>
         {(d) => (
           <>

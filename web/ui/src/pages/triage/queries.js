@@ -2,6 +2,7 @@
 // expressions the shipped rule packs use (rules/kubernetes-triage.yml,
 // rules/kafka.yml), so what a view says and what the alerts say agree.
 // Pure: no fetching, so node's tests import it too.
+import { href } from '../../paths.js';
 
 /** A PromQL string literal. JSON's escapes are a subset of PromQL's. */
 export const str = (v) => JSON.stringify(String(v));
@@ -24,7 +25,7 @@ export function fallbackRunbook(pack, alertname) {
 
 /** /query link opening `expr` on the graph tab. */
 export function queryHref(expr, range = '1h') {
-  return `/query?${new URLSearchParams({ 'g0.expr': expr, 'g0.tab': 'graph', 'g0.range_input': range })}`;
+  return href(`/query?${new URLSearchParams({ 'g0.expr': expr, 'g0.tab': 'graph', 'g0.range_input': range })}`);
 }
 
 /** Everything the diagnose view asks about one pod (instant queries). */
