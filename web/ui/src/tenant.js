@@ -6,6 +6,8 @@ const KEY = 'strata.tenant';
 const listeners = new Set();
 
 function initial() {
+  // Outside a browser (node's unit tests import the API module): no tenant.
+  if (typeof window === 'undefined') return '';
   const fromUrl = new URLSearchParams(window.location.search).get('tenant');
   if (fromUrl !== null) {
     store(fromUrl.trim());
