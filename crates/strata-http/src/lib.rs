@@ -335,6 +335,42 @@ const STORAGE_READ_PATHS: &[&str] = &[
 
 /// Every route Strata serves.
 pub fn router(state: SharedState) -> Router {
+    api_routes(state).layer(
+        tower_http::compression::CompressionLayer::new()
+            .no_br()
+            .no_deflate()
+            .no_zstd()
+            .compress_when(TextAnswers),
+    )
+}
+
+/// Which answers are gzipped for a client that accepts it, as Prometheus
+/// does for its API: JSON and the text formats (`/federate`, `/metrics`)
+/// over a kilobyte. A range query's JSON shrinks about fourfold; remote
+/// read is snappy-compressed protobuf already.
+#[derive(Clone, Copy)]
+struct TextAnswers;
+
+impl tower_http::compression::Predicate for TextAnswers {
+    fn should_compress<B>(&self, response: &axum::http::Response<B>) -> bool
+    where
+        B: axum::body::HttpBody,
+    {
+        use tower_http::compression::predicate::SizeAbove;
+        let text = response
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| {
+                t.starts_with("application/json")
+                    || t.starts_with("text/plain")
+                    || t.starts_with("application/openmetrics-text")
+            });
+        text && SizeAbove::new(1024).should_compress(response)
+    }
+}
+
+fn api_routes(state: SharedState) -> Router {
     if state.cfg.agent {
         let mut r = common_routes();
         for path in STORAGE_READ_PATHS {

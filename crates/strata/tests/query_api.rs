@@ -601,3 +601,52 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// API answers are gzipped for clients that accept it (Grafana, browsers),
+/// as Prometheus does, and sent as they are to those that do not.
+#[test]
+fn answers_are_gzipped_when_accepted() -> TestResult {
+    use std::io::Read;
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path(), &[]);
+    let t0 = (now_ms() / 60_000) * 60_000 - 600_000;
+    load(&server, t0);
+    let path = format!(
+        "/api/v1/query_range?query=http_requests_total&start={}&end={}&step=1",
+        t0 / 1000,
+        t0 / 1000 + 285
+    );
+    let client = support::http_client();
+    let plain = client.get(server.url(&path)).send()?;
+    assert_eq!(plain.status().as_u16(), 200);
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes()?;
+    assert!(
+        plain.len() > 1024,
+        "{} bytes: too small to be compressed",
+        plain.len()
+    );
+
+    let gz = client
+        .get(server.url(&path))
+        .header("Accept-Encoding", "gzip")
+        .send()?;
+    assert_eq!(gz.status().as_u16(), 200);
+    assert_eq!(
+        gz.headers().get("content-encoding").map(|v| v.as_bytes()),
+        Some(&b"gzip"[..])
+    );
+    let packed = gz.bytes()?;
+    assert!(packed.len() < plain.len());
+    let mut unpacked = Vec::new();
+    flate2::read::GzDecoder::new(&packed[..]).read_to_end(&mut unpacked)?;
+    assert_eq!(unpacked, plain);
+
+    // Small answers are not worth it.
+    let small = client
+        .get(server.url("/api/v1/query?query=1"))
+        .header("Accept-Encoding", "gzip")
+        .send()?;
+    assert!(small.headers().get("content-encoding").is_none());
+    Ok(())
+}

@@ -76,7 +76,9 @@ export function Chart({ series, start, end, step, height = 180, format = String,
         tzDate: utcDate,
         fmtDate: isoTemplate,
         axes: [axis, { ...axis, size: 64, values: (_u, ticks) => ticks.map(format), ...(incrs ? { incrs } : {}) }],
-        series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: s.width || 1.5, dash: s.dash, points: { show: false }, spanGaps: false }))],
+        // A series with only a few points (a pod seen for minutes) gets dots:
+        // a line of two points at the edge of an hour is invisible.
+        series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: s.width || 1.5, dash: s.dash, points: { show: s.points.length < 30, size: 5, fill: s.color }, spanGaps: false }))],
         hooks: { setCursor: [show] },
       },
       data,
