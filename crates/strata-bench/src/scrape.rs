@@ -218,9 +218,6 @@ pub fn run(a: &ScrapeArgs) -> Result<()> {
         // Scrape rounds: every target once.
         let scrapes = ((n1 - n0) as f64 / parts as f64).max(1.0);
         let cpu_per_scrape = (cpu1 - cpu0) / scrapes;
-        // The scrapes' peak, read before the checks below: counting 100k
-        // series is a query, whose memory is not the scraper's.
-        let hwm_kb = proc_status_kb(pid, "VmHWM:");
         std::thread::sleep(Duration::from_secs(2));
         let window = format!("{}s", duration.as_secs() + 1);
         let dur = instant(
@@ -229,7 +226,7 @@ pub fn run(a: &ScrapeArgs) -> Result<()> {
         )?;
         let scraped = instant(&srv, "sum(scrape_samples_scraped{job=\"big\"})")?;
         let stored = instant(&srv, "count({job=\"big\",__name__!~\"up|scrape_.*\"})")?;
-        let hwm_with_check_kb = proc_status_kb(pid, "VmHWM:");
+        let hwm_kb = proc_status_kb(pid, "VmHWM:");
         let r = json!({
             "target": name,
             "series": c.series,
@@ -242,7 +239,6 @@ pub fn run(a: &ScrapeArgs) -> Result<()> {
             "cpu_seconds_per_scrape": cpu_per_scrape,
             "cpu_seconds_per_million_samples": cpu_per_scrape / (c.series as f64 / 1e6),
             "peak_rss_mib": hwm_kb as f64 / 1024.0,
-            "peak_rss_with_check_mib": hwm_with_check_kb as f64 / 1024.0,
         });
         eprintln!("{r}");
         results.push(r);

@@ -2,7 +2,7 @@
 //! computed once per series; the per-step work is then plain accumulation
 //! into dense per-group arrays.
 
-use crate::eval::{Evaluator, Result, Streamed, exec};
+use crate::eval::{Evaluator, Result, exec};
 use crate::functions::{kahan_inc, quantile};
 use crate::value::{Series, Steps, Val};
 use promql_parser::parser::{AggregateExpr, LabelModifier};
@@ -20,79 +20,8 @@ struct Acc {
     incremental: bool,
 }
 
-/// Which group each series of an aggregation falls in, by the hash of its
-/// grouping labels; a group's label set is built once, when first seen.
-struct Grouping {
-    by: bool,
-    names: Vec<String>,
-    index: HashMap<u64, Vec<usize>>,
-    groups: Vec<Labels>,
-}
-
-impl Grouping {
-    fn new(a: &AggregateExpr) -> Self {
-        let (by, names) = match &a.modifier {
-            Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
-            Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
-            None => (true, Vec::new()),
-        };
-        Self {
-            by,
-            names,
-            index: HashMap::new(),
-            groups: Vec::new(),
-        }
-    }
-
-    fn in_group(&self, name: &str) -> bool {
-        if self.by {
-            self.names.iter().any(|n| n == name)
-        } else {
-            name != METRIC_NAME && !self.names.iter().any(|n| n == name)
-        }
-    }
-
-    fn group_of(&mut self, labels: &Labels) -> usize {
-        let h = strata_model::hash_pairs(
-            labels
-                .iter()
-                .filter(|lb| self.in_group(&lb.name))
-                .map(|lb| (lb.name.as_bytes(), lb.value.as_bytes())),
-        );
-        let slots = self.index.get(&h).map(Vec::as_slice).unwrap_or(&[]);
-        let found = slots.iter().copied().find(|&g| {
-            let mut mine = labels.iter().filter(|lb| self.in_group(&lb.name));
-            self.groups[g].iter().eq(&mut mine)
-        });
-        if let Some(g) = found {
-            return g;
-        }
-        let g = Labels::from_sorted(
-            labels
-                .iter()
-                .filter(|lb| self.in_group(&lb.name))
-                .cloned()
-                .collect(),
-        );
-        self.index.entry(h).or_default().push(self.groups.len());
-        self.groups.push(g);
-        self.groups.len() - 1
-    }
-}
-
-/// Operators that fold each series into its group's running state, so
-/// their input can be streamed.
-const FOLDING: [&str; 8] = [
-    "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar",
-];
-
 pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateExpr, steps: Steps) -> Result<Val> {
     let op = a.op.to_string();
-    if FOLDING.contains(&op.as_str())
-        && let Some(v) = fold_streamed(ev, a, &op, steps)?
-    {
-        return Ok(v);
-    }
     let param = match &a.param {
         Some(p) => Some(ev.eval(p, steps)?),
         None => None,
@@ -102,9 +31,53 @@ pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateExpr, steps: Steps) -> 
         _ => return Err(exec(format!("{op}: expected an instant vector"))),
     };
     let held: usize = input.iter().map(|s| s.pts.len()).sum();
-    let mut grouping = Grouping::new(a);
-    let group_of: Vec<usize> = input.iter().map(|s| grouping.group_of(&s.labels)).collect();
-    let groups = grouping.groups;
+    let (by, names): (bool, Vec<String>) = match &a.modifier {
+        Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+        Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+        None => (true, Vec::new()),
+    };
+    let in_group = |name: &str| -> bool {
+        if by {
+            names.iter().any(|n| n == name)
+        } else {
+            name != METRIC_NAME && !names.iter().any(|n| n == name)
+        }
+    };
+    // Groups are found by the hash of the grouping labels; a group's label
+    // set is built once, when the group is first seen.
+    let mut group_index: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut groups: Vec<Labels> = Vec::new();
+    let mut group_of = Vec::with_capacity(input.len());
+    for s in &input {
+        let h = strata_model::hash_pairs(
+            s.labels
+                .iter()
+                .filter(|lb| in_group(&lb.name))
+                .map(|lb| (lb.name.as_bytes(), lb.value.as_bytes())),
+        );
+        let slots = group_index.entry(h).or_default();
+        let found = slots.iter().copied().find(|&g| {
+            let mut mine = s.labels.iter().filter(|lb| in_group(&lb.name));
+            let theirs = groups[g].iter();
+            theirs.eq(&mut mine)
+        });
+        let idx = match found {
+            Some(g) => g,
+            None => {
+                let g = Labels::from_sorted(
+                    s.labels
+                        .iter()
+                        .filter(|lb| in_group(&lb.name))
+                        .cloned()
+                        .collect(),
+                );
+                slots.push(groups.len());
+                groups.push(g);
+                groups.len() - 1
+            }
+        };
+        group_of.push(idx);
+    }
     let n = steps.len();
     // The dense per-group step arrays below count against the sample limit.
     let dense = groups.len().saturating_mul(n);
@@ -197,7 +170,18 @@ pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateExpr, steps: Steps) -> 
                     accumulate(&op, &mut row[steps.idx(p.t)], p.v);
                 }
             }
-            folded(&op, groups, &acc, steps)
+            let mut out = Vec::with_capacity(groups.len());
+            for (g, labels) in groups.into_iter().enumerate() {
+                let row = &acc[g * n..(g + 1) * n];
+                let pts: Vec<Sample> = row
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| a.count > 0.0)
+                    .map(|(i, a)| Sample::new(steps.t(i), finish(&op, a)))
+                    .collect();
+                out.push(Series { labels, pts });
+            }
+            out
         }
         other => return Err(exec(format!("aggregation {other}() is not supported"))),
     };
@@ -206,70 +190,6 @@ pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateExpr, steps: Steps) -> 
     Ok(Val::Vector(
         result.into_iter().filter(|s| !s.pts.is_empty()).collect(),
     ))
-}
-
-/// A folding aggregation over a streamable input (see
-/// `Evaluator::stream`): each batch of input series is folded into the
-/// groups' running state and dropped, so the query holds one batch and
-/// the groups, never the whole selection. Series arrive in storage order,
-/// as the whole-vector path sees them, so the sums are the same. `None`
-/// when the input is not streamable.
-fn fold_streamed(
-    ev: &mut Evaluator,
-    a: &AggregateExpr,
-    op: &str,
-    steps: Steps,
-) -> Result<Option<Val>> {
-    let n = steps.len();
-    let mut grouping = Grouping::new(a);
-    let mut acc: Vec<Acc> = Vec::new();
-    let mut held = 0;
-    let streamed = ev.stream(&a.expr, steps, &mut |ev, batch: Vec<Series>| {
-        ev.hold(batch.iter().map(|s| s.pts.len()).sum())?;
-        for s in &batch {
-            let g = grouping.group_of(&s.labels);
-            if g * n >= acc.len() {
-                // The dense per-group step arrays count against the
-                // sample limit.
-                ev.hold(n)?;
-                held += n;
-                acc.resize((g + 1) * n, Acc::default());
-            }
-            let row = &mut acc[g * n..(g + 1) * n];
-            for p in &s.pts {
-                accumulate(op, &mut row[steps.idx(p.t)], p.v);
-            }
-        }
-        ev.release(batch.iter().map(|s| s.pts.len()).sum());
-        Ok(())
-    })?;
-    ev.release(held);
-    Ok(match streamed {
-        Streamed::Done => {
-            let out = folded(op, grouping.groups, &acc, steps);
-            Some(Val::Vector(
-                out.into_iter().filter(|s| !s.pts.is_empty()).collect(),
-            ))
-        }
-        Streamed::NotStreamable | Streamed::Restart => None,
-    })
-}
-
-/// The output series of a folding aggregation from its groups' state.
-fn folded(op: &str, groups: Vec<Labels>, acc: &[Acc], steps: Steps) -> Vec<Series> {
-    let n = steps.len();
-    let mut out = Vec::with_capacity(groups.len());
-    for (g, labels) in groups.into_iter().enumerate() {
-        let row = &acc[g * n..(g + 1) * n];
-        let pts: Vec<Sample> = row
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| a.count > 0.0)
-            .map(|(i, a)| Sample::new(steps.t(i), finish(op, a)))
-            .collect();
-        out.push(Series { labels, pts });
-    }
-    out
 }
 
 fn accumulate(op: &str, a: &mut Acc, v: f64) {

@@ -155,21 +155,6 @@ fn to_value(v: Val, steps: Steps, instant: bool, keep_order: bool) -> Value {
     }
 }
 
-/// Receives the series of a streamed expression, a batch at a time.
-pub(crate) type BatchSink<'s, 'q> = dyn FnMut(&mut Evaluator<'q>, Vec<Series>) -> Result<()> + 's;
-
-/// What `Evaluator::stream` did.
-pub(crate) enum Streamed {
-    /// Every batch went to the sink.
-    Done,
-    /// The expression is not of a streamable kind; nothing was evaluated.
-    NotStreamable,
-    /// Streaming stopped partway (two output series may be equal once
-    /// `__name__` is dropped): discard what the sink got and evaluate the
-    /// expression whole, which decides that case as Prometheus does.
-    Restart,
-}
-
 pub(crate) struct Evaluator<'q> {
     q: &'q dyn Querier,
     pub query_start: i64,
@@ -469,29 +454,6 @@ impl<'q> Evaluator<'q> {
         steps: Steps,
         sample_time: bool,
     ) -> Result<Vec<Series>> {
-        let mut out = Vec::new();
-        let mut held = 0;
-        self.vector_selector_batches(vs, steps, sample_time, &mut |ev, batch| {
-            for s in batch {
-                held += s.pts.len();
-                ev.hold(s.pts.len())?;
-                out.push(s);
-            }
-            Ok(())
-        })?;
-        self.release(held);
-        Ok(out)
-    }
-
-    /// `eval_vector_selector`, handing the series to `sink` a batch at a
-    /// time.
-    pub fn vector_selector_batches(
-        &mut self,
-        vs: &VectorSelector,
-        steps: Steps,
-        sample_time: bool,
-        sink: &mut BatchSink<'_, 'q>,
-    ) -> Result<()> {
         let refs = self.refs(steps, &vs.at, &vs.offset);
         let (selected, hints) = self.select(vs, &refs, self.lookback, true)?;
         let (lookback, deadline) = (self.lookback, self.deadline);
@@ -521,57 +483,41 @@ impl<'q> Evaluator<'q> {
                 loaded,
             ))
         };
-        self.map_series_batches(selected, map, |ev, batch| sink(ev, batch))
+        self.map_series(selected, map, |s| s.pts.len())
     }
 
-    /// Evaluates `e` a batch of series at a time into `sink`, when each of
-    /// its output series comes from one input series alone (a selector, a
-    /// function of one over a matrix selector): an aggregation over it
-    /// then folds each batch instead of holding the whole selection.
-    pub fn stream(
-        &mut self,
-        e: &Expr,
-        steps: Steps,
-        sink: &mut BatchSink<'_, 'q>,
-    ) -> Result<Streamed> {
-        match unwrap_parens(e) {
-            Expr::VectorSelector(vs) => {
-                self.vector_selector_batches(vs, steps, false, sink)?;
-                Ok(Streamed::Done)
-            }
-            Expr::Call(c) => crate::functions::stream_call(self, c, steps, sink),
-            _ => Ok(Streamed::NotStreamable),
-        }
-    }
-
-    /// Maps selected series on worker threads, a batch at a time, handing
-    /// each batch's results (in storage order) to `sink` before the next
-    /// batch is decoded: the sinks count what they keep against
-    /// `--query.max-samples`, so an oversized selection stops after at
-    /// most one batch beyond the limit instead of materialising everything
-    /// first. Samples read go to the query's stats.
-    fn map_series_batches<T: Send, R: Send>(
+    /// Maps selected series on worker threads, in batches: each batch's
+    /// output is counted against `--query.max-samples` before the next one
+    /// is decoded, so an oversized selection stops after at most one batch
+    /// beyond the limit instead of materialising everything first. Results
+    /// keep storage order; samples read go to the query's stats. The held
+    /// count is released at the end: callers account for what they build.
+    fn map_series<T: Send, R: Send>(
         &mut self,
         series: Vec<T>,
         f: impl Fn(T) -> Result<(Option<R>, u64)> + Sync,
-        mut sink: impl FnMut(&mut Self, Vec<R>) -> Result<()>,
-    ) -> Result<()> {
+        size: impl Fn(&R) -> usize,
+    ) -> Result<Vec<R>> {
         const BATCH: usize = 8192;
+        let mut out = Vec::with_capacity(series.len());
+        let mut held = 0;
         let mut rest = series;
         while !rest.is_empty() {
             let tail = rest.split_off(rest.len().min(BATCH));
             let batch = std::mem::replace(&mut rest, tail);
-            let mut outs = Vec::with_capacity(batch.len());
             for r in par_map(batch, &f) {
                 let (s, loaded) = r?;
                 self.samples_loaded += loaded;
                 if let Some(s) = s {
-                    outs.push(s);
+                    let n = size(&s);
+                    held += n;
+                    self.hold(n)?;
+                    out.push(s);
                 }
             }
-            sink(self, outs)?;
         }
-        Ok(())
+        self.release(held);
+        Ok(out)
     }
 
     /// Selects a selector's series with the samples that windows ending at
@@ -614,18 +560,50 @@ impl<'q> Evaluator<'q> {
     ) -> Result<Vec<(Labels, Vec<Sample>)>> {
         match unwrap_parens(e) {
             Expr::MatrixSelector(ms) => {
-                let mut out = Vec::new();
-                let mut held = 0;
-                self.matrix_selector_batches(ms, steps, f, |ev, batch| {
-                    for (labels, pts) in batch {
-                        held += pts.len();
-                        ev.hold(pts.len())?;
-                        out.push((labels, pts));
-                    }
-                    Ok(())
-                })?;
-                self.release(held);
-                Ok(out)
+                let vs = &ms.vs;
+                let w = Windows {
+                    range: duration_ms(&ms.range),
+                    refs: self.refs(steps, &vs.at, &vs.offset),
+                };
+                let (selected, hints) = self.select(vs, &w.refs, w.range, false)?;
+                let (deadline, max_samples) = (self.deadline, self.max_samples);
+                let (w, f) = (&w, &f);
+                self.map_series(
+                    selected,
+                    |mut series: strata_model::Series<'q>| -> Result<(Option<(Labels, Vec<Sample>)>, u64)> {
+                        if Instant::now() > deadline {
+                            return Err(QueryError::Timeout("expression evaluation"));
+                        }
+                        let mut buf = Vec::new();
+                        let mut s = series.samples.seek(hints.start);
+                        while let Some(p) = s {
+                            if p.t > hints.end {
+                                break;
+                            }
+                            if !is_stale_nan(p.v) {
+                                buf.push(p);
+                                if buf.len() > max_samples {
+                                    return Err(QueryError::TooManySamples);
+                                }
+                            }
+                            s = series.samples.next();
+                        }
+                        if let Some(e) = series.samples.err() {
+                            return Err(QueryError::Storage(strata_model::StorageError::Internal(
+                                e.to_string(),
+                            )));
+                        }
+                        if buf.is_empty() {
+                            return Ok((None, 0));
+                        }
+                        let pts = f(&series.labels, &buf, w);
+                        Ok((
+                            (!pts.is_empty()).then_some((series.labels, pts)),
+                            buf.len() as u64,
+                        ))
+                    },
+                    |(_, pts)| pts.len(),
+                )
             }
             Expr::Subquery(sq) => {
                 let w = Windows {
@@ -649,61 +627,6 @@ impl<'q> Evaluator<'q> {
             }
             _ => Err(exec("expected a range vector")),
         }
-    }
-
-    /// `map_range_series` over a matrix selector, handing the mapped series
-    /// to `sink` a batch at a time.
-    pub fn matrix_selector_batches(
-        &mut self,
-        ms: &promql_parser::parser::MatrixSelector,
-        steps: Steps,
-        f: impl Fn(&Labels, &[Sample], &Windows) -> Vec<Sample> + Sync,
-        sink: impl FnMut(&mut Self, Vec<(Labels, Vec<Sample>)>) -> Result<()>,
-    ) -> Result<()> {
-        let vs = &ms.vs;
-        let w = Windows {
-            range: duration_ms(&ms.range),
-            refs: self.refs(steps, &vs.at, &vs.offset),
-        };
-        let (selected, hints) = self.select(vs, &w.refs, w.range, false)?;
-        let (deadline, max_samples) = (self.deadline, self.max_samples);
-        let (w, f) = (&w, &f);
-        self.map_series_batches(
-            selected,
-            |mut series: strata_model::Series<'q>| -> Result<(Option<(Labels, Vec<Sample>)>, u64)> {
-                if Instant::now() > deadline {
-                    return Err(QueryError::Timeout("expression evaluation"));
-                }
-                let mut buf = Vec::new();
-                let mut s = series.samples.seek(hints.start);
-                while let Some(p) = s {
-                    if p.t > hints.end {
-                        break;
-                    }
-                    if !is_stale_nan(p.v) {
-                        buf.push(p);
-                        if buf.len() > max_samples {
-                            return Err(QueryError::TooManySamples);
-                        }
-                    }
-                    s = series.samples.next();
-                }
-                if let Some(e) = series.samples.err() {
-                    return Err(QueryError::Storage(strata_model::StorageError::Internal(
-                        e.to_string(),
-                    )));
-                }
-                if buf.is_empty() {
-                    return Ok((None, 0));
-                }
-                let pts = f(&series.labels, &buf, w);
-                Ok((
-                    (!pts.is_empty()).then_some((series.labels, pts)),
-                    buf.len() as u64,
-                ))
-            },
-            sink,
-        )
     }
 
     /// Evaluates a subquery's inner expression at its own steps: aligned to

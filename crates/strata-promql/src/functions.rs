@@ -1,9 +1,7 @@
 //! PromQL functions, with Prometheus 3's numerics (Kahan sums, the rate
 //! extrapolation rules, bucket quantile monotonicity fixes).
 
-use crate::eval::{
-    BatchSink, Evaluator, Result, Streamed, Windows, exec, merge_same_labels, unwrap_parens,
-};
+use crate::eval::{Evaluator, Result, Windows, exec, merge_same_labels, unwrap_parens};
 use crate::value::{Series, Steps, Val};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::value::ValueType;
@@ -444,9 +442,13 @@ struct WinCtx {
     param: f64,
 }
 
-/// Scalar parameters of a range function, with Prometheus' warning for a
-/// quantile outside [0, 1].
-fn range_params(ev: &mut Evaluator, name: &str, args: &[&Expr], steps: Steps) -> Result<Vec<f64>> {
+fn range_function(
+    ev: &mut Evaluator,
+    name: &str,
+    args: &[&Expr],
+    pos: usize,
+    steps: Steps,
+) -> Result<Val> {
     let param: Vec<f64> = match (name, args.len()) {
         ("quantile_over_time", _) => scalar_arg(ev, args[0], steps)?,
         ("predict_linear", _) => scalar_arg(ev, args[1], steps)?,
@@ -463,14 +465,25 @@ fn range_params(ev: &mut Evaluator, name: &str, args: &[&Expr], steps: Steps) ->
             strata_model::format::format_go_g(bad)
         ));
     }
-    Ok(param)
-}
-
-type WindowFn = fn(&[Sample], &WinCtx) -> Option<f64>;
-
-/// The per-window function of a range function (`None`: not one of them).
-fn window_fn(name: &str) -> Option<WindowFn> {
-    Some(match name {
+    let arg = args[pos];
+    if name == "absent_over_time" {
+        // A marker point at every step where some series has samples.
+        let seen = ev.map_range_series(arg, steps, |_, samples, w| {
+            let mut pts = Vec::new();
+            for_each_window(samples, w, |i, win| {
+                if !win.is_empty() {
+                    pts.push(Sample::new(steps.t(i), 1.0));
+                }
+            });
+            pts
+        })?;
+        let mut present = vec![false; steps.len()];
+        for p in seen.iter().flat_map(|(_, pts)| pts) {
+            present[steps.idx(p.t)] = true;
+        }
+        return absent_result(absent_labels(arg), &present, steps);
+    }
+    let f: fn(&[Sample], &WinCtx) -> Option<f64> = match name {
         "rate" => |s, c| extrapolated_rate(s, c, true, true),
         "increase" => |s, c| extrapolated_rate(s, c, true, false),
         "delta" => |s, c| extrapolated_rate(s, c, false, false),
@@ -534,17 +547,12 @@ fn window_fn(name: &str) -> Option<WindowFn> {
             let mut v: Vec<f64> = s.iter().map(|p| p.v).collect();
             Some(quantile(c.param, &mut v))
         },
-        _ => return None,
-    })
-}
-
-/// Maps one series' samples to a range function's output points.
-fn window_points<'a>(
-    f: WindowFn,
-    param: &'a [f64],
-    steps: Steps,
-) -> impl Fn(&Labels, &[Sample], &Windows) -> Vec<Sample> + Sync + 'a {
-    move |_, samples, w| {
+        other => return Err(exec(format!("function {other}() is not supported"))),
+    };
+    let keep_name = name == "last_over_time";
+    let counter_check = matches!(name, "rate" | "increase");
+    let param = &param;
+    let mapped = ev.map_range_series(arg, steps, |_, samples, w| {
         let mut pts = Vec::with_capacity(w.refs.len());
         for_each_window(samples, w, |i, win| {
             if win.is_empty() {
@@ -561,148 +569,35 @@ fn window_points<'a>(
             }
         });
         pts
-    }
-}
-
-/// Output labels and Prometheus' "might not be a counter" info of a range
-/// function, one series at a time.
-struct RangeOutput {
-    keep_name: bool,
-    counter_check: bool,
-    non_counters: Vec<String>,
-}
-
-impl RangeOutput {
-    fn new(name: &str) -> Self {
-        Self {
-            keep_name: name == "last_over_time",
-            counter_check: matches!(name, "rate" | "increase"),
-            non_counters: Vec::new(),
-        }
-    }
-
-    fn labels(&mut self, labels: Labels) -> Labels {
-        if self.counter_check
-            && let Some(n) = labels.metric_name()
-        {
+    })?;
+    let mut out = Vec::with_capacity(mapped.len());
+    let mut non_counters: Vec<String> = Vec::new();
+    for (labels, pts) in mapped {
+        if counter_check && let Some(n) = labels.metric_name() {
             let counter_like = ["_total", "_sum", "_count", "_bucket"]
                 .iter()
                 .any(|suf| n.ends_with(suf));
-            if !counter_like && !self.non_counters.iter().any(|x| x == n) {
-                self.non_counters.push(n.to_string());
+            if !counter_like && !non_counters.iter().any(|x| x == n) {
+                non_counters.push(n.to_string());
             }
         }
-        if self.keep_name {
+        ev.hold(pts.len())?;
+        let labels = if keep_name {
             labels
         } else {
             labels.without_metric_name()
-        }
+        };
+        out.push(Series { labels, pts });
     }
-
-    fn finish(self, ev: &mut Evaluator) {
-        for n in self.non_counters {
-            ev.infos.push(format!(
-                "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {}",
-                strata_model::labels::quote(&n)
-            ));
-        }
+    for n in non_counters {
+        ev.infos.push(format!(
+            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {}",
+            strata_model::labels::quote(&n)
+        ));
     }
-}
-
-fn range_function(
-    ev: &mut Evaluator,
-    name: &str,
-    args: &[&Expr],
-    pos: usize,
-    steps: Steps,
-) -> Result<Val> {
-    let param = range_params(ev, name, args, steps)?;
-    let arg = args[pos];
-    if name == "absent_over_time" {
-        // A marker point at every step where some series has samples.
-        let seen = ev.map_range_series(arg, steps, |_, samples, w| {
-            let mut pts = Vec::new();
-            for_each_window(samples, w, |i, win| {
-                if !win.is_empty() {
-                    pts.push(Sample::new(steps.t(i), 1.0));
-                }
-            });
-            pts
-        })?;
-        let mut present = vec![false; steps.len()];
-        for p in seen.iter().flat_map(|(_, pts)| pts) {
-            present[steps.idx(p.t)] = true;
-        }
-        return absent_result(absent_labels(arg), &present, steps);
-    }
-    let Some(f) = window_fn(name) else {
-        return Err(exec(format!("function {name}() is not supported")));
-    };
-    let mapped = ev.map_range_series(arg, steps, window_points(f, &param, steps))?;
-    let mut out = Vec::with_capacity(mapped.len());
-    let mut output = RangeOutput::new(name);
-    for (labels, pts) in mapped {
-        ev.hold(pts.len())?;
-        out.push(Series {
-            labels: output.labels(labels),
-            pts,
-        });
-    }
-    output.finish(ev);
     let n: usize = out.iter().map(|s| s.pts.len()).sum();
     ev.release(n);
     Ok(Val::Vector(merge_same_labels(out, true)?))
-}
-
-/// A range function over a matrix selector, a batch of series at a time
-/// (see `Evaluator::stream`).
-pub(crate) fn stream_call<'q>(
-    ev: &mut Evaluator<'q>,
-    c: &Call,
-    steps: Steps,
-    sink: &mut BatchSink<'_, 'q>,
-) -> Result<Streamed> {
-    let name = c.func.name;
-    let args: Vec<&Expr> = c.args.args.iter().map(|b| b.as_ref()).collect();
-    let Some(pos) = args
-        .iter()
-        .position(|a| a.value_type() == ValueType::Matrix)
-    else {
-        return Ok(Streamed::NotStreamable);
-    };
-    let (Expr::MatrixSelector(ms), Some(f)) = (unwrap_parens(args[pos]), window_fn(name)) else {
-        return Ok(Streamed::NotStreamable);
-    };
-    let (warnings, infos) = (ev.warnings.len(), ev.infos.len());
-    let param = range_params(ev, name, &args, steps)?;
-    let mut output = RangeOutput::new(name);
-    // Output label sets seen so far, by hash: a repeat (series that differ
-    // only in `__name__`) is an error or a merge only the whole vector can
-    // decide, so streaming gives up then.
-    let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
-    let mut restart = false;
-    ev.matrix_selector_batches(ms, steps, window_points(f, &param, steps), |ev, batch| {
-        if restart {
-            return Ok(());
-        }
-        let mut out = Vec::with_capacity(batch.len());
-        for (labels, pts) in batch {
-            let labels = output.labels(labels);
-            if !output.keep_name && !seen.insert(labels.hash64()) {
-                restart = true;
-                return Ok(());
-            }
-            out.push(Series { labels, pts });
-        }
-        sink(ev, out)
-    })?;
-    if restart {
-        ev.warnings.truncate(warnings);
-        ev.infos.truncate(infos);
-        return Ok(Streamed::Restart);
-    }
-    output.finish(ev);
-    Ok(Streamed::Done)
 }
 
 /// Calls `f(step, window)` for every step; windows slide forward because
