@@ -233,18 +233,24 @@ impl MemSeries {
         self.closed.is_empty() && self.open.count() == 0 && self.ooo.is_empty()
     }
 
+    /// A snapshot without chunks: the labels, and at most the newest sample.
+    fn chunkless_snapshot(&self, lo: i64, hi: i64, newest: Option<Sample>) -> HeadSeriesData {
+        HeadSeriesData {
+            labels: self.labels.to_labels(),
+            closed: Vec::new(),
+            open: None,
+            ooo: Vec::new(),
+            lo,
+            hi,
+            newest,
+        }
+    }
+
     /// A query's copy of this series within `[lo, hi]`.
     fn snapshot(&self, hints: &SelectHints, lo: i64, hi: i64) -> Option<HeadSeriesData> {
         if hints.series_only {
-            return (self.min_t() <= hi && self.newest() >= lo).then(|| HeadSeriesData {
-                labels: self.labels.to_labels(),
-                closed: Vec::new(),
-                open: None,
-                ooo: Vec::new(),
-                lo,
-                hi,
-                newest: None,
-            });
+            return (self.min_t() <= hi && self.newest() >= lo)
+                .then(|| self.chunkless_snapshot(lo, hi, None));
         }
         if hints.newest_only
             && let Some((t, v)) = self.open.last()
@@ -253,15 +259,7 @@ impl MemSeries {
         {
             // The open chunk's last sample is the series' newest (out-of-order
             // samples are all older): the whole answer, no chunk copied.
-            return Some(HeadSeriesData {
-                labels: self.labels.to_labels(),
-                closed: Vec::new(),
-                open: None,
-                ooo: Vec::new(),
-                lo,
-                hi,
-                newest: Some(Sample::new(t, v)),
-            });
+            return Some(self.chunkless_snapshot(lo, hi, Some(Sample::new(t, v))));
         }
         let closed: Vec<ChunkBytes> = self
             .closed

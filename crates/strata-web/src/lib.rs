@@ -417,18 +417,7 @@ mod tests {
     use tower::ServiceExt;
 
     async fn get(path: &str, headers: &[(&str, &str)]) -> Response {
-        let mut req = Request::get(path);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = match req.body(Body::empty()) {
-            Ok(r) => r,
-            Err(e) => panic!("bad request in test: {e}"),
-        };
-        match router::<()>().oneshot(req).await {
-            Ok(r) => r,
-            Err(e) => match e {},
-        }
+        get_from(router::<()>(), path, headers).await
     }
 
     fn header<'a>(r: &'a Response, name: &str) -> &'a str {

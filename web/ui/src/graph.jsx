@@ -30,17 +30,19 @@ export function alignMatrix(result, startMs, endMs, stepSec) {
 
 // Every time the UI shows or takes is UTC (the inputs, the URL, the hover
 // box), so the axis is too, in 24-hour ISO-like notation rather than
-// uPlot's US defaults ("2:15pm", "12/2").
-const utcDate = (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC');
-const isoTemplate = (tpl) =>
-  uPlot.fmtDate(
-    tpl
-      .replace('{M}/{D}/{YY}', '{YYYY}-{MM}-{DD}')
-      .replace('{M}/{D}', '{MM}-{DD}')
-      .replace('{h}:{mm}{aa}', '{HH}:{mm}')
-      .replace('{h}{aa}', '{HH}:00')
-      .replace('{aa}', ''),
-  );
+// uPlot's US defaults ("2:15pm", "12/2"). The triage charts share it.
+export const utcAxisTime = {
+  tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'),
+  fmtDate: (tpl) =>
+    uPlot.fmtDate(
+      tpl
+        .replace('{M}/{D}/{YY}', '{YYYY}-{MM}-{DD}')
+        .replace('{M}/{D}', '{MM}-{DD}')
+        .replace('{h}:{mm}{aa}', '{HH}:{mm}')
+        .replace('{h}{aa}', '{HH}:00')
+        .replace('{aa}', ''),
+    ),
+};
 
 function stack(ys, shown) {
   const acc = new Array(ys[0]?.length || 0).fill(0);
@@ -82,8 +84,7 @@ export function Graph({ result, start, end, step, stacked }) {
       cursor: { focus: { prox: 24 }, drag: { x: true, y: false }, points: { show: few } },
       focus: { alpha: few ? 0.3 : 1 },
       scales: { x: { time: true } },
-      tzDate: utcDate,
-      fmtDate: isoTemplate,
+      ...utcAxisTime,
       axes: [axis, { ...axis, size: 70 }],
       series: [
         {},

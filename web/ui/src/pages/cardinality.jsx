@@ -120,6 +120,20 @@ export function CardinalityPage() {
   );
 }
 
+// A ranked row's series count, its share of the head and a bar scaled to
+// the largest row.
+function SeriesCells({ series, total, max }) {
+  return (
+    <>
+      <td class="num mono">{num(series)}</td>
+      <td class="num mono">{pct(series, total)}</td>
+      <td class="barcol">
+        <Bar part={series} whole={max} />
+      </td>
+    </>
+  );
+}
+
 function Bar({ part, whole, level }) {
   const w = whole > 0 && part > 0 ? Math.max(0.5, Math.min(100, (100 * part) / whole)) : 0;
   return (
@@ -223,11 +237,7 @@ function TopMetrics({ tsdb, limit, setLimit, nav }) {
                   <td class="mono">
                     {nav({ metric: r.name }, r.name)}
                   </td>
-                  <td class="num mono">{num(r.value)}</td>
-                  <td class="num mono">{pct(r.value, total)}</td>
-                  <td class="barcol">
-                    <Bar part={r.value} whole={max} />
-                  </td>
+                  <SeriesCells series={r.value} total={total} max={max} />
                 </tr>
               ))}
             </tbody>
@@ -404,11 +414,7 @@ function LabelValues({ metric, label }) {
                   <td class="mono">
                     <QueryLink expr={`{__name__=${JSON.stringify(metric)},${labelName(label)}=${JSON.stringify(r.value)}}`}>{r.value}</QueryLink>
                   </td>
-                  <td class="num mono">{num(r.series)}</td>
-                  <td class="num mono">{pct(r.series, total)}</td>
-                  <td class="barcol">
-                    <Bar part={r.series} whole={max} />
-                  </td>
+                  <SeriesCells series={r.series} total={total} max={max} />
                 </tr>
               ))}
             </tbody>

@@ -4,19 +4,8 @@
 // instead of a floating box, so it also works on a phone.
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
+import { utcAxisTime } from '../../graph.jsx';
 import { useTheme } from './ui.jsx';
-
-// UTC, 24-hour ISO-like axis labels, as the query page's graph draws them.
-const utcDate = (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC');
-const isoTemplate = (tpl) =>
-  uPlot.fmtDate(
-    tpl
-      .replace('{M}/{D}/{YY}', '{YYYY}-{MM}-{DD}')
-      .replace('{M}/{D}', '{MM}-{DD}')
-      .replace('{h}:{mm}{aa}', '{HH}:{mm}')
-      .replace('{h}{aa}', '{HH}:00')
-      .replace('{aa}', ''),
-  );
 
 function align(series, start, end, step) {
   const n = Math.max(1, Math.floor((end - start) / step + 1e-9) + 1);
@@ -73,8 +62,7 @@ export function Chart({ series, start, end, step, height = 180, format = String,
         legend: { show: false },
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.08 : 1] } },
-        tzDate: utcDate,
-        fmtDate: isoTemplate,
+        ...utcAxisTime,
         axes: [axis, { ...axis, size: 64, values: (_u, ticks) => ticks.map(format), ...(incrs ? { incrs } : {}) }],
         // A series with only a few points (a pod seen for minutes) gets dots:
         // a line of two points at the edge of an hour is invisible.
