@@ -218,6 +218,9 @@ pub fn run(a: &ScrapeArgs) -> Result<()> {
         // Scrape rounds: every target once.
         let scrapes = ((n1 - n0) as f64 / parts as f64).max(1.0);
         let cpu_per_scrape = (cpu1 - cpu0) / scrapes;
+        // The peak of scraping, read before the check queries below: a
+        // count over every stored series is a query's memory, not a scrape's.
+        let hwm_kb = proc_status_kb(pid, "VmHWM:");
         std::thread::sleep(Duration::from_secs(2));
         let window = format!("{}s", duration.as_secs() + 1);
         let dur = instant(
@@ -226,7 +229,6 @@ pub fn run(a: &ScrapeArgs) -> Result<()> {
         )?;
         let scraped = instant(&srv, "sum(scrape_samples_scraped{job=\"big\"})")?;
         let stored = instant(&srv, "count({job=\"big\",__name__!~\"up|scrape_.*\"})")?;
-        let hwm_kb = proc_status_kb(pid, "VmHWM:");
         let r = json!({
             "target": name,
             "series": c.series,

@@ -192,9 +192,8 @@ impl MemSeries {
             && first.min_t < before
         {
             let mut kept = Vec::with_capacity(usize::from(first.num_samples));
-            if strata_block::codec::decode(&first.data, &mut kept).is_none() {
+            if !first.data.decode_read(&mut Vec::new(), &mut kept) {
                 tracing::error!("corrupt closed head chunk dropped at a head cut");
-                kept.clear();
             }
             kept.retain(|s| s.t >= before);
             if kept.is_empty() {
@@ -296,12 +295,13 @@ impl MemSeries {
     /// All samples in [mint, maxt], in-order and out-of-order merged.
     pub fn samples(&self, mint: i64, maxt: i64) -> Vec<Sample> {
         let mut out = Vec::new();
+        let mut scratch = Vec::new();
         for c in self
             .closed
             .iter()
             .filter(|c| c.max_t >= mint && c.min_t <= maxt)
         {
-            if strata_block::codec::decode(&c.data, &mut out).is_none() {
+            if !c.data.decode_read(&mut scratch, &mut out) {
                 tracing::error!("corrupt closed head chunk skipped");
             }
         }
@@ -1057,16 +1057,9 @@ impl Head {
         }
         let mut bytes = Vec::new();
         for c in &partial {
-            let from = out.tail.len();
-            bytes.clear();
             // Read, not through the map (see `write_head_range`).
-            if let Err(e) = c.data.read_into(&mut bytes) {
-                tracing::error!(error = %e, "unreadable head chunk skipped");
-                continue;
-            }
-            if strata_block::codec::decode(&bytes, &mut out.tail).is_none() {
+            if !c.data.decode_read(&mut bytes, &mut out.tail) {
                 tracing::error!("corrupt closed head chunk skipped");
-                out.tail.truncate(from);
             }
         }
         if let Some(open) = open {

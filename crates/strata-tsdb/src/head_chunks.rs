@@ -85,6 +85,31 @@ impl ChunkBytes {
         }
         Ok(())
     }
+
+    /// Decodes the chunk onto `out` without touching the map, through
+    /// `scratch`: head cuts decode a chunk of nearly every series, and
+    /// faulting those in (the kernel maps pages around each one too) left
+    /// most of a chunk file counted in this process' memory. False when the
+    /// chunk is unreadable or corrupt; `out` then holds what it had before.
+    pub fn decode_read(&self, scratch: &mut Vec<u8>, out: &mut Vec<strata_model::Sample>) -> bool {
+        let from = out.len();
+        let decoded = match self {
+            ChunkBytes::Mem(b) => strata_block::codec::decode(b, out),
+            ChunkBytes::Mapped { .. } => {
+                scratch.clear();
+                if let Err(e) = self.read_into(scratch) {
+                    tracing::error!(error = %e, "unreadable head chunk");
+                    return false;
+                }
+                strata_block::codec::decode(scratch, out)
+            }
+        };
+        if decoded.is_none() {
+            out.truncate(from);
+            return false;
+        }
+        true
+    }
 }
 
 impl std::ops::Deref for ChunkBytes {
