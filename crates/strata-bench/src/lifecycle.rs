@@ -160,7 +160,11 @@ fn lifecycle_metrics(srv: &Server) -> Result<Option<Lifecycle>> {
 
 /// Waits until the head spans at most 1.5 block ranges (plus one scrape
 /// interval of slack) and the counters held still for a second.
-fn settle(srv: &Server, range_ms: Option<i64>, timeout: Duration) -> Result<(f64, bool)> {
+pub(crate) fn settle(
+    srv: &Server,
+    range_ms: Option<i64>,
+    timeout: Duration,
+) -> Result<(f64, bool)> {
     let t0 = Instant::now();
     let Some(range_ms) = range_ms else {
         // VictoriaMetrics has no WAL: rows reach parts on disk some seconds

@@ -175,6 +175,12 @@ struct IngestArgs {
     /// Ingest only: skip the query phase.
     #[arg(long)]
     skip_queries: bool,
+    /// Block range for Strata and Prometheus (e.g. `30m`; default: theirs,
+    /// 2 h, so the 2 h dataset stays in the head). Shorter ranges cut the
+    /// head during ingest; the query phase waits for maintenance to catch
+    /// up and then reads blocks and the head, as users' queries do.
+    #[arg(long)]
+    block_range: Option<String>,
 }
 
 pub(crate) fn now_ms() -> Result<i64> {
@@ -201,11 +207,22 @@ fn ingest(a: &IngestArgs) -> Result<()> {
     let built = c.build(a.steps, now);
     let (rounds, total_samples) = (built.rounds, built.samples);
     let (qruns, qwarm) = (a.query_runs.max(1), a.query_warmup.max(1));
+    let range_ms = a
+        .block_range
+        .as_deref()
+        .map(lifecycle::parse_ms)
+        .transpose()?;
     let mut results = Vec::new();
     let mut phases = Vec::new();
     for name in &c.targets {
         eprintln!("== {name}");
-        let srv = server::start(name, &c.strata, &server::StorageOpts::default())?;
+        let blocks = a.block_range.is_some() && name != "victoriametrics";
+        let opts = server::StorageOpts {
+            block_range: a.block_range.clone().filter(|_| blocks),
+            maintenance_interval: (blocks && name == "strata").then(|| "1s".to_string()),
+            scrape_config: None,
+        };
+        let srv = server::start(name, &c.strata, &opts)?;
         let pid = srv.pid();
         let cpu0 = proc_cpu_secs(pid);
         let started = Instant::now();
@@ -214,8 +231,18 @@ fn ingest(a: &IngestArgs) -> Result<()> {
         let cpu = proc_cpu_secs(pid) - cpu0;
         let hwm_kb = proc_status_kb(pid, "VmHWM:");
         let rss_kb = proc_status_kb(pid, "VmRSS:");
+        let settled = if blocks {
+            let (secs, ok) =
+                lifecycle::settle(&srv, range_ms, std::time::Duration::from_secs(600))?;
+            eprintln!("  maintenance caught up after {secs:.1}s (settled: {ok})");
+            ok
+        } else {
+            true
+        };
         let disk = server::flush_and_measure(&srv)?;
         let mut r = serde_json::json!({
+            "block_range": a.block_range.as_deref().filter(|_| blocks),
+            "settled": settled,
             "target": name,
             "labels": format!("{:?}", c.labels).to_lowercase(),
             "label_bytes_per_series": built.label_bytes_mean,

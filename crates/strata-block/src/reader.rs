@@ -8,7 +8,7 @@ use crate::index::{INDEX_V1, MmapIndex};
 use crate::{
     BlockError, BlockMeta, CHUNKS_MAGIC, ChunkMeta, FORMAT_VERSION, INDEX_MAGIC,
     TOMBSTONES_VERSION, Tombstone, TombstoneEntry, TombstoneFile, check_header, corrupt, fsync_dir,
-    read_framed, write_json_atomic,
+    read_frame_at, read_framed, write_json_atomic,
 };
 use parking_lot::{Mutex, RwLock};
 use roaring::RoaringBitmap;
@@ -26,7 +26,13 @@ pub(crate) struct BlockInner {
     pub(crate) index: MmapIndex,
     /// The file `index` maps (positioned reads for sequential walks).
     pub(crate) index_file: File,
-    pub(crate) chunks: memmap2::Mmap,
+    /// Read with positioned reads, page by page, not mapped: a query over
+    /// every series would otherwise count each page of the file it touched
+    /// in the process' RSS (146 MiB of the query phase's 513 at 100 k
+    /// series, docs/benchmarks.md), where a read leaves them to the page
+    /// cache.
+    pub(crate) chunks: File,
+    pub(crate) chunks_len: u64,
     pub(crate) tombstones: RwLock<Vec<Tombstone>>,
     /// The last decompressed page: neighbouring series share pages.
     page_cache: Mutex<Option<(u64, Arc<Vec<u8>>)>>,
@@ -200,14 +206,14 @@ impl Block {
         let hdr_len = index_file.read_at(&mut hdr, 0)?;
         let version = check_header(&index_path, &hdr[..hdr_len], INDEX_MAGIC)?;
         let chunks_path = dir.join("chunks");
-        let cf = File::open(&chunks_path)?;
-        // SAFETY: blocks are immutable once renamed into place; Strata never
-        // writes to a block's chunks file after that, so the mapping is not
-        // mutated underneath us by this process.
-        let chunks = unsafe { memmap2::Mmap::map(&cf)? };
-        check_header(&chunks_path, &chunks, CHUNKS_MAGIC)?;
+        let chunks = File::open(&chunks_path)?;
+        let chunks_len = chunks.metadata()?.len();
+        let hdr_len = chunks.read_at(&mut hdr, 0)?;
+        check_header(&chunks_path, &hdr[..hdr_len], CHUNKS_MAGIC)?;
         let (index, index_file) = if version <= INDEX_V1 {
-            upgrade_v1(dir, &index_path, &chunks_path, chunks.len(), writable)?
+            let len = usize::try_from(chunks_len)
+                .map_err(|_| corrupt(&chunks_path, "chunks file too large"))?;
+            upgrade_v1(dir, &index_path, &chunks_path, len, writable)?
         } else {
             if writable {
                 let _ = std::fs::remove_dir_all(dir.join(UPGRADE_SCRATCH));
@@ -222,6 +228,7 @@ impl Block {
                 index,
                 index_file,
                 chunks,
+                chunks_len,
                 tombstones: RwLock::new(tombstones),
                 page_cache: Mutex::new(None),
             }),
@@ -344,9 +351,7 @@ impl BlockInner {
     /// compaction leaves to queries).
     pub(crate) fn read_page(&self, at: u64) -> Result<Vec<u8>, BlockError> {
         let path = self.dir.join("chunks");
-        let at_usize = usize::try_from(at).map_err(|_| corrupt(&path, "page offset overflows"))?;
-        let (raw, _) = read_framed(&path, &self.chunks, at_usize)?;
-        Ok(raw)
+        read_frame_at(&self.chunks, self.chunks_len, &path, at)
     }
 
     /// The bytes of chunk `c` within its decompressed page.
