@@ -5,6 +5,7 @@
 #
 #   ./scripts/bench.sh                      # ingest + queries, 100k series × 2h (the documented run)
 #   ./scripts/bench.sh --series 10000 --steps 40   # a quick smoke run
+#   ./scripts/bench.sh --block-range 30m    # queries over 30m blocks and the head
 #   ./scripts/bench.sh lifecycle            # head cuts / compaction / restart, 100k series × 1h
 #   ./scripts/bench.sh lifecycle --series 10000 --duration 30m --cut-block-range 2m   # smoke (~1-2 min)
 set -euo pipefail
