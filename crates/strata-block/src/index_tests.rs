@@ -193,7 +193,10 @@ proptest! {
 }
 
 fn fixture_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-block")
+    Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/fixtures/v1-block")
 }
 
 /// A block written by the version-1 writer (committed) still opens: read

@@ -12,7 +12,10 @@ use std::process::Command;
 const PROMTOOL: &str = "/usr/bin/promtool";
 
 fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata")
+    Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/testdata")
 }
 
 fn verdict(ok: bool) -> &'static str {

@@ -27,7 +27,10 @@ const DIFFERENT: &[(&str, &str)] = &[
 ];
 
 fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata")
+    Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/testdata")
 }
 
 #[test]

@@ -602,7 +602,11 @@ fn promql_agrees_with_prometheus() -> TestResult {
     wait_for_cuts(&client, &strata, 2)?;
 
     let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/queries.txt"),
+        Path::new(
+            &std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+        )
+        .join("tests/differential/queries.txt"),
     )?;
     let queries: Vec<&str> = text
         .lines()

@@ -10,7 +10,7 @@ use support::{Server, TestResult, bin};
 fn testdata(name: &str) -> String {
     format!(
         "{}/../strata-rules/tests/testdata/{name}",
-        env!("CARGO_MANIFEST_DIR")
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into())
     )
 }
 

@@ -12,7 +12,10 @@ use support::{Server, TestResult, bin};
 const PACKS: [&str; 3] = ["kubernetes-triage", "kafka", "strata"];
 
 fn repo(path: &str) -> String {
-    format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../../{path}",
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into())
+    )
 }
 
 fn run(cmd: &str, args: &[&str]) -> Result<(bool, String), Box<dyn std::error::Error>> {

@@ -8,7 +8,10 @@ use std::process::Command;
 use support::{TestResult, bin};
 
 fn file(name: &str) -> String {
-    format!("{}/tests/rule_unittests/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/tests/rule_unittests/{name}",
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into())
+    )
 }
 
 #[test]

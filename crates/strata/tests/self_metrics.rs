@@ -17,8 +17,11 @@ struct Family {
 
 /// The families in docs/metrics.md's tables: rows `| `name` | type | labels | help |`.
 fn documented() -> BTreeMap<String, Family> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/metrics.md");
-    let doc = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let path = format!(
+        "{}/../../docs/metrics.md",
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into())
+    );
+    let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     let mut families = BTreeMap::new();
     for line in doc.lines() {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();

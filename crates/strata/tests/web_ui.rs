@@ -27,7 +27,7 @@ const UI_PAGES: [&str; 12] = [
 fn dist(path: &str) -> PathBuf {
     PathBuf::from(format!(
         "{}/../../web/ui/dist/{path}",
-        env!("CARGO_MANIFEST_DIR")
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into())
     ))
 }
 

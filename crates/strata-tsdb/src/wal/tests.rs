@@ -448,7 +448,10 @@ fn rotate_under_concurrent_enqueues_loses_and_splits_nothing() -> Result<(), Tsd
 // ---- version 1 -------------------------------------------------------------------
 
 fn v1_fixture() -> Result<tempfile::TempDir, TsdbError> {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wal-v1");
+    let src = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/fixtures/wal-v1");
     let tmp = tempfile::tempdir()?;
     let dst = tmp.path().join("wal");
     std::fs::create_dir_all(dst.join("checkpoint.00000002"))?;
