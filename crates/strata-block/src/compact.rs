@@ -11,11 +11,7 @@
 use crate::codec::Reader;
 use crate::index::{SeriesWindow, parse_entry, to_labels};
 use crate::reader::BlockInner;
-use crate::{
-    Block, BlockError, BlockMeta, BlockWriter, ChunkInput, ChunkMeta, corrupt, read_frame_at,
-};
-use std::fs::File;
-use std::path::PathBuf;
+use crate::{Block, BlockError, BlockMeta, BlockWriter, ChunkInput, ChunkMeta, corrupt};
 use std::sync::Arc;
 use strata_model::{Labels, Sample};
 
@@ -80,10 +76,6 @@ pub fn rewrite_without_tombstones(
 /// One input block being walked in label order.
 struct Cursor<'a> {
     block: &'a BlockInner,
-    /// The chunks file, read with positioned reads rather than the mmap.
-    file: File,
-    file_len: u64,
-    path: PathBuf,
     /// A version-2 index's series section, read the same way.
     series: SeriesWindow,
     next: u32,
@@ -122,7 +114,8 @@ impl Cursor<'_> {
         if let Some((_, p)) = self.page.as_ref().filter(|(p, _)| *p == at) {
             return Ok(p.clone());
         }
-        let p = Arc::new(read_frame_at(&self.file, self.file_len, &self.path, at)?);
+        // The block's own positioned reads (`BlockInner::read_page`).
+        let p = Arc::new(self.block.read_page(at)?);
         self.page = Some((at, p.clone()));
         Ok(p)
     }
@@ -149,17 +142,11 @@ enum Piece {
 fn merge_into(mut writer: BlockWriter, blocks: &[&Block]) -> Result<Option<BlockMeta>, BlockError> {
     let mut cursors: Vec<Cursor<'_>> = Vec::with_capacity(blocks.len());
     for b in blocks {
-        let path = b.inner.dir.join("chunks");
-        let file = File::open(&path)?;
-        let file_len = file.metadata()?.len();
         // The block's own handle: a version-1 block opened read-only
         // has its converted index elsewhere.
         let series = SeriesWindow::new(b.inner.index_file.try_clone()?, b.inner.index.series_end());
         let mut c = Cursor {
             block: &b.inner,
-            file,
-            file_len,
-            path,
             series,
             next: 0,
             current: None,

@@ -306,3 +306,76 @@ pub(super) fn v1_fixture_series() -> Vec<(Labels, Vec<Sample>)> {
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
+
+/// A selection's series decoded on two threads at once, each over its own
+/// half as the engine does, read the same samples as one thread reading
+/// them all: the selection's shared page cache hands each chunk its own page.
+#[test]
+fn series_decoded_on_two_threads_read_their_own_pages() -> R {
+    let dir = tempfile::tempdir()?;
+    let mut data: Vec<(Labels, Vec<Sample>)> = (0..3000)
+        .map(|i| {
+            let labels =
+                Labels::from_pairs([("__name__", "up"), ("instance", &format!("host-{i:05}"))]);
+            let samples = (0..90)
+                .map(|k| Sample::new(k * 15_000, ((i * 31 + k) % 1013) as f64 * 0.5))
+                .collect();
+            (labels, samples)
+        })
+        .collect();
+    data.sort_by(|a, b| a.0.cmp(&b.0));
+    let meta = write_block(
+        dir.path(),
+        0,
+        100_000_000,
+        1,
+        vec![],
+        data.clone().into_iter(),
+    )?
+    .ok_or("no block")?;
+    let b = Block::open(&dir.path().join(&meta.ulid))?;
+    let q = b.querier(i64::MIN, i64::MAX);
+    let hints = SelectHints {
+        start: i64::MIN,
+        end: i64::MAX,
+        ..Default::default()
+    };
+    let mut series = q
+        .select(&hints, &[Matcher::equal("__name__", "up")])?
+        .collect::<Result<Vec<_>, _>>()?;
+    assert_eq!(series.len(), data.len());
+    let second = series.split_off(series.len() / 2);
+    let decode = |part: Vec<strata_model::Series>| {
+        part.into_iter()
+            .map(|mut s| {
+                let mut v = Vec::new();
+                while let Some(x) = s.samples.next() {
+                    v.push(x);
+                    // Let the other thread load its next page in between.
+                    std::thread::yield_now();
+                }
+                (s.labels, v, s.samples.err().map(|e| e.to_string()))
+            })
+            .collect::<Vec<_>>()
+    };
+    let (a, b2) = std::thread::scope(|scope| {
+        let h1 = scope.spawn(|| decode(series));
+        let h2 = scope.spawn(|| decode(second));
+        (h1.join(), h2.join())
+    });
+    let got: Vec<_> = a
+        .map_err(|_| "decoder panicked")?
+        .into_iter()
+        .chain(b2.map_err(|_| "decoder panicked")?)
+        .collect();
+    for ((l, s, err), (wl, ws)) in got.iter().zip(&data) {
+        assert_eq!(err, &None);
+        assert_eq!(l, wl);
+        assert_eq!(s, ws);
+    }
+    assert!(
+        b.size_bytes() > 3 * (64 << 10),
+        "the block spans several pages"
+    );
+    Ok(())
+}
