@@ -90,6 +90,9 @@ pub struct QueryStat {
     pub p99_ms: f64,
     pub mean_ms: f64,
     pub error: Option<String>,
+    /// The server's peak RSS during this call's runs (KiB; 0 when the peak
+    /// could not be reset before them).
+    pub peak_rss_kb: u64,
 }
 
 impl QueryStat {
@@ -109,6 +112,7 @@ impl QueryStat {
             "p99_ms": self.p99_ms,
             "mean_ms": self.mean_ms,
             "error": self.error,
+            "peak_rss_mib": self.peak_rss_kb as f64 / 1024.0,
         })
     }
 }
@@ -293,6 +297,7 @@ fn run_call(client: &reqwest::blocking::Client, c: &Call, warmup: usize, runs: u
         p99_ms: 0.0,
         mean_ms: 0.0,
         error: None,
+        peak_rss_kb: 0,
     };
     // The first warm-up run also validates the answer.
     match send(client, c).and_then(|b| count(&b, c.mode)) {
@@ -344,17 +349,26 @@ pub fn run(
     let cpu0 = crate::proc_cpu_secs(pid);
     let started = Instant::now();
     let mut stats = Vec::new();
+    // The phase's peak is the highest of the calls' peaks, each taken
+    // after a reset, so the query that sets it can be named.
+    let mut phase_hwm_kb = 0u64;
     for c in calls(base_url, target, end_ms / 1000) {
-        let s = run_call(&client, &c, warmup, runs);
+        let reset = hwm_reset && std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+        let mut s = run_call(&client, &c, warmup, runs);
+        if reset {
+            s.peak_rss_kb = crate::proc_status_kb(pid, "VmHWM:");
+            phase_hwm_kb = phase_hwm_kb.max(s.peak_rss_kb);
+        }
         match &s.error {
             Some(e) => eprintln!("  {:<26} {:<7} ERROR {e}", s.name, s.mode.as_str()),
             None => eprintln!(
-                "  {:<26} {:<7} series {:>6}  p50 {:>9.2} ms  p99 {:>9.2} ms",
+                "  {:<26} {:<7} series {:>6}  p50 {:>9.2} ms  p99 {:>9.2} ms  peak RSS {:>5.0} MiB",
                 s.name,
                 s.mode.as_str(),
                 s.series,
                 s.p50_ms,
-                s.p99_ms
+                s.p99_ms,
+                s.peak_rss_kb as f64 / 1024.0
             ),
         }
         if s.error.is_none() && s.series == 0 {
@@ -371,7 +385,11 @@ pub fn run(
         stats,
         rss_before_kb,
         hwm_before_kb,
-        hwm_after_kb: crate::proc_status_kb(pid, "VmHWM:"),
+        hwm_after_kb: if hwm_reset {
+            phase_hwm_kb
+        } else {
+            crate::proc_status_kb(pid, "VmHWM:")
+        },
         hwm_reset,
         cpu_secs: crate::proc_cpu_secs(pid) - cpu0,
         seconds: started.elapsed().as_secs_f64(),

@@ -8,7 +8,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::json;
 use std::collections::BTreeSet;
 use strata_model::{Labels, Matcher, SelectHints};
 
@@ -33,13 +32,34 @@ pub(crate) fn params(method: &Method, query: Option<String>, body: &Bytes) -> Pa
     Params::parse(query.as_deref(), form)
 }
 
+/// A success answer, serialised straight to bytes: going through
+/// `serde_json::Value` first would build a second, much larger copy of the
+/// data (a map per series for `/api/v1/series`).
 fn respond<T: Serialize>(data: T, truncated: bool) -> Response {
-    if truncated {
-        axum::Json(json!({"status": "success", "data": data, "warnings": [TRUNCATED]}))
-            .into_response()
-    } else {
-        axum::Json(json!({"status": "success", "data": data})).into_response()
+    #[derive(serde::Serialize)]
+    struct Answer<T> {
+        status: &'static str,
+        data: T,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        warnings: Option<[&'static str; 1]>,
     }
+    let answer = Answer {
+        status: "success",
+        data,
+        warnings: truncated.then_some([TRUNCATED]),
+    };
+    match serde_json::to_vec(&answer) {
+        Ok(body) => json_response(body),
+        Err(e) => ApiError::internal(format!("encoding the answer: {e}")).into_response(),
+    }
+}
+
+fn json_response(body: Vec<u8>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 pub async fn series(
@@ -60,7 +80,7 @@ pub async fn series(
     let end = p.time("end", MAX_TIME_MS)?;
     let sets = p.match_sets()?;
     let db = st.queryable()?;
-    let (series, truncated) = blocking(move || {
+    let body = blocking(move || {
         let q = strata_model::Queryable::querier(db.as_ref(), &tenant, start, end)?;
         // Ask storage for one more than the limit to know whether we cut.
         let hints = SelectHints {
@@ -70,32 +90,57 @@ pub async fn series(
             limit: if limit > 0 { limit + 1 } else { 0 },
             newest_only: false,
         };
+        // The answer is written as the series come out of storage: never a
+        // list of every label set beside its JSON.
+        let mut out = Vec::with_capacity(1 << 16);
+        out.extend_from_slice(br#"{"status":"success","data":["#);
+        let mut written = 0usize;
+        let mut truncated = false;
+        let mut write = |labels: &Labels, out: &mut Vec<u8>| -> Result<bool, ApiError> {
+            if limit > 0 && written == limit {
+                truncated = true;
+                return Ok(false);
+            }
+            if written > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut *out, &LabelsJson(labels))
+                .map_err(|e| ApiError::internal(format!("encoding the answer: {e}")))?;
+            written += 1;
+            Ok(true)
+        };
         // Storage returns each selection sorted and unique; only a union of
         // several `match[]` needs merging.
-        let mut v: Vec<Labels> = if let [set] = sets.as_slice() {
-            let mut v = Vec::new();
+        if let [set] = sets.as_slice() {
             for s in q.select(&hints, set)? {
-                v.push(s?.labels);
-            }
-            v
-        } else {
-            let mut out: BTreeSet<Labels> = BTreeSet::new();
-            for set in &sets {
-                for s in q.select(&hints, set)? {
-                    out.insert(s?.labels);
+                if !write(&s?.labels, &mut out)? {
+                    break;
                 }
             }
-            out.into_iter().collect()
-        };
-        let truncated = limit > 0 && v.len() > limit;
-        if truncated {
-            v.truncate(limit);
+        } else {
+            let mut all: BTreeSet<Labels> = BTreeSet::new();
+            for set in &sets {
+                for s in q.select(&hints, set)? {
+                    all.insert(s?.labels);
+                }
+            }
+            for labels in &all {
+                if !write(labels, &mut out)? {
+                    break;
+                }
+            }
         }
-        Ok((v, truncated))
+        out.push(b']');
+        if truncated {
+            out.extend_from_slice(br#","warnings":[""#);
+            out.extend_from_slice(TRUNCATED.as_bytes());
+            out.extend_from_slice(br#""]"#);
+        }
+        out.push(b'}');
+        Ok(out)
     })
     .await?;
-    let data: Vec<LabelsJson<'_>> = series.iter().map(LabelsJson).collect();
-    Ok(respond(data, truncated))
+    Ok(json_response(body))
 }
 
 fn limit_strings(mut v: Vec<String>, limit: usize) -> (Vec<String>, bool) {

@@ -20,8 +20,139 @@ struct Acc {
     incremental: bool,
 }
 
+/// Finds the group of a series by the hash of its grouping labels; a
+/// group's label set is built once, when the group is first seen.
+struct Grouper {
+    by: bool,
+    names: Vec<String>,
+    index: HashMap<u64, Vec<usize>>,
+    groups: Vec<Labels>,
+}
+
+impl Grouper {
+    fn new(modifier: &Option<LabelModifier>) -> Self {
+        let (by, names) = match modifier {
+            Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+            Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+            None => (true, Vec::new()),
+        };
+        Grouper {
+            by,
+            names,
+            index: HashMap::new(),
+            groups: Vec::new(),
+        }
+    }
+
+    fn in_group(&self, name: &str) -> bool {
+        if self.by {
+            self.names.iter().any(|n| n == name)
+        } else {
+            name != METRIC_NAME && !self.names.iter().any(|n| n == name)
+        }
+    }
+
+    fn group_of(&mut self, labels: &Labels) -> usize {
+        let h = strata_model::hash_pairs(
+            labels
+                .iter()
+                .filter(|lb| self.in_group(&lb.name))
+                .map(|lb| (lb.name.as_bytes(), lb.value.as_bytes())),
+        );
+        let found = self.index.get(&h).and_then(|slots| {
+            slots.iter().copied().find(|&g| {
+                let mut mine = labels.iter().filter(|lb| self.in_group(&lb.name));
+                self.groups[g].iter().eq(&mut mine)
+            })
+        });
+        if let Some(g) = found {
+            return g;
+        }
+        let g = Labels::from_sorted(
+            labels
+                .iter()
+                .filter(|lb| self.in_group(&lb.name))
+                .cloned()
+                .collect(),
+        );
+        self.index.entry(h).or_default().push(self.groups.len());
+        self.groups.push(g);
+        self.groups.len() - 1
+    }
+}
+
+/// The aggregations that fold each series into its group's running state,
+/// so their input need never be held whole.
+fn folds(op: &str) -> bool {
+    matches!(
+        op,
+        "sum" | "avg" | "min" | "max" | "count" | "group" | "stddev" | "stdvar"
+    )
+}
+
+/// A folding aggregation over a bare vector selector: the selection is
+/// decoded a batch at a time and each batch folded into the groups before
+/// the next one is read, so memory is the groups plus one batch instead of
+/// the whole selection (a `count` over every series of a tenant). Series
+/// arrive in storage order, the order the whole-input path folds them in,
+/// so the sums are the same to the bit. `--query.max-samples` counts the
+/// selection as if it were held, as Prometheus does.
+fn fold_selector(
+    ev: &mut Evaluator,
+    a: &AggregateExpr,
+    op: &str,
+    vs: &promql_parser::parser::VectorSelector,
+    steps: Steps,
+) -> Result<Val> {
+    let n = steps.len();
+    let mut grouper = Grouper::new(&a.modifier);
+    let mut acc: Vec<Acc> = Vec::new();
+    let mut held = 0usize;
+    ev.vector_selector_batches(vs, steps, false, |ev, batch| {
+        let points: usize = batch.iter().map(|s| s.pts.len()).sum();
+        held += points;
+        ev.hold(points)?;
+        for s in &batch {
+            let g = grouper.group_of(&s.labels);
+            if acc.len() < (g + 1) * n {
+                ev.hold(n)?;
+                held += n;
+                acc.resize((g + 1) * n, Acc::default());
+            }
+            let row = &mut acc[g * n..(g + 1) * n];
+            for p in &s.pts {
+                accumulate(op, &mut row[steps.idx(p.t)], p.v);
+            }
+        }
+        Ok(())
+    })?;
+    let out: Vec<Series> = grouper
+        .groups
+        .into_iter()
+        .enumerate()
+        .map(|(g, labels)| Series {
+            labels,
+            pts: acc[g * n..(g + 1) * n]
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.count > 0.0)
+                .map(|(i, a)| Sample::new(steps.t(i), finish(op, a)))
+                .collect(),
+        })
+        .filter(|s| !s.pts.is_empty())
+        .collect();
+    ev.release(held);
+    Ok(Val::Vector(out))
+}
+
 pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateExpr, steps: Steps) -> Result<Val> {
     let op = a.op.to_string();
+    if a.param.is_none()
+        && folds(&op)
+        && let promql_parser::parser::Expr::VectorSelector(vs) = crate::eval::unwrap_parens(&a.expr)
+    {
+        return fold_selector(ev, a, &op, vs, steps);
+    }
     let param = match &a.param {
         Some(p) => Some(ev.eval(p, steps)?),
         None => None,
@@ -31,53 +162,9 @@ pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateExpr, steps: Steps) -> 
         _ => return Err(exec(format!("{op}: expected an instant vector"))),
     };
     let held: usize = input.iter().map(|s| s.pts.len()).sum();
-    let (by, names): (bool, Vec<String>) = match &a.modifier {
-        Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
-        Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
-        None => (true, Vec::new()),
-    };
-    let in_group = |name: &str| -> bool {
-        if by {
-            names.iter().any(|n| n == name)
-        } else {
-            name != METRIC_NAME && !names.iter().any(|n| n == name)
-        }
-    };
-    // Groups are found by the hash of the grouping labels; a group's label
-    // set is built once, when the group is first seen.
-    let mut group_index: HashMap<u64, Vec<usize>> = HashMap::new();
-    let mut groups: Vec<Labels> = Vec::new();
-    let mut group_of = Vec::with_capacity(input.len());
-    for s in &input {
-        let h = strata_model::hash_pairs(
-            s.labels
-                .iter()
-                .filter(|lb| in_group(&lb.name))
-                .map(|lb| (lb.name.as_bytes(), lb.value.as_bytes())),
-        );
-        let slots = group_index.entry(h).or_default();
-        let found = slots.iter().copied().find(|&g| {
-            let mut mine = s.labels.iter().filter(|lb| in_group(&lb.name));
-            let theirs = groups[g].iter();
-            theirs.eq(&mut mine)
-        });
-        let idx = match found {
-            Some(g) => g,
-            None => {
-                let g = Labels::from_sorted(
-                    s.labels
-                        .iter()
-                        .filter(|lb| in_group(&lb.name))
-                        .cloned()
-                        .collect(),
-                );
-                slots.push(groups.len());
-                groups.push(g);
-                groups.len() - 1
-            }
-        };
-        group_of.push(idx);
-    }
+    let mut grouper = Grouper::new(&a.modifier);
+    let group_of: Vec<usize> = input.iter().map(|s| grouper.group_of(&s.labels)).collect();
+    let groups = grouper.groups;
     let n = steps.len();
     // The dense per-group step arrays below count against the sample limit.
     let dense = groups.len().saturating_mul(n);

@@ -454,6 +454,33 @@ impl<'q> Evaluator<'q> {
         steps: Steps,
         sample_time: bool,
     ) -> Result<Vec<Series>> {
+        let mut out = Vec::new();
+        let mut held = 0;
+        self.vector_selector_batches(vs, steps, sample_time, |ev, batch| {
+            for s in batch {
+                let n = s.pts.len();
+                held += n;
+                ev.hold(n)?;
+                out.push(s);
+            }
+            Ok(())
+        })?;
+        self.release(held);
+        Ok(out)
+    }
+
+    /// `eval_vector_selector`, handing the series to `sink` a batch at a
+    /// time, in storage order, as they are decoded: a caller that folds
+    /// them (an aggregation) never holds the whole selection. Nothing is
+    /// counted against `--query.max-samples`; the sink accounts for what
+    /// it keeps.
+    pub fn vector_selector_batches(
+        &mut self,
+        vs: &VectorSelector,
+        steps: Steps,
+        sample_time: bool,
+        sink: impl FnMut(&mut Self, Vec<Series>) -> Result<()>,
+    ) -> Result<()> {
         let refs = self.refs(steps, &vs.at, &vs.offset);
         let (selected, hints) = self.select(vs, &refs, self.lookback, true)?;
         let (lookback, deadline) = (self.lookback, self.deadline);
@@ -483,7 +510,7 @@ impl<'q> Evaluator<'q> {
                 loaded,
             ))
         };
-        self.map_series(selected, map, |s| s.pts.len())
+        self.map_series_batches(selected, map, sink)
     }
 
     /// Maps selected series on worker threads, in batches: each batch's
@@ -494,30 +521,54 @@ impl<'q> Evaluator<'q> {
     /// count is released at the end: callers account for what they build.
     fn map_series<T: Send, R: Send>(
         &mut self,
-        series: Vec<T>,
+        series: impl Iterator<Item = std::result::Result<T, strata_model::StorageError>>,
         f: impl Fn(T) -> Result<(Option<R>, u64)> + Sync,
         size: impl Fn(&R) -> usize,
     ) -> Result<Vec<R>> {
-        const BATCH: usize = 8192;
-        let mut out = Vec::with_capacity(series.len());
+        let mut out = Vec::new();
         let mut held = 0;
-        let mut rest = series;
-        while !rest.is_empty() {
-            let tail = rest.split_off(rest.len().min(BATCH));
-            let batch = std::mem::replace(&mut rest, tail);
+        self.map_series_batches(series, f, |ev, batch| {
+            for s in batch {
+                let n = size(&s);
+                held += n;
+                ev.hold(n)?;
+                out.push(s);
+            }
+            Ok(())
+        })?;
+        self.release(held);
+        Ok(out)
+    }
+
+    /// Pulls selected series from storage a batch at a time, maps each
+    /// batch on worker threads and hands the results, in storage order, to
+    /// `sink` before the next batch is read: memory is one batch of the
+    /// selection plus what the sink keeps, never the whole selection.
+    fn map_series_batches<T: Send, R: Send>(
+        &mut self,
+        mut series: impl Iterator<Item = std::result::Result<T, strata_model::StorageError>>,
+        f: impl Fn(T) -> Result<(Option<R>, u64)> + Sync,
+        mut sink: impl FnMut(&mut Self, Vec<R>) -> Result<()>,
+    ) -> Result<()> {
+        const BATCH: usize = 8192;
+        loop {
+            let mut batch = Vec::with_capacity(BATCH);
+            for s in series.by_ref().take(BATCH) {
+                batch.push(s?);
+            }
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let mut mapped = Vec::with_capacity(batch.len());
             for r in par_map(batch, &f) {
                 let (s, loaded) = r?;
                 self.samples_loaded += loaded;
                 if let Some(s) = s {
-                    let n = size(&s);
-                    held += n;
-                    self.hold(n)?;
-                    out.push(s);
+                    mapped.push(s);
                 }
             }
+            sink(self, mapped)?;
         }
-        self.release(held);
-        Ok(out)
     }
 
     /// Selects a selector's series with the samples that windows ending at
@@ -529,10 +580,10 @@ impl<'q> Evaluator<'q> {
         refs: &[i64],
         lookbehind: i64,
         newest_only: bool,
-    ) -> Result<(Vec<strata_model::Series<'q>>, SelectHints)> {
+    ) -> Result<(strata_model::SeriesIter<'q>, SelectHints)> {
         let sets = to_matcher_sets(vs)?;
         let (Some(&min_ref), Some(&max_ref)) = (refs.iter().min(), refs.iter().max()) else {
-            return Ok((Vec::new(), SelectHints::default()));
+            return Ok((Box::new(std::iter::empty()), SelectHints::default()));
         };
         let hints = SelectHints {
             start: min_ref.saturating_sub(lookbehind).saturating_add(1),
@@ -543,8 +594,7 @@ impl<'q> Evaluator<'q> {
             // its newest sample at or before it.
             newest_only: newest_only && min_ref == max_ref,
         };
-        let selected =
-            select_sets(self.q, &hints, &sets)?.collect::<std::result::Result<_, _>>()?;
+        let selected = select_sets(self.q, &hints, &sets)?;
         Ok((selected, hints))
     }
 
