@@ -235,7 +235,7 @@ impl MemSeries {
     /// A snapshot without chunks: the labels, and at most the newest sample.
     fn chunkless_snapshot(&self, lo: i64, hi: i64, newest: Option<Sample>) -> HeadSeriesData {
         HeadSeriesData {
-            labels: self.labels.to_labels(),
+            labels: self.labels.clone(),
             closed: Vec::new(),
             open: None,
             ooo: Vec::new(),
@@ -282,7 +282,7 @@ impl MemSeries {
             _ => None,
         };
         Some(HeadSeriesData {
-            labels: self.labels.to_labels(),
+            labels: self.labels.clone(),
             closed,
             open,
             ooo,
@@ -1250,7 +1250,9 @@ pub(crate) struct RangeChunks {
 /// A query's private copy of one head series: closed chunks (column
 /// encoded, shared) and a copy of the open XOR chunk.
 pub(crate) struct HeadSeriesData {
-    pub labels: Labels,
+    /// The series' own packed labels (shared, not copied): a selection of
+    /// every head series holds no decoded label set until it is read.
+    pub labels: CompactLabels,
     pub closed: Vec<ChunkBytes>,
     pub open: Option<Vec<u8>>,
     pub ooo: Vec<Sample>,
@@ -1300,7 +1302,10 @@ impl HeadSeriesData {
             all.dedup_by_key(|s| s.t);
             Box::new(VecSampleIter::new(all))
         };
-        Series { labels, samples }
+        Series {
+            labels: labels.to_labels(),
+            samples,
+        }
     }
 }
 
