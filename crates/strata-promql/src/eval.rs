@@ -365,6 +365,45 @@ pub(crate) fn points(v: &Val) -> usize {
     }
 }
 
+/// Batches kept whole: each counted against `--query.max-samples` as it
+/// lands, the count released when they are handed on (callers account for
+/// what they build from them).
+struct Kept<R> {
+    out: Vec<R>,
+    held: usize,
+}
+
+impl<R> Default for Kept<R> {
+    fn default() -> Self {
+        Kept {
+            out: Vec::new(),
+            held: 0,
+        }
+    }
+}
+
+impl<R> Kept<R> {
+    fn keep(
+        &mut self,
+        ev: &mut Evaluator<'_>,
+        batch: Vec<R>,
+        size: impl Fn(&R) -> usize,
+    ) -> Result<()> {
+        for r in batch {
+            let n = size(&r);
+            self.held += n;
+            ev.hold(n)?;
+            self.out.push(r);
+        }
+        Ok(())
+    }
+
+    fn finish(self, ev: &mut Evaluator<'_>) -> Vec<R> {
+        ev.release(self.held);
+        self.out
+    }
+}
+
 impl<'q> Evaluator<'q> {
     /// Accounts samples held in memory against `--query.max-samples`.
     pub fn hold(&mut self, n: usize) -> Result<()> {
@@ -454,19 +493,11 @@ impl<'q> Evaluator<'q> {
         steps: Steps,
         sample_time: bool,
     ) -> Result<Vec<Series>> {
-        let mut out = Vec::new();
-        let mut held = 0;
+        let mut kept = Kept::default();
         self.vector_selector_batches(vs, steps, sample_time, |ev, batch| {
-            for s in batch {
-                let n = s.pts.len();
-                held += n;
-                ev.hold(n)?;
-                out.push(s);
-            }
-            Ok(())
+            kept.keep(ev, batch, |s| s.pts.len())
         })?;
-        self.release(held);
-        Ok(out)
+        Ok(kept.finish(self))
     }
 
     /// `eval_vector_selector`, handing the series to `sink` a batch at a
@@ -525,19 +556,9 @@ impl<'q> Evaluator<'q> {
         f: impl Fn(T) -> Result<(Option<R>, u64)> + Sync,
         size: impl Fn(&R) -> usize,
     ) -> Result<Vec<R>> {
-        let mut out = Vec::new();
-        let mut held = 0;
-        self.map_series_batches(series, f, |ev, batch| {
-            for s in batch {
-                let n = size(&s);
-                held += n;
-                ev.hold(n)?;
-                out.push(s);
-            }
-            Ok(())
-        })?;
-        self.release(held);
-        Ok(out)
+        let mut kept = Kept::default();
+        self.map_series_batches(series, f, |ev, batch| kept.keep(ev, batch, &size))?;
+        Ok(kept.finish(self))
     }
 
     /// Pulls selected series from storage a batch at a time, maps each

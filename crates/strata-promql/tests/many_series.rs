@@ -5,15 +5,19 @@ use strata_model::{LabelRef, Sample, TenantId, WriteBatch};
 use strata_promql::{Engine, EngineOptions, QueryOpts, Value};
 use strata_tsdb::{Db, DbOptions};
 
-#[test]
-fn thousands_of_series_evaluate_like_one_at_a_time() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let db = Db::open(DbOptions {
-        data_dir: dir.path().to_path_buf(),
+fn open_db(dir: &std::path::Path) -> Db {
+    Db::open(DbOptions {
+        data_dir: dir.to_path_buf(),
         retention_time_ms: None,
         ..Default::default()
     })
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn thousands_of_series_evaluate_like_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let db = open_db(dir.path());
     let n = 3000usize;
     let names: Vec<String> = (0..n).map(|i| format!("{i:05}")).collect();
     let labels: Vec<Vec<LabelRef<'_>>> = names
@@ -123,12 +127,7 @@ fn thousands_of_series_evaluate_like_one_at_a_time() {
 #[test]
 fn folding_aggregations_over_several_batches_equal_the_whole_input() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let db = Db::open(DbOptions {
-        data_dir: dir.path().to_path_buf(),
-        retention_time_ms: None,
-        ..Default::default()
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+    let db = open_db(dir.path());
     let n = 20_000usize;
     let ids: Vec<String> = (0..n).map(|i| format!("{i:05}")).collect();
     let groups: Vec<String> = (0..n).map(|i| format!("g{}", i % 7)).collect();
