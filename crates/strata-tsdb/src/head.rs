@@ -1186,9 +1186,19 @@ impl Head {
         newest
     }
 
+    /// The head's oldest (readable) and newest timestamps. Maintenance asks
+    /// every round, so it walks the series without counting samples.
     pub fn time_range(&self) -> (i64, i64) {
-        let (_, _, a, b) = self.stats();
-        (a, b)
+        let trunc = self.trunc_t();
+        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            for s in shard.series.iter().flatten() {
+                mint = mint.min(s.min_t().max(trunc));
+                maxt = maxt.max(s.newest());
+            }
+        }
+        (mint, maxt)
     }
 
     /// Visits every series (stats, checkpoints), one shard lock at a time.

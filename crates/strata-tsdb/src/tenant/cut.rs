@@ -273,9 +273,11 @@ impl TenantDb {
         // Only up to the head's end as of now, and at most a few cuts per
         // round: a writer catching up faster than cuts complete must not
         // starve compaction and retention.
-        let (_, maxt) = self.head.time_range();
-        for _ in 0..MAX_CUTS_PER_ROUND {
-            let (mint, _) = self.head.time_range();
+        let (mut mint, maxt) = self.head.time_range();
+        for round in 0..MAX_CUTS_PER_ROUND {
+            if round > 0 {
+                mint = self.head.time_range().0;
+            }
             if mint == i64::MAX || maxt == i64::MIN || maxt - mint <= self.block_range * 3 / 2 {
                 break;
             }
