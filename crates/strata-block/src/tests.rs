@@ -4,6 +4,14 @@ use strata_model::{MatchOp, Matcher, Querier, Sample, SelectHints};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
+/// Writes `data` as one level-1 block covering all its samples.
+fn write_one_block(
+    dir: &std::path::Path,
+    data: Vec<(Labels, Vec<Sample>)>,
+) -> Result<BlockMeta, Box<dyn std::error::Error>> {
+    Ok(write_block(dir, 0, 100_000_000, 1, vec![], data.into_iter())?.ok_or("no block")?)
+}
+
 fn dataset(n: usize) -> Vec<(Labels, Vec<Sample>)> {
     let mut out: Vec<(Labels, Vec<Sample>)> = (0..n)
         .map(|i| {
@@ -72,15 +80,7 @@ pub(super) fn read_all(
 fn write_open_select_round_trip() -> R {
     let dir = tempfile::tempdir()?;
     let data = dataset(40);
-    let meta = write_block(
-        dir.path(),
-        0,
-        100_000_000,
-        1,
-        vec![],
-        data.clone().into_iter(),
-    )?
-    .ok_or("no block")?;
+    let meta = write_one_block(dir.path(), data.clone())?;
     assert_eq!(meta.stats.num_series, data.len() as u64);
     let b = Block::open(&dir.path().join(&meta.ulid))?;
     let all = read_all(
@@ -136,15 +136,7 @@ fn write_open_select_round_trip() -> R {
 #[test]
 fn corruption_is_an_error_not_a_panic() -> R {
     let dir = tempfile::tempdir()?;
-    let meta = write_block(
-        dir.path(),
-        0,
-        100_000_000,
-        1,
-        vec![],
-        dataset(10).into_iter(),
-    )?
-    .ok_or("no block")?;
+    let meta = write_one_block(dir.path(), dataset(10))?;
     let bdir = dir.path().join(&meta.ulid);
     for file in ["index", "chunks", "meta.json"] {
         let path = bdir.join(file);
@@ -324,15 +316,7 @@ fn series_decoded_on_two_threads_read_their_own_pages() -> R {
         })
         .collect();
     data.sort_by(|a, b| a.0.cmp(&b.0));
-    let meta = write_block(
-        dir.path(),
-        0,
-        100_000_000,
-        1,
-        vec![],
-        data.clone().into_iter(),
-    )?
-    .ok_or("no block")?;
+    let meta = write_one_block(dir.path(), data.clone())?;
     let b = Block::open(&dir.path().join(&meta.ulid))?;
     let q = b.querier(i64::MIN, i64::MAX);
     let hints = SelectHints {

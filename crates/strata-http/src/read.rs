@@ -36,22 +36,30 @@ pub(crate) fn params(method: &Method, query: Option<String>, body: &Bytes) -> Pa
 /// `serde_json::Value` first would build a second, much larger copy of the
 /// data (a map per series for `/api/v1/series`).
 fn respond<T: Serialize>(data: T, truncated: bool) -> Response {
-    #[derive(serde::Serialize)]
-    struct Answer<T> {
-        status: &'static str,
-        data: T,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        warnings: Option<[&'static str; 1]>,
-    }
-    let answer = Answer {
-        status: "success",
-        data,
-        warnings: truncated.then_some([TRUNCATED]),
-    };
-    match serde_json::to_vec(&answer) {
-        Ok(body) => json_response(body),
+    let mut out = open_answer();
+    match serde_json::to_writer(&mut out, &data) {
+        Ok(()) => json_response(close_answer(out, truncated)),
         Err(e) => ApiError::internal(format!("encoding the answer: {e}")).into_response(),
     }
+}
+
+/// The start of a success answer, up to where its `data` goes.
+fn open_answer() -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 << 12);
+    out.extend_from_slice(br#"{"status":"success","data":"#);
+    out
+}
+
+/// Ends an answer `open_answer` began, with Prometheus' warning when
+/// `limit` cut it short.
+fn close_answer(mut out: Vec<u8>, truncated: bool) -> Vec<u8> {
+    if truncated {
+        out.extend_from_slice(br#","warnings":[""#);
+        out.extend_from_slice(TRUNCATED.as_bytes());
+        out.extend_from_slice(br#""]"#);
+    }
+    out.push(b'}');
+    out
 }
 
 fn json_response(body: Vec<u8>) -> Response {
@@ -92,8 +100,8 @@ pub async fn series(
         };
         // The answer is written as the series come out of storage: never a
         // list of every label set beside its JSON.
-        let mut out = Vec::with_capacity(1 << 16);
-        out.extend_from_slice(br#"{"status":"success","data":["#);
+        let mut out = open_answer();
+        out.push(b'[');
         let mut written = 0usize;
         let mut truncated = false;
         let mut write = |labels: &Labels, out: &mut Vec<u8>| -> Result<bool, ApiError> {
@@ -131,13 +139,7 @@ pub async fn series(
             }
         }
         out.push(b']');
-        if truncated {
-            out.extend_from_slice(br#","warnings":[""#);
-            out.extend_from_slice(TRUNCATED.as_bytes());
-            out.extend_from_slice(br#""]"#);
-        }
-        out.push(b'}');
-        Ok(out)
+        Ok(close_answer(out, truncated))
     })
     .await?;
     Ok(json_response(body))

@@ -90,68 +90,97 @@ fn folds(op: &str) -> bool {
     )
 }
 
-/// A folding aggregation over a bare vector selector: the selection is
-/// decoded a batch at a time and each batch folded into the groups before
-/// the next one is read, so memory is the groups plus one batch instead of
-/// the whole selection (a `count` over every series of a tenant). Series
-/// arrive in storage order, the order the whole-input path folds them in,
-/// so the sums are the same to the bit. `--query.max-samples` counts the
-/// selection as if it were held, as Prometheus does.
-fn fold_selector(
-    ev: &mut Evaluator,
-    a: &AggregateExpr,
-    op: &str,
-    vs: &promql_parser::parser::VectorSelector,
+/// The running per-group, per-step state of a folding aggregation. Its
+/// input arrives in batches — a bare selector's, a batch at a time as
+/// storage yields it; any other expression's, whole — always in the
+/// input's order, so the sums are the same however it is cut.
+struct Fold<'o> {
+    op: &'o str,
     steps: Steps,
-) -> Result<Val> {
-    let n = steps.len();
-    let mut grouper = Grouper::new(&a.modifier);
-    let mut acc: Vec<Acc> = Vec::new();
-    let mut held = 0usize;
-    ev.vector_selector_batches(vs, steps, false, |ev, batch| {
+    grouper: Grouper,
+    /// Group-major: group `g`'s steps at `g * n .. (g + 1) * n`.
+    acc: Vec<Acc>,
+    /// Counted against `--query.max-samples`: the input's samples (as if
+    /// held whole, as Prometheus counts them) and the dense group rows.
+    held: usize,
+}
+
+impl<'o> Fold<'o> {
+    fn new(op: &'o str, modifier: &Option<LabelModifier>, steps: Steps) -> Self {
+        Fold {
+            op,
+            steps,
+            grouper: Grouper::new(modifier),
+            acc: Vec::new(),
+            held: 0,
+        }
+    }
+
+    fn add(&mut self, ev: &mut Evaluator, batch: &[Series]) -> Result<()> {
+        let n = self.steps.len();
         let points: usize = batch.iter().map(|s| s.pts.len()).sum();
-        held += points;
+        self.held += points;
         ev.hold(points)?;
-        for s in &batch {
-            let g = grouper.group_of(&s.labels);
-            if acc.len() < (g + 1) * n {
+        for s in batch {
+            let g = self.grouper.group_of(&s.labels);
+            if self.acc.len() < (g + 1) * n {
+                self.held += n;
                 ev.hold(n)?;
-                held += n;
-                acc.resize((g + 1) * n, Acc::default());
+                self.acc.resize((g + 1) * n, Acc::default());
             }
-            let row = &mut acc[g * n..(g + 1) * n];
+            let row = &mut self.acc[g * n..(g + 1) * n];
             for p in &s.pts {
-                accumulate(op, &mut row[steps.idx(p.t)], p.v);
+                accumulate(self.op, &mut row[self.steps.idx(p.t)], p.v);
             }
         }
         Ok(())
-    })?;
-    let out: Vec<Series> = grouper
-        .groups
-        .into_iter()
-        .enumerate()
-        .map(|(g, labels)| Series {
-            labels,
-            pts: acc[g * n..(g + 1) * n]
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| a.count > 0.0)
-                .map(|(i, a)| Sample::new(steps.t(i), finish(op, a)))
-                .collect(),
-        })
-        .filter(|s| !s.pts.is_empty())
-        .collect();
-    ev.release(held);
-    Ok(Val::Vector(out))
+    }
+
+    fn finish(self, ev: &mut Evaluator) -> Vec<Series> {
+        ev.release(self.held);
+        let (n, steps, op, acc) = (self.steps.len(), self.steps, self.op, &self.acc);
+        self.grouper
+            .groups
+            .into_iter()
+            .enumerate()
+            .map(|(g, labels)| Series {
+                labels,
+                pts: acc[g * n..(g + 1) * n]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| a.count > 0.0)
+                    .map(|(i, a)| Sample::new(steps.t(i), finish(op, a)))
+                    .collect(),
+            })
+            .filter(|s| !s.pts.is_empty())
+            .collect()
+    }
+}
+
+/// A folding aggregation. Over a bare vector selector the selection is
+/// decoded a batch at a time and each batch folded before the next is
+/// read, so memory is the groups plus one batch instead of the whole
+/// selection (a `count` over every series of a tenant).
+fn fold(ev: &mut Evaluator, a: &AggregateExpr, op: &str, steps: Steps) -> Result<Val> {
+    let mut fold = Fold::new(op, &a.modifier, steps);
+    if let promql_parser::parser::Expr::VectorSelector(vs) = crate::eval::unwrap_parens(&a.expr) {
+        ev.vector_selector_batches(vs, steps, false, |ev, batch| fold.add(ev, &batch))?;
+    } else {
+        let input = match ev.eval(&a.expr, steps)? {
+            Val::Vector(v) => v,
+            _ => return Err(exec(format!("{op}: expected an instant vector"))),
+        };
+        // `eval` counted the input when it built it; `add` counts it again.
+        ev.release(input.iter().map(|s| s.pts.len()).sum());
+        fold.add(ev, &input)?;
+    }
+    Ok(Val::Vector(fold.finish(ev)))
 }
 
 pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateExpr, steps: Steps) -> Result<Val> {
     let op = a.op.to_string();
-    if a.param.is_none()
-        && folds(&op)
-        && let promql_parser::parser::Expr::VectorSelector(vs) = crate::eval::unwrap_parens(&a.expr)
-    {
-        return fold_selector(ev, a, &op, vs, steps);
+    if folds(&op) {
+        return fold(ev, a, &op, steps);
     }
     let param = match &a.param {
         Some(p) => Some(ev.eval(p, steps)?),
@@ -248,27 +277,6 @@ pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateExpr, steps: Steps) -> 
                         .collect(),
                 })
                 .collect()
-        }
-        "sum" | "avg" | "min" | "max" | "count" | "group" | "stddev" | "stdvar" => {
-            let mut acc = vec![Acc::default(); groups.len() * n];
-            for (s, &g) in input.iter().zip(&group_of) {
-                let row = &mut acc[g * n..(g + 1) * n];
-                for p in &s.pts {
-                    accumulate(&op, &mut row[steps.idx(p.t)], p.v);
-                }
-            }
-            let mut out = Vec::with_capacity(groups.len());
-            for (g, labels) in groups.into_iter().enumerate() {
-                let row = &acc[g * n..(g + 1) * n];
-                let pts: Vec<Sample> = row
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, a)| a.count > 0.0)
-                    .map(|(i, a)| Sample::new(steps.t(i), finish(&op, a)))
-                    .collect();
-                out.push(Series { labels, pts });
-            }
-            out
         }
         other => return Err(exec(format!("aggregation {other}() is not supported"))),
     };

@@ -203,6 +203,29 @@ fn folding_aggregations_over_several_batches_equal_the_whole_input() {
     }
     let count = range("count(x)");
     assert_eq!(count[0].1[0].1, (n as f64).to_bits());
+    // Against the data itself, in an order-free form: per group g3 and
+    // step, the count and the maximum of its series.
+    let g3: Vec<usize> = (0..n).filter(|i| i % 7 == 3).collect();
+    for (expr, want) in [
+        (
+            "count by (g) (x)",
+            Box::new(|_: i64| g3.len() as f64) as Box<dyn Fn(i64) -> f64>,
+        ),
+        (
+            "max by (g) (x)",
+            Box::new(|k: i64| g3.iter().map(|&i| value(i, k)).fold(f64::MIN, f64::max)),
+        ),
+    ] {
+        let got = range(expr);
+        let (_, pts) = got
+            .iter()
+            .find(|(l, _)| l.contains("\"g3\""))
+            .unwrap_or_else(|| panic!("{expr}: no g3"));
+        assert_eq!(pts.len(), 9, "{expr}");
+        for &(t, bits) in pts {
+            assert_eq!(bits, want(t / 15_000).to_bits(), "{expr} at {t}");
+        }
+    }
 
     // 20 000 series × 9 steps = 180 000 samples selected.
     let small = Engine::new(EngineOptions {

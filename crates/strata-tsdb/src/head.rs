@@ -1191,13 +1191,10 @@ impl Head {
     pub fn time_range(&self) -> (i64, i64) {
         let trunc = self.trunc_t();
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
-        for shard in self.shards.iter() {
-            let shard = shard.lock();
-            for s in shard.series.iter().flatten() {
-                mint = mint.min(s.min_t().max(trunc));
-                maxt = maxt.max(s.newest());
-            }
-        }
+        self.for_each_series(|_, s| {
+            mint = mint.min(s.min_t().max(trunc));
+            maxt = maxt.max(s.newest());
+        });
         (mint, maxt)
     }
 

@@ -274,10 +274,7 @@ impl TenantDb {
         // round: a writer catching up faster than cuts complete must not
         // starve compaction and retention.
         let (mut mint, maxt) = self.head.time_range();
-        for round in 0..MAX_CUTS_PER_ROUND {
-            if round > 0 {
-                mint = self.head.time_range().0;
-            }
+        for _ in 0..MAX_CUTS_PER_ROUND {
             if mint == i64::MAX || maxt == i64::MIN || maxt - mint <= self.block_range * 3 / 2 {
                 break;
             }
@@ -286,6 +283,7 @@ impl TenantDb {
             }
             let end = mint.div_euclid(self.block_range) * self.block_range + self.block_range;
             self.cut_head(end)?;
+            mint = self.head.time_range().0;
         }
         if let Err(e) = self.maybe_trim_wal(opts.wal_trim_bytes) {
             tracing::error!(error = %e, tenant_dir = %self.dir.display(), "WAL trim failed; the WAL is untouched");
