@@ -10,8 +10,9 @@
 #    dist/, so a source change without a rebuild would ship the old UI.
 # 2. Installs Debian's chromium (and nodejs/npm) with apt-get when missing:
 #    Playwright drives the system browser, it never downloads one.
-# 3. Runs tests/verdicts.test.mjs (node's test runner: the triage views'
-#    decisions against fixed inputs), then tests/e2e.mjs against $STRATA_BIN. Screenshots land in
+# 3. Runs tests/verdicts.test.mjs and tests/matrix.test.mjs (node's test
+#    runner: the triage views' decisions against fixed inputs, the graph's
+#    column reader against JSON.parse), then tests/e2e.mjs against $STRATA_BIN. Screenshots land in
 #    web/ui/test-artefacts/ (git-ignored); look at them.
 #
 # A missing tool is installed, never a silent skip: any failure exits
@@ -54,8 +55,8 @@ if [ -n "$changed" ]; then
   exit 1
 fi
 
-echo "check.sh: unit tests of the triage views' verdicts" >&2
-node --test tests/verdicts.test.mjs
+echo "check.sh: unit tests of the triage views' verdicts and the graph's column reader" >&2
+node --test tests/verdicts.test.mjs tests/matrix.test.mjs
 
 echo "check.sh: browser test against $STRATA_BIN" >&2
 node tests/e2e.mjs

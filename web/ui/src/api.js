@@ -16,9 +16,10 @@ export class ApiError extends Error {
 /**
  * GET (or POST form-encoded, for long queries) an /api/v1 endpoint and
  * return { data, warnings, infos }. Throws ApiError with the server's
- * message on an error envelope, or a network/JSON failure.
+ * message on an error envelope, or a network/JSON failure. `parse` reads
+ * the Response instead of res.json() (the graph's column reader).
  */
-export async function api(path, params = {}, { method = 'GET', signal } = {}) {
+export async function api(path, params = {}, { method = 'GET', signal, parse } = {}) {
   const qs = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) {
     if (v === undefined || v === null) continue;
@@ -41,7 +42,7 @@ export async function api(path, params = {}, { method = 'GET', signal } = {}) {
   }
   let body;
   try {
-    body = await res.json();
+    body = parse ? await parse(res) : await res.json();
   } catch {
     throw new ApiError(`unexpected answer from ${path} (HTTP ${res.status}): not JSON`, 'bad_response', res.status);
   }

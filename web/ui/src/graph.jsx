@@ -1,32 +1,14 @@
 // The graph tab: a range query drawn with uPlot. One uPlot instance per
 // result; the legend is ours (click isolates a series, Ctrl/Cmd-click
 // toggles it) and the hover box shows the series nearest the cursor.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
-import { formatSeries, parseValue, seriesColor } from './series.js';
+import { alignMatrix } from './matrix.js';
+import { formatSeries, seriesColor } from './series.js';
 
 // Up to this many series, hovering dims the others and marks each one's
 // value at the cursor.
 const MAX_DIMMED = 40;
-
-/** Aligns a matrix result on the step grid uPlot needs: [xs, ys...]. */
-export function alignMatrix(result, startMs, endMs, stepSec) {
-  const start = startMs / 1000;
-  const n = Math.floor((endMs / 1000 - start) / stepSec + 1e-9) + 1;
-  const xs = new Float64Array(n);
-  for (let i = 0; i < n; i++) xs[i] = start + i * stepSec;
-  const ys = result.map((s) => {
-    const col = new Array(n).fill(null);
-    for (const [t, v] of s.values || []) {
-      const i = Math.round((t - start) / stepSec);
-      if (i < 0 || i >= n) continue;
-      const f = parseValue(v);
-      col[i] = Number.isFinite(f) ? f : null;
-    }
-    return col;
-  });
-  return [xs, ys];
-}
 
 // Every time the UI shows or takes is UTC (the inputs, the URL, the hover
 // box), so the axis is too, in 24-hour ISO-like notation rather than
@@ -59,13 +41,16 @@ function stack(ys, shown) {
 export function Graph({ result, start, end, step, stacked }) {
   const host = useRef(null);
   const plot = useRef(null);
-  const [shown, setShown] = useState(() => result.map(() => true));
+  // Which series are shown, kept with the result it belongs to: a new
+  // result shows all its series without a second render of the legend.
+  const [vis, setVis] = useState(() => ({ result, shown: result.map(() => true) }));
+  const shown = useMemo(() => (vis.result === result ? vis.shown : result.map(() => true)), [vis, result]);
+  const setShown = (f) => setVis((cur) => ({ result, shown: f(cur.result === result ? cur.shown : result.map(() => true)) }));
   const tipRef = useRef(null);
   const wrapRef = useRef(null);
 
-  useEffect(() => setShown(result.map(() => true)), [result]);
-
-  useEffect(() => {
+  // Before the browser paints: the legend and the plot appear in one frame.
+  useLayoutEffect(() => {
     const [xs, ys] = alignMatrix(result, start, end, step);
     const data = [xs, ...(stacked ? stack(ys, shown) : ys)];
     const css = getComputedStyle(document.documentElement);
@@ -83,7 +68,8 @@ export function Graph({ result, start, end, step, stacked }) {
       legend: { show: false },
       cursor: { focus: { prox: 24 }, drag: { x: true, y: false }, points: { show: few } },
       focus: { alpha: few ? 0.3 : 1 },
-      scales: { x: { time: true } },
+      // The whole requested range, not only the steps that have data.
+      scales: { x: { time: true, range: () => [start / 1000, end / 1000] } },
       ...utcAxisTime,
       axes: [axis, { ...axis, size: 70 }],
       series: [

@@ -2,6 +2,7 @@
 // tab each, their state mirrored into the URL.
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { api } from './api.js';
+import { readRangeAnswer } from './matrix.js';
 import { Editor } from './editor.jsx';
 import { Graph } from './graph.jsx';
 import { ResultTable } from './table.jsx';
@@ -75,7 +76,7 @@ function Panel({ panel, index, update, remove, autofocus }) {
       const step = panel.step || autoStep(panel.range);
       const endMs = end;
       const startMs = end - panel.range;
-      req = api('query_range', { query: expr, start: startMs / 1000, end: endMs / 1000, step }, { method: 'POST', signal: ctl.signal }).then((r) => ({
+      req = api('query_range', { query: expr, start: startMs / 1000, end: endMs / 1000, step }, { method: 'POST', signal: ctl.signal, parse: readRangeAnswer }).then((r) => ({
         kind: 'graph',
         start: startMs,
         end: endMs,

@@ -18,6 +18,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import * as fx from './fixture.mjs';
+// The UI's own rendering of a series, so rows can be matched to API series.
+import { formatSeries } from '../src/series.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.STRATA_BIN;
@@ -166,17 +168,6 @@ async function waitFor(what, fn, timeoutMs = 30000) {
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
 
-// The same rendering as the UI's, so rows can be matched to API series.
-function formatSeries(metric) {
-  const { __name__: name = '', ...rest } = metric;
-  const labels = Object.keys(rest)
-    .sort()
-    .map((k) => `${k}=${JSON.stringify(rest[k])}`)
-    .join(', ');
-  if (name === '' && labels === '') return '{}';
-  return labels === '' ? name : `${name}{${labels}}`;
-}
-
 function pad(n) {
   return String(n).padStart(2, '0');
 }
@@ -304,6 +295,17 @@ try {
     }
   }
   check('hovering the graph shows a value', tipShown);
+  if (tipShown) {
+    // The value box against the API: the same series at the same step,
+    // read through the graph's own answer reader (src/matrix.js).
+    const tipTime = await page.locator('.tip-time').innerText();
+    const tipValue = await page.locator('.tip-value').innerText();
+    const tipSeries = await page.locator('.tip-series').innerText();
+    const at = Date.parse(tipTime.replace(' UTC', 'Z').replace(' ', 'T'));
+    const inst = await api('query', { query: target, time: String(at / 1000) });
+    const same = inst.result.find((s) => formatSeries(s.metric) === tipSeries);
+    check('the hovered value is the API value of that series at that step', same !== undefined && String(Number(same.value[1])) === tipValue, `${tipSeries} at ${tipTime}: UI ${tipValue}, API ${same ? same.value[1] : 'no such series'}`);
+  }
   await shot('query-graph');
   await page.mouse.move(0, 0);
 
