@@ -113,7 +113,7 @@ export function Graph({ result, start, end, step, stacked }) {
       const y = over.top - box.top + u.cursor.top;
       el.style.left = `${Math.min(x + 12, box.width - 260)}px`;
       el.style.top = `${y + 12}px`;
-      el.querySelector('.tip-time').textContent = new Date(xs[idx] * 1000).toISOString().replace('T', ' ').replace('.000Z', ' UTC');
+      el.querySelector('.tip-time').textContent = new Date(xs[idx] * 1000).toISOString().replace('T', ' ').replace('.000Z', 'Z').replace('Z', ' UTC');
       el.querySelector('.tip-value').textContent = String(v);
       el.querySelector('.tip-swatch').style.background = seriesColor(s);
       el.querySelector('.tip-series').textContent = formatSeries(result[s].metric);
