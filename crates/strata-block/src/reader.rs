@@ -589,4 +589,10 @@ impl SampleIter for BlockSeriesIter {
     fn err(&self) -> Option<&StorageError> {
         self.err.as_ref()
     }
+
+    fn time_bounds(&self) -> Option<(i64, i64)> {
+        let min = self.chunks.iter().map(|c| c.min_t).min()?;
+        let max = self.chunks.iter().map(|c| c.max_t).max()?;
+        Some((min.max(self.lo), max.min(self.hi)))
+    }
 }

@@ -26,7 +26,7 @@ pub use append::{AppendLimits, AppendOutcome, Appendable, RejectReason, Rejectio
 pub use labels::{Label, LabelStr, Labels, LabelsBuilder, METRIC_NAME, hash_pairs};
 pub use log::{LogCursor, LogPosition, LoggedSample, QueueProgress, SampleLog};
 pub use matcher::{MatchOp, Matcher, MatcherError, PromRegex};
-pub use merge::{MergeSampleIter, merge_series_sets, merge_series_sets_labels_only};
+pub use merge::{MergeSampleIter, merge_samples, merge_series_sets, merge_series_sets_labels_only};
 pub use packed::PackedLabels;
 pub use sample::{STALE_NAN_BITS, Sample, is_stale_nan, stale_nan};
 pub use self_metrics::StorageCollector;

@@ -210,6 +210,112 @@ impl SampleIter for MergeSampleIter<'_> {
     }
 }
 
+/// The samples of one series held by several sources, in time order, the
+/// first source winning a timestamp: the sources one after the other when
+/// their [`SampleIter::time_bounds`] are known, ascending and disjoint (a
+/// series spanning several blocks and the head), else a
+/// [`MergeSampleIter`].
+pub fn merge_samples<'a>(mut children: Vec<Box<dyn SampleIter + 'a>>) -> Box<dyn SampleIter + 'a> {
+    if children.len() == 1 {
+        return children.swap_remove(0);
+    }
+    let bounds: Option<Vec<(i64, i64)>> = children.iter().map(|c| c.time_bounds()).collect();
+    match bounds {
+        Some(b) if b.windows(2).all(|w| w[0].1 < w[1].0) && b.iter().all(|(lo, hi)| lo <= hi) => {
+            Box::new(ChainSampleIter {
+                children,
+                bounds: b,
+                at: 0,
+                cur: None,
+            })
+        }
+        _ => Box::new(MergeSampleIter::new(children)),
+    }
+}
+
+/// Sources of one series whose time ranges are ascending and disjoint,
+/// read one after the other: no per-sample comparison, and a seek or an
+/// instant lookup goes straight to the source that covers the time.
+struct ChainSampleIter<'a> {
+    children: Vec<Box<dyn SampleIter + 'a>>,
+    bounds: Vec<(i64, i64)>,
+    /// The child being read; children before it are done.
+    at: usize,
+    /// The last sample returned: what a seek to an earlier time returns.
+    cur: Option<Sample>,
+}
+
+impl SampleIter for ChainSampleIter<'_> {
+    fn next(&mut self) -> Option<Sample> {
+        while let Some(child) = self.children.get_mut(self.at) {
+            if let Some(s) = child.next() {
+                // A child returning a sample outside its bounds, or going
+                // backwards, breaks its contract: the output stays ordered.
+                if self.cur.is_none_or(|c| s.t > c.t) {
+                    self.cur = Some(s);
+                    return Some(s);
+                }
+                continue;
+            }
+            self.at += 1;
+        }
+        self.cur = None;
+        None
+    }
+
+    fn seek(&mut self, ts: i64) -> Option<Sample> {
+        if let Some(c) = self.cur
+            && c.t >= ts
+        {
+            return Some(c);
+        }
+        // Whole sources that end before `ts` are skipped unread.
+        while self.at + 1 < self.children.len() && self.bounds[self.at].1 < ts {
+            self.at += 1;
+        }
+        while let Some(child) = self.children.get_mut(self.at) {
+            if let Some(s) = child.seek(ts) {
+                if self.cur.is_none_or(|c| s.t > c.t) {
+                    self.cur = Some(s);
+                    return Some(s);
+                }
+                return self.next();
+            }
+            self.at += 1;
+        }
+        self.cur = None;
+        None
+    }
+
+    /// The newest source that starts at or before `ts` answers; an older
+    /// one is asked only if that one holds nothing at or before `ts`.
+    fn newest_at_or_before(&mut self, ts: i64) -> Option<Sample> {
+        let floor = self.cur.map(|c| c.t);
+        for i in (self.at..self.children.len()).rev() {
+            if self.bounds[i].0 > ts {
+                continue;
+            }
+            if let Some(s) = self.children[i].newest_at_or_before(ts)
+                && s.t <= ts
+                && floor.is_none_or(|f| s.t > f)
+            {
+                self.at = self.children.len();
+                return Some(s);
+            }
+        }
+        self.at = self.children.len();
+        None
+    }
+
+    fn err(&self) -> Option<&StorageError> {
+        self.children.iter().find_map(|c| c.err())
+    }
+
+    fn time_bounds(&self) -> Option<(i64, i64)> {
+        Some((self.bounds.first()?.0, self.bounds.last()?.1))
+    }
+}
+
 /// Merges label-sorted series sets into one label-sorted set, lazily: each
 /// input is pulled only when its current series has been emitted. Series
 /// with equal labels in several inputs become one series whose samples are
@@ -346,7 +452,7 @@ impl<'a> Iterator for MergeSeriesSet<'a> {
         group.insert(0, samples);
         Some(Ok(Series {
             labels,
-            samples: Box::new(MergeSampleIter::new(group)),
+            samples: merge_samples(group),
         }))
     }
 }
@@ -508,11 +614,74 @@ mod tests {
     }
 
     fn ops() -> impl Strategy<Value = (Vec<Op>, Option<i64>)> {
-        let op = prop_oneof![3 => Just(Op::Next), 1 => (-25i64..70).prop_map(Op::Seek)];
+        let op = prop_oneof![3 => Just(Op::Next), 1 => (-25i64..570).prop_map(Op::Seek)];
         (
             proptest::collection::vec(op, 0..12),
-            proptest::option::of(-25i64..70),
+            proptest::option::of(-25i64..570),
         )
+    }
+
+    /// Merges `srcs` as series sets and checks every series against the
+    /// brute-force merge under one of the scripts of reads.
+    fn check_merge(
+        srcs: &[Source],
+        plain_mask: u8,
+        script: &[(Vec<Op>, Option<i64>)],
+    ) -> Result<(), TestCaseError> {
+        let expected = brute_force(&srcs);
+        let sets = srcs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| series_set(s, plain_mask & (1 << i) != 0))
+            .collect();
+        let merged: Vec<Series<'_>> = merge_series_sets(sets)
+            .collect::<Result<_, _>>()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(
+            merged.iter().map(|s| &s.labels).collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>()
+        );
+        for (n, (mut got, want)) in merged.into_iter().zip(expected.values()).enumerate() {
+            let (ops, newest) = &script[n % script.len()];
+            // The reference: the brute-force samples behind the plain
+            // vector iterator, whose seek semantics are the trait's.
+            let mut reference = VecSampleIter::new(want.clone());
+            for op in ops {
+                let (g, w) = match op {
+                    Op::Next => (got.samples.next(), reference.next()),
+                    Op::Seek(t) => (got.samples.seek(*t), reference.seek(*t)),
+                };
+                prop_assert_eq!(
+                    g.map(|s| (s.t, s.v.to_bits())),
+                    w.map(|s| (s.t, s.v.to_bits())),
+                    "{:?} on {}",
+                    op,
+                    got.labels
+                );
+                if g.is_none() {
+                    // What a seek after the end returns is not part
+                    // of the contract (the vector iterator returns its
+                    // last sample, the merge nothing).
+                    break;
+                }
+            }
+            match newest {
+                Some(t) => {
+                    let g = got.samples.newest_at_or_before(*t);
+                    let w = scan_newest_at_or_before(&mut reference, *t);
+                    prop_assert_eq!(
+                        g.map(|s| (s.t, s.v.to_bits())),
+                        w.map(|s| (s.t, s.v.to_bits())),
+                        "newest at {} on {}",
+                        t,
+                        got.labels
+                    );
+                }
+                None => prop_assert_eq!(drain(got.samples.as_mut()), drain(&mut reference)),
+            }
+            prop_assert!(got.samples.err().is_none());
+        }
+        Ok(())
     }
 
     proptest! {
@@ -524,47 +693,31 @@ mod tests {
             plain_mask in any::<u8>(),
             script in proptest::collection::vec(ops(), 10),
         ) {
-            let expected = brute_force(&srcs);
-            let sets = srcs
-                .iter()
+            check_merge(&srcs, plain_mask, &script)?;
+        }
+
+        /// Sources each holding a later stretch of time than the one
+        /// before, as blocks and the head do: with known bounds the
+        /// series are read one source after the other.
+        #[test]
+        fn chained_sources_equal_brute_force(
+            srcs in sources(),
+            plain_mask in any::<u8>(),
+            script in proptest::collection::vec(ops(), 10),
+        ) {
+            let shifted: Vec<Source> = srcs
+                .into_iter()
                 .enumerate()
-                .map(|(i, s)| series_set(s, plain_mask & (1 << i) != 0))
+                .map(|(i, src)| {
+                    src.into_iter()
+                        .map(|(l, ss)| {
+                            let ss = ss.into_iter().map(|x| Sample::new(x.t + 100 * i as i64, x.v)).collect();
+                            (l, ss)
+                        })
+                        .collect()
+                })
                 .collect();
-            let merged: Vec<Series<'_>> = merge_series_sets(sets)
-                .collect::<Result<_, _>>()
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert_eq!(
-                merged.iter().map(|s| &s.labels).collect::<Vec<_>>(),
-                expected.keys().collect::<Vec<_>>()
-            );
-            for (n, (mut got, want)) in merged.into_iter().zip(expected.values()).enumerate() {
-                let (ops, newest) = &script[n % script.len()];
-                // The reference: the brute-force samples behind the plain
-                // vector iterator, whose seek semantics are the trait's.
-                let mut reference = VecSampleIter::new(want.clone());
-                for op in ops {
-                    let (g, w) = match op {
-                        Op::Next => (got.samples.next(), reference.next()),
-                        Op::Seek(t) => (got.samples.seek(*t), reference.seek(*t)),
-                    };
-                    prop_assert_eq!(g.map(|s| (s.t, s.v.to_bits())), w.map(|s| (s.t, s.v.to_bits())), "{:?} on {}", op, got.labels);
-                    if g.is_none() {
-                        // What a seek after the end returns is not part
-                        // of the contract (the vector iterator returns its
-                        // last sample, the merge nothing).
-                        break;
-                    }
-                }
-                match newest {
-                    Some(t) => {
-                        let g = got.samples.newest_at_or_before(*t);
-                        let w = scan_newest_at_or_before(&mut reference, *t);
-                        prop_assert_eq!(g.map(|s| (s.t, s.v.to_bits())), w.map(|s| (s.t, s.v.to_bits())), "newest at {} on {}", t, got.labels);
-                    }
-                    None => prop_assert_eq!(drain(got.samples.as_mut()), drain(&mut reference)),
-                }
-                prop_assert!(got.samples.err().is_none());
-            }
+            check_merge(&shifted, plain_mask, &script)?;
         }
 
         #[test]
@@ -581,6 +734,43 @@ mod tests {
                 prop_assert_eq!(drain(got.samples.as_mut()), drain(&mut VecSampleIter::new(first)));
             }
         }
+    }
+
+    #[test]
+    fn disjoint_bounded_sources_are_chained() {
+        let chained = merge_samples(vec![
+            child(samples(&[(0, 0.0), (10, 1.0)]), false),
+            child(samples(&[(20, 2.0)]), false),
+            child(samples(&[(30, 3.0), (40, 4.0)]), false),
+        ]);
+        assert_eq!(chained.time_bounds(), Some((0, 40)));
+        // Overlapping bounds, or one source without bounds: the merge.
+        let overlapping = merge_samples(vec![
+            child(samples(&[(0, 0.0), (20, 1.0)]), false),
+            child(samples(&[(20, 2.0)]), false),
+        ]);
+        assert_eq!(overlapping.time_bounds(), None);
+        let unbounded = merge_samples(vec![
+            child(samples(&[(0, 0.0)]), true),
+            child(samples(&[(20, 2.0)]), false),
+        ]);
+        assert_eq!(unbounded.time_bounds(), None);
+    }
+
+    #[test]
+    fn chain_newest_asks_older_sources_only_when_needed() {
+        let mut it = merge_samples(vec![
+            child(samples(&[(0, 0.0), (10, 1.0)]), false),
+            child(samples(&[(20, 2.0), (30, 3.0)]), false),
+        ]);
+        assert_eq!(it.newest_at_or_before(15).map(|s| s.v), Some(1.0));
+        let mut it = merge_samples(vec![
+            child(samples(&[(0, 0.0), (10, 1.0)]), false),
+            child(samples(&[(20, 2.0), (30, 3.0)]), false),
+        ]);
+        assert_eq!(it.seek(25).map(|s| s.t), Some(30));
+        assert_eq!(it.seek(5).map(|s| s.t), Some(30));
+        assert_eq!(it.newest_at_or_before(35), None);
     }
 
     #[test]

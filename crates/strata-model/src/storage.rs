@@ -77,6 +77,16 @@ pub trait SampleIter: Send {
     fn err(&self) -> Option<&StorageError> {
         None
     }
+
+    /// Inclusive bounds on the timestamps this iterator can return, asked
+    /// before it is read and known without decoding (from chunk
+    /// metadata), or `None` when unknown.
+    /// A merge of sources whose bounds do not overlap reads them one after
+    /// the other instead of comparing every sample: a series that spans
+    /// several blocks is the common case of a query over blocks.
+    fn time_bounds(&self) -> Option<(i64, i64)> {
+        None
+    }
 }
 
 /// `SampleIter::newest_at_or_before` by reading samples in order, for
@@ -165,6 +175,10 @@ impl SampleIter for VecSampleIter {
         let idx = from + self.samples[from..].partition_point(|s| s.t < ts);
         self.pos = idx;
         self.next()
+    }
+
+    fn time_bounds(&self) -> Option<(i64, i64)> {
+        Some((self.samples.first()?.t, self.samples.last()?.t))
     }
 }
 

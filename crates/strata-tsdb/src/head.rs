@@ -242,6 +242,7 @@ impl MemSeries {
             lo,
             hi,
             newest,
+            bounds: None,
         }
     }
 
@@ -289,6 +290,7 @@ impl MemSeries {
             lo,
             hi,
             newest,
+            bounds: Some((self.min_t().max(lo), self.newest().min(hi))),
         })
     }
 
@@ -1268,6 +1270,9 @@ pub(crate) struct HeadSeriesData {
     /// The open chunk's newest sample when it lies within `[lo, hi]`: an
     /// instant selector's answer without decoding a chunk.
     pub newest: Option<Sample>,
+    /// Where the copied samples lie, from the series' chunk metadata
+    /// (see `SampleIter::time_bounds`).
+    pub bounds: Option<(i64, i64)>,
 }
 
 impl HeadSeriesData {
@@ -1280,6 +1285,7 @@ impl HeadSeriesData {
             lo,
             hi,
             newest,
+            bounds,
         } = self;
         let mut it = ChunkIter {
             newest,
@@ -1290,6 +1296,7 @@ impl HeadSeriesData {
             pos: 0,
             lo,
             hi,
+            bounds,
             corrupt: None,
         };
         let samples: Box<dyn SampleIter + 'a> = if let (true, None, true, Some(n)) =
@@ -1327,6 +1334,10 @@ impl SampleIter for NewestOnly {
     fn newest_at_or_before(&mut self, ts: i64) -> Option<Sample> {
         self.0.take().filter(|s| s.t <= ts)
     }
+
+    fn time_bounds(&self) -> Option<(i64, i64)> {
+        self.0.map(|s| (s.t, s.t))
+    }
 }
 
 /// Decodes head chunks one at a time into a reused buffer: the closed ones
@@ -1340,6 +1351,7 @@ struct ChunkIter {
     pos: usize,
     lo: i64,
     hi: i64,
+    bounds: Option<(i64, i64)>,
     corrupt: Option<StorageError>,
 }
 
@@ -1412,6 +1424,10 @@ impl SampleIter for ChunkIter {
 
     fn err(&self) -> Option<&StorageError> {
         self.corrupt.as_ref()
+    }
+
+    fn time_bounds(&self) -> Option<(i64, i64)> {
+        self.bounds
     }
 }
 
