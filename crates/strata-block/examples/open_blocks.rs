@@ -168,6 +168,7 @@ fn time_select(block: &Block, matchers: &[Matcher], series_only: bool) -> (usize
         series_only,
         limit: 0,
         newest_only: false,
+        any_order: false,
     };
     let mut best = Duration::MAX;
     let mut n = 0;

@@ -367,6 +367,7 @@ pub fn fuzz_open_index(dir: &Path, index: &[u8]) -> usize {
                 series_only,
                 limit: 0,
                 newest_only: false,
+                any_order: false,
             };
             if let Ok(it) = q.select(&hints, ms) {
                 for s in it.flatten() {

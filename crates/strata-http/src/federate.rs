@@ -167,6 +167,7 @@ pub async fn federate(
             series_only: false,
             limit: 0,
             newest_only: false,
+            any_order: false,
         };
         let mut selected = Vec::with_capacity(sets.len());
         for set in &sets {

@@ -97,6 +97,7 @@ pub async fn series(
             series_only: true,
             limit: if limit > 0 { limit + 1 } else { 0 },
             newest_only: false,
+            any_order: false,
         };
         // The answer is written as the series come out of storage: never a
         // list of every label set beside its JSON.

@@ -226,6 +226,7 @@ pub async fn remote_read(
                 series_only: false,
                 limit: 0,
                 newest_only: false,
+                any_order: false,
             };
             let mut out = QueryResult::default();
             for s in q.select(&hints, ms)? {
@@ -314,6 +315,7 @@ fn stream_chunks(
                     series_only: false,
                     limit: 0,
                     newest_only: false,
+                    any_order: false,
                 };
                 for s in q.select(&hints, ms).map_err(|e| e.to_string())? {
                     let mut s = s.map_err(|e| e.to_string())?;

@@ -439,6 +439,7 @@ mod tests {
             series_only: true,
             limit: 0,
             newest_only: false,
+            any_order: false,
         };
         q.select(&hints, &[m]).unwrap().count()
     }

@@ -45,6 +45,12 @@ pub struct SelectHints {
     /// knows it without decoding — as long as the newest sample at or
     /// before `end` of what it returns is the series' own.
     pub newest_only: bool,
+    /// The caller does not need the series in label order (the PromQL
+    /// engine orders its own output). Storage that would sort only to
+    /// honour the order — the head, when no other source is merged with
+    /// it — then hands them out in the order they were created, as
+    /// Prometheus does for a select without `sortSeries`.
+    pub any_order: bool,
 }
 
 /// A forward iterator over the samples of one series, in timestamp order.

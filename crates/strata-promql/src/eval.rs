@@ -614,6 +614,8 @@ impl<'q> Evaluator<'q> {
             // One reference time: `step_points` asks each series only for
             // its newest sample at or before it.
             newest_only: newest_only && min_ref == max_ref,
+            // Every result is ordered when it is returned (`to_value`).
+            any_order: true,
         };
         let selected = select_sets(self.q, &hints, &sets)?;
         Ok((selected, hints))

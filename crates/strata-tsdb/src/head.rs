@@ -1219,6 +1219,7 @@ impl Head {
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
+        sorted: bool,
     ) -> Vec<HeadSeriesData> {
         let (lo, hi) = (
             mint.max(hints.start).max(self.trunc_t()),
@@ -1228,7 +1229,7 @@ impl Head {
         for id in self.select_ids(matchers).iter() {
             by_shard[shard_of(id)].push(id);
         }
-        let mut out: Vec<HeadSeriesData> = Vec::new();
+        let mut out: Vec<(u32, HeadSeriesData)> = Vec::new();
         for (i, ids) in by_shard.iter().enumerate() {
             if ids.is_empty() {
                 continue;
@@ -1237,13 +1238,22 @@ impl Head {
             for &id in ids {
                 let Some(s) = shard.get(id) else { continue };
                 if let Some(d) = s.snapshot(hints, lo, hi) {
-                    out.push(d);
+                    out.push((id, d));
                 }
             }
         }
-        // Label sets are unique in the head: no need for a stable sort.
-        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-        out
+        if sorted {
+            // Label sets are unique in the head: no need for a stable sort.
+            // Comparing label sets is most of an instant query over many
+            // series, which is why callers that need no order skip it.
+            out.sort_unstable_by(|a, b| a.1.labels.cmp(&b.1.labels));
+        } else {
+            // Creation order (ids are handed out ascending), not the
+            // shards' order: the same query sums its series in the same
+            // order every time.
+            out.sort_unstable_by_key(|(id, _)| *id);
+        }
+        out.into_iter().map(|(_, d)| d).collect()
     }
 }
 

@@ -374,6 +374,7 @@ fn read_all(db: &Db, tenant: &TenantId, _upto: i64) -> Result<Vec<(Labels, Vec<S
         series_only: false,
         limit: 0,
         newest_only: false,
+        any_order: false,
     };
     let m = Matcher::new(MatchOp::Equal, "__name__", "m").map_err(|e| e.to_string())?;
     let mut out = Vec::new();

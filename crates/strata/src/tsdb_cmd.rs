@@ -237,6 +237,7 @@ fn dump(
         series_only: false,
         limit: 0,
         newest_only: false,
+        any_order: false,
     };
     for t in tenants(&db, tenant)? {
         let q = db.querier(&t, min_time, max_time)?;

@@ -263,6 +263,7 @@ impl TenantDb {
                 series_only: true,
                 limit: 0,
                 newest_only: false,
+                any_order: false,
             };
             for s in q
                 .select(&hints, &[])

@@ -40,7 +40,8 @@ pub(crate) struct TenantQuerier {
 
 impl Querier for TenantQuerier {
     /// Every source's select is already sorted by labels (block series ids
-    /// follow label order, the head sorts its snapshot), so one lazy k-way
+    /// follow label order, the head sorts its snapshot unless it is the
+    /// only source and the caller takes any order), so one lazy k-way
     /// merge orders them: blocks oldest first, then the head, the earlier
     /// source winning a timestamp several hold.
     fn select<'a>(
@@ -48,10 +49,13 @@ impl Querier for TenantQuerier {
         hints: &SelectHints,
         matchers: &[Matcher],
     ) -> Result<SeriesIter<'a>, StorageError> {
+        // Sources are merged by label order; the head alone need not be
+        // sorted for a caller that orders its own output.
+        let sorted = !(hints.any_order && self.blocks.is_empty());
         let head = self
             .db
             .head
-            .snapshot_series(hints, matchers, self.mint, self.maxt);
+            .snapshot_series(hints, matchers, self.mint, self.maxt, sorted);
         let mut sources: Vec<SeriesIter<'a>> = Vec::with_capacity(self.blocks.len() + 1);
         for b in &self.blocks {
             sources.push(b.select(hints, matchers)?);
@@ -232,6 +236,41 @@ mod tests {
         let wide = select_all(&db.querier(i64::MIN / 4, i64::MAX / 4), &hints);
         assert_eq!(narrow, wide);
         assert_eq!(narrow[0].1.len(), 120);
+    }
+
+    #[test]
+    fn any_order_skips_the_label_sort_only_when_the_head_is_alone() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let db = open(dir.path());
+        // Created in an order that is not label order.
+        for inst in ["c", "a", "b"] {
+            append(&db, inst, &every_minute(0, H, 1.0));
+        }
+        let names = |q: &TenantQuerier, any_order: bool| -> Vec<Labels> {
+            let hints = SelectHints {
+                start: 0,
+                end: 4 * H,
+                any_order,
+                ..Default::default()
+            };
+            select_all(q, &hints).into_iter().map(|(l, _)| l).collect()
+        };
+        let sorted = vec![up("a"), up("b"), up("c")];
+        let created = vec![up("c"), up("a"), up("b")];
+        assert_eq!(names(&db.querier(0, 4 * H), false), sorted);
+        assert_eq!(names(&db.querier(0, 4 * H), true), created);
+        // With a block in range the sources are merged: label order again.
+        db.cut_head(2 * H).unwrap_or_else(|e| panic!("{e}"));
+        append(&db, "d", &every_minute(2 * H, 3 * H, 1.0));
+        append(&db, "a", &every_minute(2 * H, 3 * H, 1.0));
+        let q = db.querier(0, 4 * H);
+        assert_eq!(q.blocks.len(), 1);
+        assert_eq!(names(&q, true), vec![up("a"), up("b"), up("c"), up("d")]);
+        // A querier over the head's range alone takes any order again.
+        assert_eq!(
+            names(&db.querier(2 * H + 1, 4 * H), true),
+            vec![up("d"), up("a")]
+        );
     }
 
     #[test]
