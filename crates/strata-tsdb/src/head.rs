@@ -777,27 +777,29 @@ impl Head {
 
     /// Creates a series with a given id (WAL replay). A label set already
     /// present (a checkpoint and a segment both naming it) keeps its id.
-    pub fn create_replayed(&self, id: u32, labels: Labels) {
+    /// Returns whether it was created: the caller then adds it to the
+    /// postings (`add_replayed_postings`), on another thread, before
+    /// anything selects series.
+    pub fn create_replayed(&self, id: u32, labels: &Labels) -> bool {
         let hash = labels.hash64();
-        let compact = CompactLabels::from_labels(&labels);
+        let compact = CompactLabels::from_labels(labels);
         let mut stripe = self.stripes[stripe_of(hash)].write();
         if stripe
             .get(&hash)
             .and_then(|e| e.find_labels(&compact))
             .is_some()
         {
-            return;
+            return false;
         }
         {
             let mut shard = self.shards[shard_of(id)].lock();
             if shard.get(id).is_some() {
-                return;
+                return false;
             }
             let mut series = MemSeries::new(compact.clone(), hash);
             self.attach_file_chunks(id, &mut series);
             shard.place(id, series);
         }
-        self.postings.write().add(id, &labels);
         match stripe.get_mut(&hash) {
             Some(e) => e.push(id, compact),
             None => {
@@ -807,6 +809,15 @@ impl Head {
         self.next_id
             .fetch_max(id.saturating_add(1), Ordering::AcqRel);
         self.num_series.fetch_add(1, Ordering::AcqRel);
+        true
+    }
+
+    /// Adds replayed series (see `create_replayed`) to the postings.
+    pub fn add_replayed_postings(&self, created: &[(u32, Labels)]) {
+        let mut p = self.postings.write();
+        for (id, labels) in created {
+            p.add(*id, labels);
+        }
     }
 
     /// Queues a WAL samples record's samples for `flush_replayed`. In-order

@@ -19,12 +19,21 @@ pub struct MemPostings {
 impl MemPostings {
     pub fn add(&mut self, id: u32, labels: &Labels) {
         for l in labels.iter() {
-            self.by_label
-                .entry(l.name.clone())
-                .or_default()
-                .entry(l.value.clone())
-                .or_default()
-                .insert(id);
+            // Keys are cloned only when new: a clone of a long value (a
+            // pod uid) is an allocation, and nearly every pair exists.
+            if !self.by_label.contains_key(l.name.as_str()) {
+                self.by_label.insert(l.name.clone(), BTreeMap::new());
+            }
+            let Some(values) = self.by_label.get_mut(l.name.as_str()) else {
+                continue;
+            };
+            if let Some(p) = values.get_mut(l.value.as_str()) {
+                p.insert(id);
+            } else {
+                let mut p = RoaringBitmap::new();
+                p.insert(id);
+                values.insert(l.value.clone(), p);
+            }
         }
         self.all.insert(id);
     }

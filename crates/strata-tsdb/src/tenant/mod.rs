@@ -56,13 +56,30 @@ pub(crate) struct TenantDb {
 /// that each shard's series take several samples per flush.
 const REPLAY_BATCH_SAMPLES: usize = 1 << 20;
 
+/// Series created by the replay, handed to the postings thread this many
+/// at a time.
+const REPLAY_POSTINGS_BATCH: usize = 4096;
+
+/// What the replay's postings thread is sent.
+enum PostingsWork {
+    Add(Vec<(u32, strata_model::Labels)>),
+    /// Answered once everything sent before is in the postings.
+    Sync(std::sync::mpsc::SyncSender<()>),
+}
+
 /// Applies replayed WAL records to the head: series at once, samples
 /// queued and appended in batches; anything whose effect depends on the
 /// samples before it (a delete, a min valid time, a chunk) flushes first.
+/// New series reach the postings on a thread of their own: adding a
+/// label set to the postings is a third of creating a series, and the
+/// replay creates every series of the head. Nothing reads the postings
+/// during replay but a delete, which waits for them.
 struct Replayer<'h> {
     head: &'h Head,
     batch: ReplayBatch,
     threads: usize,
+    created: Vec<(u32, strata_model::Labels)>,
+    postings: Option<std::sync::mpsc::SyncSender<PostingsWork>>,
 }
 
 impl Replayer<'_> {
@@ -70,12 +87,53 @@ impl Replayer<'_> {
         self.head.flush_replayed(&mut self.batch, self.threads);
     }
 
+    fn send_created(&mut self) {
+        if self.created.is_empty() {
+            return;
+        }
+        let created = std::mem::take(&mut self.created);
+        match &self.postings {
+            Some(tx) => {
+                if let Err(std::sync::mpsc::SendError(PostingsWork::Add(back))) =
+                    tx.send(PostingsWork::Add(created))
+                {
+                    // The postings thread is gone (it cannot fail, but if
+                    // it did): add them here.
+                    self.head.add_replayed_postings(&back);
+                }
+            }
+            None => self.head.add_replayed_postings(&created),
+        }
+    }
+
+    /// Returns once every series created so far is in the postings.
+    fn sync_postings(&mut self) {
+        self.send_created();
+        if let Some(tx) = &self.postings {
+            let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
+            if tx.send(PostingsWork::Sync(done_tx)).is_ok() {
+                let _ = done_rx.recv();
+            }
+        }
+    }
+
+    /// Sends the last series and lets the postings thread end.
+    fn finish_postings(&mut self) {
+        self.send_created();
+        self.postings = None;
+    }
+
     fn apply(&mut self, rec: Record) {
         let head = self.head;
         match rec {
             Record::Series(list) => {
                 for (id, labels) in list {
-                    head.create_replayed(id, labels);
+                    if head.create_replayed(id, &labels) {
+                        self.created.push((id, labels));
+                    }
+                }
+                if self.created.len() >= REPLAY_POSTINGS_BATCH {
+                    self.send_created();
                 }
             }
             Record::Samples(list) => {
@@ -90,6 +148,7 @@ impl Replayer<'_> {
                 maxt,
             } => {
                 self.flush();
+                self.sync_postings();
                 head.delete(&matchers, mint, maxt);
             }
             Record::Chunk { id, data } => {
@@ -129,15 +188,30 @@ impl TenantDb {
         if let Some(maxt) = blocks.iter().map(|b| b.meta().max_time).max() {
             head.raise_min_valid(maxt);
         }
+        let (postings_tx, postings_rx) = std::sync::mpsc::sync_channel::<PostingsWork>(8);
         let mut replayer = Replayer {
             head: &head,
             batch: ReplayBatch::new(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            created: Vec::new(),
+            postings: Some(postings_tx),
         };
         // Reading and decoding the WAL (one thread) runs beside appending
-        // what it decoded (the others).
+        // what it decoded (the others), and beside adding new series to
+        // the postings (one more).
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(4);
         let stats = std::thread::scope(|scope| {
+            let head = &head;
+            scope.spawn(move || {
+                for work in postings_rx {
+                    match work {
+                        PostingsWork::Add(created) => head.add_replayed_postings(&created),
+                        PostingsWork::Sync(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            });
             let dir = &wal_dir;
             let reader = scope.spawn(move || {
                 let mut batch = Vec::with_capacity(16);
@@ -158,6 +232,8 @@ impl TenantDb {
                     replayer.apply(rec);
                 }
             }
+            // The scope joins the postings thread once it has the rest.
+            replayer.finish_postings();
             reader
                 .join()
                 .unwrap_or_else(|_| Err(TsdbError::Wal("the WAL replay thread panicked".into())))
