@@ -628,7 +628,7 @@ mod tests {
         plain_mask: u8,
         script: &[(Vec<Op>, Option<i64>)],
     ) -> Result<(), TestCaseError> {
-        let expected = brute_force(&srcs);
+        let expected = brute_force(srcs);
         let sets = srcs
             .iter()
             .enumerate()
