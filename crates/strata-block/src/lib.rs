@@ -179,6 +179,31 @@ fn frame_header(path: &Path, at: u64, hdr: &[u8]) -> Result<(usize, usize, u32),
     Ok((clen, rlen, crc))
 }
 
+thread_local! {
+    /// One decompression context per thread, reused for every page: a
+    /// query over blocks reads a 64 KiB page per few hundred series, and a
+    /// fresh context costs an allocation of its own size each time.
+    static PAGE_DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Decompresses a zstd frame into a new buffer of at most `rlen` bytes.
+fn decompress_frame(body: &[u8], rlen: usize) -> std::io::Result<Vec<u8>> {
+    PAGE_DECOMPRESSOR.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slot) => {
+            if slot.is_none() {
+                *slot = Some(zstd::bulk::Decompressor::new()?);
+            }
+            match slot.as_mut() {
+                Some(d) => d.decompress(body, rlen),
+                None => zstd::bulk::decompress(body, rlen),
+            }
+        }
+        // Only if a decompression re-entered this one on the same thread.
+        Err(_) => zstd::bulk::decompress(body, rlen),
+    })
+}
+
 /// Checks and decompresses a frame body whose header said (rlen, crc).
 fn frame_body(
     path: &Path,
@@ -190,8 +215,8 @@ fn frame_body(
     if crc32c::crc32c(body) != crc {
         return Err(corrupt(path, format!("checksum mismatch in frame at {at}")));
     }
-    let raw = zstd::bulk::decompress(body, rlen)
-        .map_err(|e| corrupt(path, format!("frame at {at}: {e}")))?;
+    let raw =
+        decompress_frame(body, rlen).map_err(|e| corrupt(path, format!("frame at {at}: {e}")))?;
     if raw.len() != rlen {
         return Err(corrupt(
             path,
