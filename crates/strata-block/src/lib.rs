@@ -154,7 +154,7 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<(), BlockError> {
 }
 
 pub(crate) fn write_framed(w: &mut impl Write, raw: &[u8]) -> Result<u64, BlockError> {
-    let compressed = zstd::bulk::compress(raw, ZSTD_LEVEL)?;
+    let compressed = compress_frame(raw)?;
     w.write_all(&(compressed.len() as u32).to_le_bytes())?;
     w.write_all(&(raw.len() as u32).to_le_bytes())?;
     w.write_all(&crc32c::crc32c(&compressed).to_le_bytes())?;
@@ -180,27 +180,29 @@ fn frame_header(path: &Path, at: u64, hdr: &[u8]) -> Result<(usize, usize, u32),
 }
 
 thread_local! {
-    /// One decompression context per thread, reused for every page: a
-    /// query over blocks reads a 64 KiB page per few hundred series, and a
-    /// fresh context costs an allocation of its own size each time.
+    /// One zstd context of each kind per thread, reused for every page: a
+    /// query over blocks reads a 64 KiB page per few hundred series, a head
+    /// cut or compaction writes one, and a fresh context costs an
+    /// allocation of its own size each time. `None` only if creating one
+    /// failed; then each page gets a context of its own, as before.
+    static PAGE_COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        std::cell::RefCell::new(zstd::bulk::Compressor::new(ZSTD_LEVEL).ok());
     static PAGE_DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        const { std::cell::RefCell::new(None) };
+        std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+}
+
+fn compress_frame(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    PAGE_COMPRESSOR.with(|cell| match cell.try_borrow_mut().as_deref_mut() {
+        Ok(Some(c)) => c.compress(raw),
+        _ => zstd::bulk::compress(raw, ZSTD_LEVEL),
+    })
 }
 
 /// Decompresses a zstd frame into a new buffer of at most `rlen` bytes.
 fn decompress_frame(body: &[u8], rlen: usize) -> std::io::Result<Vec<u8>> {
-    PAGE_DECOMPRESSOR.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut slot) => {
-            if slot.is_none() {
-                *slot = Some(zstd::bulk::Decompressor::new()?);
-            }
-            match slot.as_mut() {
-                Some(d) => d.decompress(body, rlen),
-                None => zstd::bulk::decompress(body, rlen),
-            }
-        }
-        // Only if a decompression re-entered this one on the same thread.
-        Err(_) => zstd::bulk::decompress(body, rlen),
+    PAGE_DECOMPRESSOR.with(|cell| match cell.try_borrow_mut().as_deref_mut() {
+        Ok(Some(d)) => d.decompress(body, rlen),
+        _ => zstd::bulk::decompress(body, rlen),
     })
 }
 

@@ -757,13 +757,50 @@ mod tests {
         assert_eq!(unbounded.time_bounds(), None);
     }
 
+    /// A bounded source that counts how often it is asked for its newest
+    /// sample.
+    struct Watched {
+        inner: VecSampleIter,
+        asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+    impl SampleIter for Watched {
+        fn next(&mut self) -> Option<Sample> {
+            self.inner.next()
+        }
+        fn newest_at_or_before(&mut self, ts: i64) -> Option<Sample> {
+            self.asked
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.inner.newest_at_or_before(ts)
+        }
+        fn time_bounds(&self) -> Option<(i64, i64)> {
+            self.inner.time_bounds()
+        }
+    }
+
     #[test]
     fn chain_newest_asks_older_sources_only_when_needed() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let older = std::sync::Arc::new(AtomicUsize::new(0));
+        let watched = |ss: &[(i64, f64)]| -> Box<dyn SampleIter> {
+            Box::new(Watched {
+                inner: VecSampleIter::new(samples(ss)),
+                asked: older.clone(),
+            })
+        };
+        // The newer source holds the answer: the older one is not asked.
         let mut it = merge_samples(vec![
-            child(samples(&[(0, 0.0), (10, 1.0)]), false),
+            watched(&[(0, 0.0), (10, 1.0)]),
+            child(samples(&[(20, 2.0), (30, 3.0)]), false),
+        ]);
+        assert_eq!(it.newest_at_or_before(35).map(|s| s.v), Some(3.0));
+        assert_eq!(older.load(Ordering::Relaxed), 0);
+        // It starts after the time: the older one answers.
+        let mut it = merge_samples(vec![
+            watched(&[(0, 0.0), (10, 1.0)]),
             child(samples(&[(20, 2.0), (30, 3.0)]), false),
         ]);
         assert_eq!(it.newest_at_or_before(15).map(|s| s.v), Some(1.0));
+        assert_eq!(older.load(Ordering::Relaxed), 1);
         let mut it = merge_samples(vec![
             child(samples(&[(0, 0.0), (10, 1.0)]), false),
             child(samples(&[(20, 2.0), (30, 3.0)]), false),

@@ -1260,8 +1260,8 @@ impl Head {
             out.sort_unstable_by(|a, b| a.1.labels.cmp(&b.1.labels));
         } else {
             // Creation order (ids are handed out ascending), not the
-            // shards' order: the same query sums its series in the same
-            // order every time.
+            // shards' order: the order Prometheus' head gives an unsorted
+            // select, so aggregations add the series up as it does.
             out.sort_unstable_by_key(|(id, _)| *id);
         }
         out.into_iter().map(|(_, d)| d).collect()
